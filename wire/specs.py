@@ -1,0 +1,120 @@
+"""Check and usage specifications: what the catalogue stores and the probe executes.
+
+Secrets are never carried here: a spec names an environment variable (`*_env`) that the probe
+reads at check time, so the catalogue, the API and the database hold no credentials.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+import msgspec
+
+Slug = Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$", max_length=63)]
+EnvName = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", max_length=128)]
+Seconds = Annotated[float, msgspec.Meta(gt=0, le=86_400)]
+Port = Annotated[int, msgspec.Meta(ge=1, le=65_535)]
+Url = Annotated[str, msgspec.Meta(pattern=r"^https?://[^\s]+$", max_length=2048)]
+
+
+class BasicAuth(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    username: str
+    password_env: EnvName
+
+
+class JsonCondition(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """A value in the JSON answer: `path` is dotted (`data.status`, `items.0.ok`)."""
+
+    path: Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
+    op: Literal["eq", "ne", "lt", "le", "gt", "ge", "contains", "exists"] = "eq"
+    value: str | int | float | bool | None = None
+
+
+class CheckBase(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    # `name` tells two checks of one app apart; it defaults to the kind.
+    name: Slug | None = None
+    interval_seconds: Seconds | None = None  # None: the probe's default
+    timeout_seconds: Seconds | None = None
+    retries: Annotated[int, msgspec.Meta(ge=0, le=5)] = 0
+
+    @property
+    def kind(self) -> str:
+        return type(self).__struct_config__.tag  # type: ignore[return-value]
+
+    @property
+    def check_name(self) -> str:
+        return self.name or self.kind
+
+
+class HttpCheck(CheckBase, tag="http", frozen=True, kw_only=True):
+    url: Url
+    method: Literal["GET", "HEAD", "POST", "PUT", "OPTIONS"] = "GET"
+    headers: dict[str, str] = {}
+    basic_auth: BasicAuth | None = None
+    bearer_token_env: EnvName | None = None
+    expect_status: list[Annotated[int, msgspec.Meta(ge=100, le=599)]] = []  # empty: any 2xx
+    body_contains: str | None = None
+    body_regex: str | None = None
+    json: JsonCondition | None = None
+    max_latency_seconds: Seconds | None = None
+    follow_redirects: bool = True
+    tls_verify: bool = True
+    ca_file: str | None = None
+
+
+class TcpCheck(CheckBase, tag="tcp", frozen=True, kw_only=True):
+    host: Annotated[str, msgspec.Meta(min_length=1, max_length=253)]
+    port: Port
+
+
+class DnsCheck(CheckBase, tag="dns", frozen=True, kw_only=True):
+    hostname: Annotated[str, msgspec.Meta(min_length=1, max_length=253)]
+    record: Literal["A", "AAAA", "ANY"] = "ANY"
+    expect_addresses: list[str] = []  # empty: resolving at all is success
+
+
+class TlsCheck(CheckBase, tag="tls", frozen=True, kw_only=True):
+    host: Annotated[str, msgspec.Meta(min_length=1, max_length=253)]
+    port: Port = 443
+    server_name: str | None = None  # SNI; defaults to host
+    min_days_left: Annotated[int, msgspec.Meta(ge=0, le=3650)] = 14
+    ca_file: str | None = None
+
+
+CheckSpec = HttpCheck | TcpCheck | DnsCheck | TlsCheck
+
+
+class JsonSource(msgspec.Struct, tag="json", frozen=True, forbid_unknown_fields=True):
+    url: Url
+    path: Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
+    headers: dict[str, str] = {}
+    bearer_token_env: EnvName | None = None
+    tls_verify: bool = True
+
+
+class PrometheusSource(msgspec.Struct, tag="prometheus", frozen=True, forbid_unknown_fields=True):
+    url: Url
+    metric: Annotated[str, msgspec.Meta(pattern=r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")]
+    labels: dict[str, str] = {}  # exact matchers; matching series are summed
+    tls_verify: bool = True
+
+
+class SqlSource(msgspec.Struct, tag="sql", frozen=True, forbid_unknown_fields=True):
+    driver: Literal["postgresql", "mysql"]
+    dsn_env: EnvName  # the DSN (with its password) lives only in the probe's environment
+    query: Annotated[str, msgspec.Meta(min_length=1, max_length=4096)]
+
+
+class PushSource(msgspec.Struct, tag="push", frozen=True, forbid_unknown_fields=True):
+    """The app posts its own count to the collector (`POST /api/v1/usage`)."""
+
+
+UsageSource = JsonSource | PrometheusSource | SqlSource | PushSource
+
+
+class UsageSpec(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    metric: Slug  # logins, transactions, visits, active_users, ...
+    kind: Literal["counter", "gauge"]
+    source: UsageSource
+    interval_seconds: Seconds | None = None  # None: the probe's usage default (300 s)
+    timeout_seconds: Seconds | None = None
