@@ -1,14 +1,28 @@
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
-from tests.pg import postgres_for_tests
+from tests.pg import create_test_database, drop_test_database, make_template, postgres_for_tests
 
 
 @pytest.fixture(scope="session")
 def database_url() -> Iterator[str]:
-    """URL of the real PostgreSQL of this test session (see tests/pg.py)."""
+    """URL of the real PostgreSQL server of this test session (see tests/pg.py)."""
     with postgres_for_tests() as url:
         yield url
+
+
+@pytest.fixture(scope="session")
+async def migrated_template(database_url: str) -> str:
+    await make_template(database_url)
+    return database_url
+
+
+@pytest.fixture
+async def fresh_db(migrated_template: str) -> AsyncIterator[str]:
+    """A new, migrated database for one test; dropped afterwards."""
+    url = await create_test_database(migrated_template)
+    yield url
+    await drop_test_database(migrated_template, url)

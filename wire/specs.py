@@ -17,12 +17,12 @@ Port = Annotated[int, msgspec.Meta(ge=1, le=65_535)]
 Url = Annotated[str, msgspec.Meta(pattern=r"^https?://[^\s]+$", max_length=2048)]
 
 
-class BasicAuth(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+class BasicAuth(msgspec.Struct, frozen=True, forbid_unknown_fields=True, omit_defaults=True):
     username: str
     password_env: EnvName
 
 
-class JsonCondition(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+class JsonCondition(msgspec.Struct, frozen=True, forbid_unknown_fields=True, omit_defaults=True):
     """A value in the JSON answer: `path` is dotted (`data.status`, `items.0.ok`)."""
 
     path: Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
@@ -30,7 +30,9 @@ class JsonCondition(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     value: str | int | float | bool | None = None
 
 
-class CheckBase(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+class CheckBase(
+    msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True, omit_defaults=True
+):
     # `name` tells two checks of one app apart; it defaults to the kind.
     name: Slug | None = None
     interval_seconds: Seconds | None = None  # None: the probe's default
@@ -84,7 +86,9 @@ class TlsCheck(CheckBase, tag="tls", frozen=True, kw_only=True):
 CheckSpec = HttpCheck | TcpCheck | DnsCheck | TlsCheck
 
 
-class JsonSource(msgspec.Struct, tag="json", frozen=True, forbid_unknown_fields=True):
+class JsonSource(
+    msgspec.Struct, tag="json", frozen=True, forbid_unknown_fields=True, omit_defaults=True
+):
     url: Url
     path: Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
     headers: dict[str, str] = {}
@@ -92,27 +96,35 @@ class JsonSource(msgspec.Struct, tag="json", frozen=True, forbid_unknown_fields=
     tls_verify: bool = True
 
 
-class PrometheusSource(msgspec.Struct, tag="prometheus", frozen=True, forbid_unknown_fields=True):
+class PrometheusSource(
+    msgspec.Struct, tag="prometheus", frozen=True, forbid_unknown_fields=True, omit_defaults=True
+):
     url: Url
     metric: Annotated[str, msgspec.Meta(pattern=r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")]
     labels: dict[str, str] = {}  # exact matchers; matching series are summed
     tls_verify: bool = True
 
 
-class SqlSource(msgspec.Struct, tag="sql", frozen=True, forbid_unknown_fields=True):
+class SqlSource(
+    msgspec.Struct, tag="sql", frozen=True, forbid_unknown_fields=True, omit_defaults=True
+):
     driver: Literal["postgresql", "mysql"]
     dsn_env: EnvName  # the DSN (with its password) lives only in the probe's environment
     query: Annotated[str, msgspec.Meta(min_length=1, max_length=4096)]
 
 
-class PushSource(msgspec.Struct, tag="push", frozen=True, forbid_unknown_fields=True):
+class PushSource(
+    msgspec.Struct, tag="push", frozen=True, forbid_unknown_fields=True, omit_defaults=True
+):
     """The app posts its own count to the collector (`POST /api/v1/usage`)."""
 
 
 UsageSource = JsonSource | PrometheusSource | SqlSource | PushSource
 
 
-class UsageSpec(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+class UsageSpec(
+    msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True, omit_defaults=True
+):
     metric: Slug  # logins, transactions, visits, active_users, ...
     kind: Literal["counter", "gauge"]
     source: UsageSource

@@ -1,0 +1,216 @@
+"""Catalogue rows in PostgreSQL: the one place that maps agencies and apps to SQL."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+import msgspec
+
+from collector.db import Conn, Executor
+from wire.catalog import Agency, App, Owner
+from wire.messages import Target, TargetList
+from wire.specs import CheckSpec, UsageSpec
+
+_APP_COLUMNS = (
+    "id, name, agency_id, managed_by, provider, category, lifecycle, url, description, owner,"
+    " target_uptime, criticality, tags, zones, checks, usage"
+)
+_checks_decoder = msgspec.json.Decoder(list[CheckSpec])
+_usage_decoder = msgspec.json.Decoder(list[UsageSpec])
+_owner_decoder = msgspec.json.Decoder(Owner)
+
+
+@dataclass(frozen=True, kw_only=True)
+class AppFilter:
+    agency: str | None = None
+    managed_by: str | None = None
+    lifecycle: str | None = None
+    category: str | None = None
+    zone: str | None = None
+    text: str | None = None  # matched against id, name, provider, description, tags
+
+
+def agency_from_row(row: asyncpg.Record) -> Agency:
+    return Agency(id=row["id"], name=row["name"], parent=row["parent_id"], contact=row["contact"])
+
+
+def app_from_row(row: asyncpg.Record) -> App:
+    return App(
+        id=row["id"],
+        name=row["name"],
+        agency=row["agency_id"],
+        managed_by=row["managed_by"],
+        provider=row["provider"],
+        category=row["category"],
+        lifecycle=row["lifecycle"],
+        url=row["url"],
+        description=row["description"],
+        owner=_owner_decoder.decode(row["owner"]),
+        target_uptime=row["target_uptime"],
+        criticality=row["criticality"],
+        tags=list(row["tags"]),
+        zones=list(row["zones"]),
+        checks=_checks_decoder.decode(row["checks"]),
+        usage=_usage_decoder.decode(row["usage"]),
+    )
+
+
+def _app_args(app: App) -> tuple[Any, ...]:
+    enc = msgspec.json.encode
+    return (
+        app.id, app.name, app.agency, app.managed_by, app.provider, app.category, app.lifecycle,
+        app.url, app.description, enc(app.owner).decode(), app.target_uptime, app.criticality,
+        app.tags, app.zones, enc(app.checks).decode(), enc(app.usage).decode(),
+    )  # fmt: skip
+
+
+async def bump_version(conn: Conn) -> None:
+    await conn.execute("UPDATE catalog_version SET version = version + 1")
+
+
+async def catalog_version(conn: Executor) -> int:
+    return int(await conn.fetchval("SELECT version FROM catalog_version"))
+
+
+# --- agencies -------------------------------------------------------------------------------
+
+
+async def list_agencies(conn: Executor) -> list[Agency]:
+    rows = await conn.fetch("SELECT id, name, parent_id, contact FROM agencies ORDER BY id")
+    return [agency_from_row(r) for r in rows]
+
+
+async def get_agency(conn: Executor, agency_id: str) -> Agency | None:
+    row = await conn.fetchrow(
+        "SELECT id, name, parent_id, contact FROM agencies WHERE id = $1", agency_id
+    )
+    return agency_from_row(row) if row else None
+
+
+async def upsert_agencies(conn: Conn, agencies: Sequence[Agency]) -> None:
+    """Create or update; parents may come later in the list (checked when the transaction ends)."""
+    await conn.executemany(
+        "INSERT INTO agencies (id, name, parent_id, contact) VALUES ($1, $2, NULL, $3)"
+        " ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, contact = EXCLUDED.contact,"
+        " updated_at = now()"
+        " WHERE (agencies.name, agencies.contact) IS DISTINCT FROM (EXCLUDED.name, EXCLUDED.contact)",
+        [(a.id, a.name, a.contact) for a in agencies],
+    )
+    await conn.executemany(
+        "UPDATE agencies SET parent_id = $2, updated_at = now()"
+        " WHERE id = $1 AND parent_id IS DISTINCT FROM $2",
+        [(a.id, a.parent) for a in agencies],
+    )
+    await bump_version(conn)
+
+
+async def delete_agency(conn: Conn, agency_id: str) -> bool:
+    status = await conn.execute("DELETE FROM agencies WHERE id = $1", agency_id)
+    await bump_version(conn)
+    return bool(status.endswith(" 1"))
+
+
+# --- apps -----------------------------------------------------------------------------------
+
+
+async def list_apps(conn: Executor, flt: AppFilter = AppFilter()) -> list[App]:
+    where, args = [], []
+    for column, value in (
+        ("agency_id", flt.agency),
+        ("managed_by", flt.managed_by),
+        ("lifecycle", flt.lifecycle),
+        ("category", flt.category),
+    ):
+        if value is not None:
+            args.append(value)
+            where.append(f"{column} = ${len(args)}")
+    if flt.zone is not None:
+        args.append(flt.zone)
+        where.append(f"${len(args)} = ANY (zones)")
+    if flt.text:
+        args.append(f"%{flt.text}%")
+        n = len(args)
+        where.append(
+            f"(id ILIKE ${n} OR name ILIKE ${n} OR coalesce(provider, '') ILIKE ${n}"
+            f" OR coalesce(description, '') ILIKE ${n} OR array_to_string(tags, ' ') ILIKE ${n})"
+        )
+    sql = f"SELECT {_APP_COLUMNS} FROM apps"
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    rows = await conn.fetch(sql + " ORDER BY agency_id, id", *args)
+    return [app_from_row(r) for r in rows]
+
+
+async def get_app(conn: Executor, app_id: str) -> App | None:
+    row = await conn.fetchrow(f"SELECT {_APP_COLUMNS} FROM apps WHERE id = $1", app_id)
+    return app_from_row(row) if row else None
+
+
+async def upsert_apps(conn: Conn, apps: Sequence[App]) -> None:
+    cols = _APP_COLUMNS.replace(" ", "").split(",")
+    params = ", ".join(
+        f"${i}::jsonb" if c in ("owner", "checks", "usage") else f"${i}"
+        for i, c in enumerate(cols, start=1)
+    )
+    updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in cols[1:])
+    changed = " OR ".join(f"apps.{c} IS DISTINCT FROM EXCLUDED.{c}" for c in cols[1:])
+    await conn.executemany(
+        f"INSERT INTO apps ({_APP_COLUMNS}) VALUES ({params})"
+        f" ON CONFLICT (id) DO UPDATE SET {updates}, updated_at = now() WHERE {changed}",
+        [_app_args(a) for a in apps],
+    )
+    await bump_version(conn)
+
+
+async def set_lifecycle(conn: Conn, app_ids: Sequence[str], lifecycle: str) -> None:
+    await conn.execute(
+        "UPDATE apps SET lifecycle = $2, updated_at = now() WHERE id = ANY ($1::text[])",
+        list(app_ids),
+        lifecycle,
+    )
+    await bump_version(conn)
+
+
+async def delete_app(conn: Conn, app_id: str) -> bool:
+    status = await conn.execute("DELETE FROM apps WHERE id = $1", app_id)
+    await bump_version(conn)
+    return bool(status.endswith(" 1"))
+
+
+async def targets_for_zone(conn: Executor, zone: str) -> TargetList:
+    """The apps a zone's probe watches: not retired or planned; usage only for the first zone."""
+    async with _maybe_acquire(conn) as c, c.transaction(isolation="repeatable_read", readonly=True):
+        version = await catalog_version(c)
+        apps = await list_apps(c, AppFilter(zone=zone))
+    targets = [
+        Target(
+            app=a.id,
+            agency=a.agency,
+            checks=a.checks,
+            usage=a.usage if a.zones and a.zones[0] == zone else [],
+        )
+        for a in apps
+        if a.lifecycle in ("active", "deprecated")
+    ]
+    return TargetList(zone=zone, version=f'"{zone}-{version}"', targets=targets)
+
+
+class _maybe_acquire:
+    """`async with` a connection from a pool, or use the given connection."""
+
+    def __init__(self, conn: Executor) -> None:
+        self._src = conn
+        self._ctx: Any = None
+
+    async def __aenter__(self) -> Conn:
+        if isinstance(self._src, asyncpg.Pool):
+            self._ctx = self._src.acquire()
+            return await self._ctx.__aenter__()  # type: ignore[no-any-return]
+        return self._src
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._ctx is not None:
+            await self._ctx.__aexit__(*exc)

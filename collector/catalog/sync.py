@@ -1,0 +1,204 @@
+"""Catalogue as code: apply a YAML file (or CSV rows) to the database, and export it back.
+
+Everything is checked before anything is written, and the write is one transaction: a file with
+one bad row changes nothing.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import msgspec
+import yaml
+
+from collector.catalog import store
+from collector.db import Conn, Executor
+from wire.catalog import Agency, App, Catalog
+
+
+class CatalogError(Exception):
+    """A catalogue source is invalid; the message names the file, the place and the reason."""
+
+
+@dataclass
+class CatalogDiff:
+    created: list[str] = field(default_factory=list)  # "agency dinkes", "app simpus"
+    updated: list[str] = field(default_factory=list)  # "app simpus: target_uptime, zones"
+    retired: list[str] = field(default_factory=list)
+
+    @property
+    def empty(self) -> bool:
+        return not (self.created or self.updated or self.retired)
+
+    def lines(self) -> list[str]:
+        return (
+            [f"+ {x}" for x in self.created]
+            + [f"~ {x}" for x in self.updated]
+            + [f"- {x} (retired)" for x in self.retired]
+        )
+
+
+def load_yaml(path: Path) -> Catalog:
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise CatalogError(f"{path}: cannot read: {exc.strerror}") from exc
+    try:
+        data = yaml.safe_load(raw) or {}
+    except yaml.YAMLError as exc:
+        raise CatalogError(f"{path}: not valid YAML: {exc}") from exc
+    try:
+        return msgspec.convert(data, Catalog)
+    except msgspec.ValidationError as exc:
+        raise CatalogError(f"{path}: {exc}") from exc
+
+
+CSV_COLUMNS = (
+    "id", "name", "agency", "agency_name", "managed_by", "provider", "category", "lifecycle",
+    "url", "description", "owner_name", "owner_email", "owner_phone", "target_uptime",
+    "criticality", "tags", "zones", "check_url",
+)  # fmt: skip
+_LIST_SPLIT = ";"
+
+
+def load_csv(path: Path) -> Catalog:
+    """The spreadsheet agencies fill in: one row per app (see docs/configuration.md)."""
+    try:
+        text = path.read_text(encoding="utf-8-sig")  # Excel writes a BOM
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CatalogError(f"{path}: cannot read as UTF-8 text: {exc}") from exc
+    reader = csv.DictReader(io.StringIO(text))
+    header = [h.strip() for h in reader.fieldnames or []]
+    unknown = [h for h in header if h not in CSV_COLUMNS]
+    if unknown:
+        raise CatalogError(f"{path}: unknown column(s) {', '.join(unknown)}")
+    errors: list[str] = []
+    apps: list[App] = []
+    agencies: dict[str, Agency] = {}
+    for lineno, row in enumerate(reader, start=2):  # line 1 is the header
+        cells = {k.strip(): (v or "").strip() for k, v in row.items() if k}
+        if not any(cells.values()):
+            continue
+        try:
+            app = msgspec.convert(_app_dict(cells), App, strict=False)
+        except msgspec.ValidationError as exc:
+            errors.append(f"{path}: row {lineno}: {_field_name(str(exc))}")
+            continue
+        apps.append(app)
+        if cells.get("agency_name"):
+            agencies[app.agency] = Agency(id=app.agency, name=cells["agency_name"])
+    if errors:
+        raise CatalogError("\n".join(errors))
+    return Catalog(agencies=list(agencies.values()), apps=apps)
+
+
+def _app_dict(cells: dict[str, str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    owner = {k: cells[f"owner_{k}"] for k in ("name", "email", "phone") if cells.get(f"owner_{k}")}
+    if owner:
+        out["owner"] = owner
+    for key in ("tags", "zones"):
+        if cells.get(key):
+            out[key] = [x.strip() for x in cells[key].split(_LIST_SPLIT) if x.strip()]
+    if cells.get("check_url"):
+        out["checks"] = [{"type": "http", "url": cells["check_url"]}]
+    skip = {"agency_name", "check_url", "tags", "zones", "owner_name", "owner_email", "owner_phone"}
+    out.update({k: v for k, v in cells.items() if v and k not in skip})
+    return out
+
+
+def _field_name(message: str) -> str:
+    # msgspec says "... - at `$.target_uptime`"; a spreadsheet user thinks in columns.
+    return message.replace(" - at `$.", " - column `").replace("owner.", "owner_")
+
+
+async def _check_references(conn: Conn, catalog: Catalog, source: str) -> None:
+    known = {a.id for a in catalog.agencies} | {
+        r["id"] for r in await conn.fetch("SELECT id FROM agencies")
+    }
+    problems = [
+        f"{source}: $.agencies[{i}].parent: unknown agency {a.parent!r}"
+        for i, a in enumerate(catalog.agencies)
+        if a.parent is not None and a.parent not in known
+    ] + [
+        f"{source}: $.apps[{i}].agency: unknown agency {a.agency!r}"
+        for i, a in enumerate(catalog.apps)
+        if a.agency not in known
+    ]
+    for kind, ids in (
+        ("agencies", [a.id for a in catalog.agencies]),
+        ("apps", [a.id for a in catalog.apps]),
+    ):
+        seen: set[str] = set()
+        for i, ident in enumerate(ids):
+            if ident in seen:
+                problems.append(f"{source}: $.{kind}[{i}].id: {ident!r} appears twice")
+            seen.add(ident)
+    if problems:
+        raise CatalogError("\n".join(problems))
+
+
+def _changed_fields(old: msgspec.Struct, new: msgspec.Struct) -> list[str]:
+    return [f for f in new.__struct_fields__ if getattr(old, f) != getattr(new, f)]
+
+
+async def apply(
+    conn: Conn,
+    catalog: Catalog,
+    *,
+    source: str,
+    prune: bool = False,
+    dry_run: bool = False,
+) -> CatalogDiff:
+    """Reconcile the database with `catalog`; with `prune`, apps missing from it are retired."""
+    diff = CatalogDiff()
+    async with conn.transaction():
+        await _check_references(conn, catalog, source)
+        old_agencies = {a.id: a for a in await store.list_agencies(conn)}
+        old_apps = {a.id: a for a in await store.list_apps(conn)}
+        new_agencies = _diff(diff, "agency", old_agencies, catalog.agencies)
+        new_apps = _diff(diff, "app", old_apps, catalog.apps)
+        to_retire: list[str] = []
+        if prune:
+            listed = {a.id for a in catalog.apps}
+            to_retire = sorted(
+                i for i, a in old_apps.items() if i not in listed and a.lifecycle != "retired"
+            )
+            diff.retired.extend(f"app {i}" for i in to_retire)
+        if dry_run or diff.empty:
+            return diff
+        if new_agencies:
+            await store.upsert_agencies(conn, new_agencies)
+        if new_apps:
+            await store.upsert_apps(conn, new_apps)
+        if to_retire:
+            await store.set_lifecycle(conn, to_retire, "retired")
+    return diff
+
+
+T = TypeVar("T", Agency, App)
+
+
+def _diff(diff: CatalogDiff, label: str, old: dict[str, T], new: Sequence[T]) -> list[T]:
+    changed: list[T] = []
+    for item in new:
+        before = old.get(item.id)
+        if before is None:
+            diff.created.append(f"{label} {item.id}")
+            changed.append(item)
+        elif before != item:
+            diff.updated.append(f"{label} {item.id}: {', '.join(_changed_fields(before, item))}")
+            changed.append(item)
+    return changed
+
+
+async def export(conn: Executor) -> str:
+    catalog = Catalog(agencies=await store.list_agencies(conn), apps=await store.list_apps(conn))
+    return yaml.safe_dump(
+        msgspec.to_builtins(catalog), sort_keys=False, allow_unicode=True, width=100
+    )

@@ -1,0 +1,277 @@
+"""`pantau-collector`: serve, migrate, manage the catalogue and tokens."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import sys
+import tempfile
+from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
+
+import asyncpg
+from aiohttp import web
+
+from collector import db
+from collector.auth import create_token, list_tokens, revoke_token
+from collector.catalog import sync
+from collector.config import CollectorConfig, ConfigError, load_config
+
+log = logging.getLogger("pantau.collector")
+
+
+class CliError(Exception):
+    pass
+
+
+def _setup_logging() -> None:
+    logging.basicConfig(
+        level=os.environ.get("PANTAU_LOG_LEVEL", "INFO").upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+def _config(args: argparse.Namespace) -> CollectorConfig:
+    path = args.config or (Path(p) if (p := os.environ.get("PANTAU_CONFIG")) else None)
+    return load_config(path)
+
+
+def _dsn(config: CollectorConfig) -> str:
+    url = config.database_url()
+    if not url:
+        raise CliError(
+            f"{config.database_url_env} is not set: this command needs the real database"
+            " (postgresql://user:password@host/dbname)"
+        )
+    return url
+
+
+async def _with_conn(dsn: str, fn: Callable[[asyncpg.Connection], Awaitable[int]]) -> int:
+    conn = await asyncpg.connect(dsn)
+    try:
+        await db.migrate(conn)
+        return await fn(conn)
+    finally:
+        await conn.close()
+
+
+@contextlib.contextmanager
+def _database(config: CollectorConfig) -> Iterator[str]:
+    """The configured database, or (development only) a throwaway embedded PostgreSQL."""
+    url = config.database_url()
+    if url:
+        yield url
+        return
+    from collector.embedded import embedded_postgres_server
+
+    log.warning(
+        "%s is not set: starting an embedded PostgreSQL; its data is deleted at exit",
+        config.database_url_env,
+    )
+    with (
+        tempfile.TemporaryDirectory(prefix="pantau-pg-") as base,
+        embedded_postgres_server(base) as uri,
+    ):
+        yield uri
+
+
+async def serve(
+    config: CollectorConfig, dsn: str, *, ready: Callable[[str], None] | None = None
+) -> None:
+    from collector.web.app import make_app
+
+    runner = web.AppRunner(make_app(config, dsn=dsn), access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, config.listen.host, config.listen.port)
+    await site.start()
+    url = f"http://{config.listen.host}:{runner.addresses[0][1]}"
+    log.info("collector listening on %s", url)
+    if ready:
+        ready(url)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        log.info("collector stopping")
+        await runner.cleanup()
+
+
+def _run(coro: Awaitable[int]) -> int:
+    try:
+        import uvloop
+
+        return uvloop.run(coro)  # type: ignore[arg-type]
+    except ImportError:
+        return asyncio.run(coro)  # type: ignore[arg-type]
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    config = _config(args)
+    if args.check_config:
+        print(f"configuration OK: {args.config or 'built-in defaults'}")
+        return 0
+
+    async def main(dsn: str) -> int:
+        await serve(config, dsn)
+        return 0
+
+    with _database(config) as dsn:
+        return _run(main(dsn))
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    async def main() -> int:
+        conn = await asyncpg.connect(_dsn(_config(args)))
+        try:
+            applied = await db.migrate(conn)
+        finally:
+            await conn.close()
+        print("\n".join(f"applied {n}" for n in applied) or "schema is current")
+        return 0
+
+    return _run(main())
+
+
+def cmd_catalog(args: argparse.Namespace) -> int:
+    config = _config(args)
+    if args.action == "export":
+        exported: list[str] = []
+
+        async def export(conn: asyncpg.Connection) -> int:
+            exported.append(await sync.export(conn))
+            return 0
+
+        _run(_with_conn(_dsn(config), export))
+        if args.output:
+            Path(args.output).write_text(exported[0], encoding="utf-8")
+        else:
+            sys.stdout.write(exported[0])
+        return 0
+
+    path = Path(args.file)
+    catalog = sync.load_csv(path) if args.action == "import" else sync.load_yaml(path)
+
+    async def apply(conn: asyncpg.Connection) -> int:
+        diff = await sync.apply(
+            conn,
+            catalog,
+            source=str(path),
+            prune=getattr(args, "prune", False),
+            dry_run=args.dry_run,
+        )
+        for line in diff.lines():
+            print(line)
+        verb = "would change" if args.dry_run else "changed"
+        print(f"{len(diff.lines())} {verb}" if not diff.empty else "catalogue already up to date")
+        return 0
+
+    return _run(_with_conn(_dsn(config), apply))
+
+
+def cmd_token(args: argparse.Namespace) -> int:
+    config = _config(args)
+
+    async def create(conn: asyncpg.Connection) -> int:
+        needs = {"agency": "agency", "probe": "zone", "app": "app"}.get(args.kind)
+        if needs and not getattr(args, needs):
+            raise CliError(f"--kind {args.kind} needs --{needs}")
+        token_id, secret = await create_token(
+            conn,
+            name=args.name or f"{args.kind}-{getattr(args, needs) if needs else 'token'}",
+            kind=args.kind,
+            agency=args.agency if args.kind == "agency" else None,
+            zone=args.zone if args.kind == "probe" else None,
+            app=args.app if args.kind == "app" else None,
+        )
+        print(secret)
+        print(f"token {token_id} created; the secret above is shown only now", file=sys.stderr)
+        return 0
+
+    async def show(conn: asyncpg.Connection) -> int:
+        for r in await list_tokens(conn):
+            scope = r["agency_id"] or r["zone"] or r["app_id"] or "-"
+            state = "revoked" if r["revoked_at"] else "active"
+            print(
+                f"{r['id']}\t{r['kind']}\t{scope}\t{r['name']}\t{state}\tlast used {r['last_used_at'] or 'never'}"
+            )
+        return 0
+
+    async def revoke(conn: asyncpg.Connection) -> int:
+        if not await revoke_token(conn, args.id):
+            raise CliError(f"no active token {args.id}")
+        print(f"token {args.id} revoked")
+        return 0
+
+    actions = {"create": create, "list": show, "revoke": revoke}
+    return _run(_with_conn(_dsn(config), actions[args.action]))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="pantau-collector", description=__doc__)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--config", type=Path, help="YAML config (default: $PANTAU_CONFIG or built-in)"
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("serve", parents=[common], help="run the collector")
+    p.add_argument("--check-config", action="store_true", help="validate the config and exit")
+    p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("migrate", parents=[common], help="apply database migrations")
+    p.set_defaults(func=cmd_migrate)
+
+    cat = sub.add_parser("catalog", help="catalogue as code").add_subparsers(
+        dest="action", required=True
+    )
+    p = cat.add_parser("apply", parents=[common], help="reconcile the database with a YAML file")
+    p.add_argument("file")
+    p.add_argument("--prune", action="store_true", help="retire apps missing from the file")
+    p.add_argument("--dry-run", action="store_true", help="print the changes, change nothing")
+    p.set_defaults(func=cmd_catalog)
+    p = cat.add_parser("import", parents=[common], help="create/update apps from a CSV spreadsheet")
+    p.add_argument("file")
+    p.add_argument("--dry-run", action="store_true")
+    p.set_defaults(func=cmd_catalog)
+    p = cat.add_parser("export", parents=[common], help="write the catalogue as YAML")
+    p.add_argument("-o", "--output")
+    p.set_defaults(func=cmd_catalog)
+
+    tok = sub.add_parser("token", help="API tokens").add_subparsers(dest="action", required=True)
+    p = tok.add_parser("create", parents=[common], help="create a token; prints the secret once")
+    p.add_argument("--kind", required=True, choices=["admin", "agency", "probe", "app"])
+    p.add_argument("--name")
+    p.add_argument("--agency", help="for --kind agency")
+    p.add_argument("--zone", help="for --kind probe")
+    p.add_argument("--app", help="for --kind app (usage push)")
+    p.set_defaults(func=cmd_token)
+    p = tok.add_parser("list", parents=[common], help="list tokens (never their secrets)")
+    p.set_defaults(func=cmd_token)
+    p = tok.add_parser("revoke", parents=[common], help="revoke a token")
+    p.add_argument("id", type=int)
+    p.set_defaults(func=cmd_token)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    _setup_logging()
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except (ConfigError, sync.CatalogError, CliError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except (OSError, asyncpg.PostgresError) as exc:
+        print(f"error: database: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,70 @@
+"""Collector configuration: YAML file plus environment, validated into frozen types at start-up."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated
+
+import msgspec
+import yaml
+
+Port = Annotated[int, msgspec.Meta(ge=0, le=65_535)]
+Bytes = Annotated[int, msgspec.Meta(ge=1024, le=1 << 30)]
+Seconds = Annotated[float, msgspec.Meta(gt=0, le=86_400)]
+
+
+class ConfigError(Exception):
+    """Names the file, the field and the reason."""
+
+
+class Listen(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    host: str = "127.0.0.1"
+    port: Port = 8080
+
+
+class Limits(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    max_body_bytes: Bytes = 8 << 20  # as received (compressed or not)
+    max_decompressed_bytes: Bytes = 32 << 20  # after gzip: a small body can inflate hugely
+    max_result_age_days: Annotated[int, msgspec.Meta(ge=1, le=3650)] = 90
+
+
+class CollectorConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    listen: Listen = Listen()
+    # Unset: DATABASE_URL from the environment, else an embedded PostgreSQL (development only).
+    database_url_env: Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")] = (
+        "DATABASE_URL"
+    )
+    public_catalog: bool = True  # catalogue reads without a token (the portal is public)
+    metrics_refresh_seconds: Seconds = 5.0
+    partitions_ahead_months: Annotated[int, msgspec.Meta(ge=1, le=24)] = 3
+    db_pool_max: Annotated[int, msgspec.Meta(ge=2, le=200)] = 10
+    base_url: str | None = None  # public URL of the portal, for links in alerts and reports
+    timezone: str = "Asia/Jakarta"
+    limits: Limits = Limits()
+
+    def database_url(self) -> str | None:
+        return os.environ.get(self.database_url_env) or None
+
+
+def load_config(path: Path | None) -> CollectorConfig:
+    """Read `path` (or defaults when None); any error names the file, field and reason."""
+    if path is None:
+        return CollectorConfig()
+    try:
+        data = yaml.safe_load(path.read_bytes()) or {}
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    try:
+        cfg = msgspec.convert(data, CollectorConfig)
+    except msgspec.ValidationError as exc:
+        raise ConfigError(f"{path}: {exc}") from exc
+    try:
+        import zoneinfo
+
+        zoneinfo.ZoneInfo(cfg.timezone)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
+        raise ConfigError(f"{path}: unknown time zone {cfg.timezone!r} - at `$.timezone`") from exc
+    return cfg

@@ -1,0 +1,243 @@
+"""Storing a probe's batch: validated whole, one transaction, COPY for the raw rows.
+
+A batch id is stored with the rows in the same transaction, so a retried batch is acknowledged
+again but stored once, and an acknowledgement always means the rows are committed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+
+from collector import db
+from collector.db import Conn
+from wire.messages import BatchAck, CheckResult, ResultBatch, UsageSample
+
+UTC = dt.UTC
+MAX_FUTURE_SECONDS = 300.0  # a probe clock a little ahead is fine; a day ahead is a bug
+
+
+class BatchRejected(Exception):
+    """The batch is invalid as a whole; `field` is the path of the first bad item."""
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+
+@dataclass(frozen=True, kw_only=True)
+class IngestPolicy:
+    max_age_seconds: float = 90 * 86_400  # older results would land in dropped partitions
+
+
+class PartitionCache:
+    """Months whose partitions are known to exist, so ingest checks the catalog once a month."""
+
+    def __init__(self) -> None:
+        self._months: set[dt.date] = set()
+
+    async def ensure(self, pool: asyncpg.Pool, stamps: Iterable[float]) -> None:
+        months = {db.month_start(dt.datetime.fromtimestamp(t, UTC)) for t in stamps}
+        missing = months - self._months
+        if not missing:
+            return
+        async with pool.acquire() as conn:
+            for month in sorted(missing):
+                # Another replica may create it at the same moment.
+                with contextlib.suppress(asyncpg.DuplicateTableError, asyncpg.UniqueViolationError):
+                    await db.ensure_partition(conn, month)
+        self._months |= missing
+
+
+def _items(batch: ResultBatch) -> Iterator[tuple[str, CheckResult | UsageSample, int]]:
+    """Every item with its list's name and index, for error paths like `$.results[3]`."""
+    for i, result in enumerate(batch.results):
+        yield "results", result, i
+    for i, sample in enumerate(batch.usage):
+        yield "usage", sample, i
+
+
+def _check_times(batch: ResultBatch, policy: IngestPolicy, now: float) -> None:
+    oldest = now - policy.max_age_seconds
+    newest = now + MAX_FUTURE_SECONDS
+    for label, item, i in _items(batch):
+        if not oldest <= item.ts <= newest:
+            raise BatchRejected(
+                f"timestamp {item.ts} is outside the accepted window"
+                f" ({policy.max_age_seconds:.0f} s back, {MAX_FUTURE_SECONDS:.0f} s ahead);"
+                " check the probe's clock",
+                field=f"$.{label}[{i}].ts",
+            )
+
+
+async def _check_apps(conn: Conn, batch: ResultBatch, zone: str) -> None:
+    """Every item names an app of the catalogue that the probe's zone watches."""
+    names = {r.app for r in batch.results} | {u.app for u in batch.usage}
+    rows = await conn.fetch("SELECT id, zones FROM apps WHERE id = ANY ($1::text[])", list(names))
+    zones = {r["id"]: r["zones"] for r in rows}
+    for label, item, i in _items(batch):
+        if item.app not in zones:
+            raise BatchRejected(f"unknown application {item.app!r}", field=f"$.{label}[{i}].app")
+        if zone not in zones[item.app]:
+            raise BatchRejected(
+                f"application {item.app!r} is not watched by zone {zone!r}",
+                field=f"$.{label}[{i}].app",
+            )
+
+
+def _ts(value: float) -> dt.datetime:
+    return dt.datetime.fromtimestamp(value, UTC)
+
+
+_RESULT_COLUMNS = (
+    "ts", "app_id", "check_name", "kind", "zone", "probe", "ok", "reason", "message",
+    "duration_seconds", "status_code", "tls_expiry", "attempts",
+)  # fmt: skip
+_USAGE_COLUMNS = ("ts", "app_id", "metric", "kind", "zone", "source", "value", "total")
+
+
+def _result_rows(results: Sequence[CheckResult], zone: str, probe: str) -> list[tuple[Any, ...]]:
+    return [
+        (
+            _ts(r.ts),
+            r.app,
+            r.check,
+            r.kind,
+            zone,
+            probe,
+            r.ok,
+            r.reason,
+            r.message,
+            r.duration_seconds,
+            r.status_code,
+            _ts(r.tls_expiry) if r.tls_expiry is not None else None,
+            r.attempts,
+        )
+        for r in results
+    ]
+
+
+async def _update_check_latest(conn: Conn, rows: list[tuple[Any, ...]]) -> None:
+    latest: dict[tuple[str, str, str], tuple[Any, ...]] = {}
+    for row in rows:
+        key = (row[1], row[4], row[2])
+        if key not in latest or latest[key][0] <= row[0]:
+            latest[key] = row
+    if not latest:
+        return
+    cols = list(zip(*latest.values(), strict=True))
+    await conn.execute(
+        """
+        INSERT INTO check_latest (ts, app_id, check_name, kind, zone, probe, ok, reason, message,
+                                  duration_seconds, status_code, tls_expiry)
+        SELECT * FROM unnest($1::timestamptz[], $2::text[], $3::text[], $4::text[], $5::text[],
+                             $6::text[], $7::bool[], $8::text[], $9::text[], $10::float8[],
+                             $11::int2[], $12::timestamptz[])
+        ON CONFLICT (app_id, zone, check_name) DO UPDATE SET
+            ts = EXCLUDED.ts, kind = EXCLUDED.kind, probe = EXCLUDED.probe, ok = EXCLUDED.ok,
+            reason = EXCLUDED.reason, message = EXCLUDED.message,
+            duration_seconds = EXCLUDED.duration_seconds, status_code = EXCLUDED.status_code,
+            tls_expiry = EXCLUDED.tls_expiry
+        WHERE check_latest.ts <= EXCLUDED.ts
+        """,
+        *cols[:12],
+    )
+
+
+async def store_usage(
+    conn: Conn, samples: Sequence[UsageSample], *, zone: str, source: str
+) -> None:
+    """Store usage samples; counters get a running `total` that never goes backwards.
+
+    A counter that reads lower than before was reset (the app restarted): the new reading is
+    all new usage. Samples older than the latest one are stored without a total.
+    """
+    if not samples:
+        return
+    keys = sorted({(s.app, s.metric) for s in samples})
+    rows = await conn.fetch(
+        "SELECT app_id, metric, ts, value, total FROM usage_latest"
+        " WHERE (app_id, metric) IN (SELECT * FROM unnest($1::text[], $2::text[]))"
+        " FOR UPDATE",
+        [k[0] for k in keys],
+        [k[1] for k in keys],
+    )
+    state: dict[tuple[str, str], tuple[dt.datetime, float, float | None]] = {
+        (r["app_id"], r["metric"]): (r["ts"], r["value"], r["total"]) for r in rows
+    }
+    records: list[tuple[Any, ...]] = []
+    latest: dict[tuple[str, str], tuple[Any, ...]] = {}
+    for s in sorted(samples, key=lambda s: s.ts):
+        key = (s.app, s.metric)
+        ts = _ts(s.ts)
+        prev = state.get(key)
+        total: float | None = None
+        if prev is None or prev[0] <= ts:
+            if s.kind == "counter":
+                if prev is None or prev[2] is None:
+                    total = s.value
+                else:
+                    grew = s.value - prev[1] if s.value >= prev[1] else s.value
+                    total = prev[2] + grew
+            state[key] = (ts, s.value, total)
+            latest[key] = (s.app, s.metric, s.kind, ts, s.value, total)
+        records.append((ts, s.app, s.metric, s.kind, zone, source, s.value, total))
+    await conn.copy_records_to_table("usage_samples", records=records, columns=_USAGE_COLUMNS)
+    await conn.executemany(
+        "INSERT INTO usage_latest (app_id, metric, kind, ts, value, total)"
+        " VALUES ($1, $2, $3, $4, $5, $6)"
+        " ON CONFLICT (app_id, metric) DO UPDATE SET kind = EXCLUDED.kind, ts = EXCLUDED.ts,"
+        " value = EXCLUDED.value, total = EXCLUDED.total",
+        list(latest.values()),
+    )
+
+
+class Ingestor:
+    def __init__(self, pool: asyncpg.Pool, *, policy: IngestPolicy = IngestPolicy()) -> None:
+        self._pool = pool
+        self._policy = policy
+        self._partitions = PartitionCache()
+
+    async def store_batch(self, batch: ResultBatch, *, zone: str) -> BatchAck:
+        _check_times(batch, self._policy, time.time())
+        stamps = [r.ts for r in batch.results] + [u.ts for u in batch.usage]
+        await self._partitions.ensure(self._pool, stamps)
+        async with self._pool.acquire() as conn, conn.transaction():
+            await conn.execute(
+                "INSERT INTO probes (name, zone) VALUES ($1, $2)"
+                " ON CONFLICT (name) DO UPDATE SET zone = EXCLUDED.zone, last_seen = now()",
+                batch.probe,
+                zone,
+            )
+            new = await conn.fetchval(
+                "INSERT INTO ingested_batches (probe, batch_id, results, usage)"
+                " VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING RETURNING true",
+                batch.probe, batch.batch_id, len(batch.results), len(batch.usage),
+            )  # fmt: skip
+            if new:
+                await _check_apps(conn, batch, zone)
+                rows = _result_rows(batch.results, zone, batch.probe)
+                if rows:
+                    await conn.copy_records_to_table(
+                        "check_results", records=rows, columns=_RESULT_COLUMNS
+                    )
+                    await _update_check_latest(conn, rows)
+                await store_usage(conn, batch.usage, zone=zone, source=batch.probe)
+        return BatchAck(
+            batch_id=batch.batch_id,
+            duplicate=not new,
+            results=len(batch.results),
+            usage=len(batch.usage),
+        )
+
+    async def store_pushed(self, sample: UsageSample) -> None:
+        await self._partitions.ensure(self._pool, [sample.ts])
+        async with self._pool.acquire() as conn, conn.transaction():
+            await store_usage(conn, [sample], zone="push", source="push")

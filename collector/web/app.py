@@ -1,0 +1,93 @@
+"""The collector's aiohttp application factory."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+from prometheus_client import CollectorRegistry
+
+from collector import __version__, db
+from collector.app_metrics import AppMetrics
+from collector.auth import TokenCache
+from collector.config import CollectorConfig
+from collector.ingest import Ingestor, IngestPolicy
+from collector.own_metrics import CollectorMetrics
+from collector.web import catalog_routes, ingest_routes, keys, ops_routes
+from collector.web.errors import Handler, error_middleware
+from collector.web.openapi import build_openapi
+from collector.web.routes import Route
+
+log = logging.getLogger(__name__)
+
+ALL_ROUTES: list[Route] = [*catalog_routes.ROUTES, *ingest_routes.ROUTES, *ops_routes.ROUTES]
+
+
+@web.middleware
+async def count_requests(request: web.Request, handler: Handler) -> web.StreamResponse:
+    resp = await handler(request)
+    route = request.match_info.route.resource
+    name = route.canonical if route is not None else "unmatched"
+    request.app[keys.METRICS].requests.labels(name, request.method, str(resp.status)).inc()
+    return resp
+
+
+def make_app(
+    config: CollectorConfig, *, dsn: str, registry: CollectorRegistry | None = None
+) -> web.Application:
+    """Build the app; the pool and background tasks live in its cleanup context."""
+    # Bodies are decompressed by read_body() under a size cap, not by the parser.
+    app = web.Application(
+        middlewares=[count_requests, error_middleware],
+        handler_args={"auto_decompress": False},
+    )
+    app[keys.CONFIG] = config
+    app[keys.METRICS] = CollectorMetrics(registry=registry or CollectorRegistry())
+    app[keys.TOKENS] = TokenCache()
+    app[ops_routes.OPENAPI] = build_openapi(ALL_ROUTES, version=__version__)
+    for route in ALL_ROUTES:
+        app.router.add_route(route.method, route.path, route.handler)
+
+    async def database(app: web.Application) -> AsyncIterator[None]:
+        pool = await db.create_pool(dsn, max_size=config.db_pool_max)
+        async with pool.acquire() as conn:
+            await db.migrate(conn, months_ahead=config.partitions_ahead_months)
+        app[keys.POOL] = pool
+        policy = IngestPolicy(max_age_seconds=config.limits.max_result_age_days * 86_400)
+        app[keys.INGESTOR] = Ingestor(pool, policy=policy)
+        app[keys.APP_METRICS] = AppMetrics(
+            pool, metrics=app[keys.METRICS], interval=config.metrics_refresh_seconds
+        )
+        with contextlib.suppress(Exception):
+            await app[keys.APP_METRICS].refresh()  # first scrape already has the catalogue
+        tasks = [
+            asyncio.create_task(app[keys.APP_METRICS].run(), name="app-metrics"),
+            asyncio.create_task(_partition_maintenance(app), name="partitions"),
+        ]
+        yield
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await pool.close()
+
+    app.cleanup_ctx.append(database)
+    return app
+
+
+async def _partition_maintenance(app: web.Application) -> None:
+    """Keep partitions created months ahead, so ingest never meets a missing one."""
+    while True:
+        await asyncio.sleep(6 * 3600)
+        try:
+            async with app[keys.POOL].acquire() as conn:
+                await db.ensure_partitions(
+                    conn,
+                    around=dt.datetime.now(dt.UTC),
+                    months_ahead=app[keys.CONFIG].partitions_ahead_months,
+                )
+        except Exception as exc:  # retried in six hours; ingest also creates on demand
+            log.warning("partition maintenance failed: %s", exc)

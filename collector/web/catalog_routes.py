@@ -1,0 +1,165 @@
+"""Catalogue REST API: agencies and applications."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from collector.catalog import store
+from collector.web import keys
+from collector.web.errors import ApiError
+from collector.web.requests import json_response, read_json, require, require_read
+from collector.web.routes import Route
+from wire.catalog import Agency, App, Lifecycle, ManagedBy
+
+_APP_FILTERS = ("agency", "managed_by", "lifecycle", "category", "zone", "q")
+
+
+async def list_agencies(request: web.Request) -> web.Response:
+    await require_read(request)
+    return json_response(await store.list_agencies(request.app[keys.POOL]))
+
+
+async def get_agency(request: web.Request) -> web.Response:
+    await require_read(request)
+    agency = await store.get_agency(request.app[keys.POOL], request.match_info["id"])
+    if agency is None:
+        raise ApiError(404, f"no agency {request.match_info['id']!r}")
+    return json_response(agency)
+
+
+async def _save_agency(request: web.Request, agency: Agency, *, created: bool) -> web.Response:
+    pool = request.app[keys.POOL]
+    async with pool.acquire() as conn, conn.transaction():
+        if agency.parent is not None and await store.get_agency(conn, agency.parent) is None:
+            raise ApiError(400, f"unknown parent agency {agency.parent!r}", field="$.parent")
+        await store.upsert_agencies(conn, [agency])
+    return json_response(agency, status=201 if created else 200)
+
+
+async def create_agency(request: web.Request) -> web.Response:
+    await require(request, "admin")
+    agency = await read_json(request, Agency)
+    if await store.get_agency(request.app[keys.POOL], agency.id) is not None:
+        raise ApiError(409, f"agency {agency.id!r} exists; PUT /api/v1/agencies/{agency.id}")
+    return await _save_agency(request, agency, created=True)
+
+
+async def put_agency(request: web.Request) -> web.Response:
+    await require(request, "admin")
+    agency = await read_json(request, Agency)
+    if agency.id != request.match_info["id"]:
+        raise ApiError(400, "id in the body differs from the path", field="$.id")
+    existed = await store.get_agency(request.app[keys.POOL], agency.id) is not None
+    return await _save_agency(request, agency, created=not existed)
+
+
+async def delete_agency(request: web.Request) -> web.Response:
+    await require(request, "admin")
+    async with request.app[keys.POOL].acquire() as conn, conn.transaction():
+        if not await store.delete_agency(conn, request.match_info["id"]):
+            raise ApiError(404, f"no agency {request.match_info['id']!r}")
+    return web.Response(status=204)
+
+
+async def list_apps(request: web.Request) -> web.Response:
+    await require_read(request)
+    q = request.query
+    unknown = sorted(set(q) - set(_APP_FILTERS))
+    if unknown:
+        raise ApiError(
+            400, f"unknown filter(s): {', '.join(unknown)}; known: {', '.join(_APP_FILTERS)}"
+        )
+    managed_by, lifecycle = q.get("managed_by"), q.get("lifecycle")
+    if managed_by is not None and managed_by not in ManagedBy.__args__:  # type: ignore[attr-defined]
+        raise ApiError(400, f"managed_by must be one of {', '.join(ManagedBy.__args__)}")  # type: ignore[attr-defined]
+    if lifecycle is not None and lifecycle not in Lifecycle.__args__:  # type: ignore[attr-defined]
+        raise ApiError(400, f"lifecycle must be one of {', '.join(Lifecycle.__args__)}")  # type: ignore[attr-defined]
+    flt = store.AppFilter(
+        agency=q.get("agency"),
+        managed_by=managed_by,
+        lifecycle=lifecycle,
+        category=q.get("category"),
+        zone=q.get("zone"),
+        text=q.get("q"),
+    )
+    return json_response(await store.list_apps(request.app[keys.POOL], flt))
+
+
+async def get_app(request: web.Request) -> web.Response:
+    await require_read(request)
+    app = await store.get_app(request.app[keys.POOL], request.match_info["id"])
+    if app is None:
+        raise ApiError(404, f"no application {request.match_info['id']!r}")
+    return json_response(app)
+
+
+async def _save_app(request: web.Request, app: App, *, must_be_new: bool) -> web.Response:
+    who = await require(request, "admin", "agency")
+    pool = request.app[keys.POOL]
+    async with pool.acquire() as conn, conn.transaction():
+        before = await store.get_app(conn, app.id)
+        if must_be_new and before is not None:
+            raise ApiError(409, f"application {app.id!r} exists; PUT /api/v1/apps/{app.id}")
+        # An agency token manages its own agency's apps only, and cannot move one away.
+        for agency in {app.agency} | ({before.agency} if before else set()):
+            if not who.may_manage_app(agency):
+                raise ApiError(403, f"this token may not manage applications of agency {agency!r}")
+        if await store.get_agency(conn, app.agency) is None:
+            raise ApiError(400, f"unknown agency {app.agency!r}", field="$.agency")
+        await store.upsert_apps(conn, [app])
+    return json_response(app, status=201 if before is None else 200)
+
+
+async def create_app(request: web.Request) -> web.Response:
+    await require(request, "admin", "agency")
+    return await _save_app(request, await read_json(request, App), must_be_new=True)
+
+
+async def put_app(request: web.Request) -> web.Response:
+    await require(request, "admin", "agency")
+    app = await read_json(request, App)
+    if app.id != request.match_info["id"]:
+        raise ApiError(400, "id in the body differs from the path", field="$.id")
+    return await _save_app(request, app, must_be_new=False)
+
+
+async def delete_app(request: web.Request) -> web.Response:
+    who = await require(request, "admin", "agency")
+    async with request.app[keys.POOL].acquire() as conn, conn.transaction():
+        app = await store.get_app(conn, request.match_info["id"])
+        if app is None:
+            raise ApiError(404, f"no application {request.match_info['id']!r}")
+        if not who.may_manage_app(app.agency):
+            raise ApiError(403, f"this token may not manage applications of agency {app.agency!r}")
+        await store.delete_app(conn, app.id)
+    return web.Response(status=204)
+
+
+ROUTES = [
+    Route(method="GET", path="/api/v1/agencies", handler=list_agencies, summary="List agencies",
+          auth="read", tag="catalogue", response=list[Agency]),
+    Route(method="POST", path="/api/v1/agencies", handler=create_agency, summary="Create an agency",
+          auth="admin", tag="catalogue", request=Agency, response=Agency, statuses={201: "Created", 409: "Exists"}),
+    Route(method="GET", path="/api/v1/agencies/{id}", handler=get_agency, summary="Get an agency",
+          auth="read", tag="catalogue", response=Agency, statuses={404: "Not found"}),
+    Route(method="PUT", path="/api/v1/agencies/{id}", handler=put_agency,
+          summary="Create or replace an agency", auth="admin", tag="catalogue", request=Agency,
+          response=Agency, statuses={201: "Created"}),
+    Route(method="DELETE", path="/api/v1/agencies/{id}", handler=delete_agency,
+          summary="Delete an agency (refused while it has applications)", auth="admin",
+          tag="catalogue", statuses={204: "Deleted", 404: "Not found", 409: "Has applications"}),
+    Route(method="GET", path="/api/v1/apps", handler=list_apps,
+          summary="List applications; filter by agency, managed_by, lifecycle, category, zone, text (q)",
+          auth="read", tag="catalogue", response=list[App], query=_APP_FILTERS),
+    Route(method="POST", path="/api/v1/apps", handler=create_app, summary="Register an application",
+          auth="admin_or_agency", tag="catalogue", request=App, response=App,
+          statuses={201: "Created", 409: "Exists"}),
+    Route(method="GET", path="/api/v1/apps/{id}", handler=get_app, summary="Get an application",
+          auth="read", tag="catalogue", response=App, statuses={404: "Not found"}),
+    Route(method="PUT", path="/api/v1/apps/{id}", handler=put_app,
+          summary="Create or replace an application", auth="admin_or_agency", tag="catalogue",
+          request=App, response=App, statuses={201: "Created"}),
+    Route(method="DELETE", path="/api/v1/apps/{id}", handler=delete_app,
+          summary="Delete an application (retire it instead to keep its history visible)",
+          auth="admin_or_agency", tag="catalogue", statuses={204: "Deleted", 404: "Not found"}),
+]  # fmt: skip

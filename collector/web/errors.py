@@ -1,0 +1,82 @@
+"""One error middleware: every failure answers JSON `{error, message, field}` with a fitting code."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+
+import asyncpg
+import msgspec
+from aiohttp import web
+
+from wire.messages import ErrorBody
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+_CODES = {
+    400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
+    405: "method_not_allowed", 409: "conflict", 413: "too_large", 415: "unsupported_media_type",
+    503: "unavailable",
+}  # fmt: skip
+
+# Errors that mean "the database is not there right now": the client should retry later.
+DB_UNAVAILABLE = (
+    OSError,
+    TimeoutError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.InterfaceError,
+    asyncpg.ConnectionDoesNotExistError,
+    asyncpg.AdminShutdownError,
+    asyncpg.TooManyConnectionsError,
+)
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.field = field
+
+
+def error_response(status: int, message: str, *, field: str | None = None) -> web.Response:
+    body = ErrorBody(error=_CODES.get(status, "error"), message=message, field=field)
+    resp = web.Response(
+        status=status, body=msgspec.json.encode(body), content_type="application/json"
+    )
+    if status == 503:
+        resp.headers["Retry-After"] = "5"
+    return resp
+
+
+def validation_field(exc: msgspec.ValidationError) -> str | None:
+    text = str(exc)
+    if " - at `" in text:
+        return text.rsplit(" - at `", 1)[1].rstrip("`")
+    return None
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except ApiError as exc:
+        return error_response(exc.status, exc.message, field=exc.field)
+    except msgspec.ValidationError as exc:
+        return error_response(400, str(exc), field=validation_field(exc))
+    except msgspec.DecodeError as exc:
+        return error_response(400, f"body is not valid JSON: {exc}")
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        return error_response(exc.status, exc.reason)
+    except DB_UNAVAILABLE as exc:
+        log.warning("database unavailable during %s %s: %s", request.method, request.path, exc)
+        return error_response(503, "database unavailable, retry later")
+    except asyncpg.ForeignKeyViolationError as exc:
+        return error_response(409, f"conflicts with other records: {exc.detail or exc}")
+    except Exception:
+        log.exception("unhandled error in %s %s", request.method, request.path)
+        return error_response(500, "internal error; see the collector's log")

@@ -1,0 +1,105 @@
+"""What probes and apps call: the zone's targets, result batches, pushed usage."""
+
+from __future__ import annotations
+
+import time
+
+import msgspec
+from aiohttp import web
+
+from collector.catalog import store
+from collector.ingest import BatchRejected
+from collector.web import keys
+from collector.web.errors import DB_UNAVAILABLE, ApiError, validation_field
+from collector.web.requests import json_response, read_body, read_json, require
+from collector.web.routes import Route
+from wire.messages import BatchAck, PushedUsage, ResultBatch, TargetList, UsageSample
+
+_batch_decoder = msgspec.json.Decoder(ResultBatch)
+
+
+async def probe_targets(request: web.Request) -> web.StreamResponse:
+    who = await require(request, "probe")
+    assert who.zone is not None
+    targets = await store.targets_for_zone(request.app[keys.POOL], who.zone)
+    headers = {"ETag": targets.version, "Cache-Control": "no-cache"}
+    if request.headers.get("If-None-Match") == targets.version:
+        return web.Response(status=304, headers=headers)
+    resp = json_response(targets)
+    resp.headers.update(headers)
+    return resp
+
+
+async def post_results(request: web.Request) -> web.Response:
+    metrics = request.app[keys.METRICS]
+    started = time.perf_counter()
+    try:
+        who = await require(request, "probe")
+        body = await _read_batch_body(request)
+        try:
+            batch = _batch_decoder.decode(body)
+        except msgspec.ValidationError as exc:
+            raise ApiError(400, str(exc), field=validation_field(exc)) from exc
+        except msgspec.DecodeError as exc:
+            raise ApiError(400, f"body is not valid JSON: {exc}") from exc
+        assert who.zone is not None
+        try:
+            ack = await request.app[keys.INGESTOR].store_batch(batch, zone=who.zone)
+        except BatchRejected as exc:
+            raise ApiError(400, exc.message, field=exc.field) from exc
+    except ApiError as exc:
+        metrics.rejected.labels(_reject_reason(exc.status)).inc()
+        raise
+    except DB_UNAVAILABLE:
+        metrics.rejected.labels("db_unavailable").inc()
+        raise
+    metrics.batches.labels("duplicate" if ack.duplicate else "stored").inc()
+    if not ack.duplicate:
+        metrics.items.labels("check_result").inc(ack.results)
+        metrics.items.labels("usage_sample").inc(ack.usage)
+    metrics.ingest_seconds.observe(time.perf_counter() - started)
+    return json_response(ack)
+
+
+async def _read_batch_body(request: web.Request) -> bytes:
+    body = await read_body(request)
+    if not body:
+        raise ApiError(400, "request body is empty")
+    return body
+
+
+def _reject_reason(status: int) -> str:
+    return {401: "unauthorized", 403: "forbidden", 413: "too_large", 415: "bad_encoding"}.get(
+        status, "invalid"
+    )
+
+
+async def push_usage(request: web.Request) -> web.Response:
+    who = await require(request, "app")
+    assert who.app is not None
+    pushed = await read_json(request, PushedUsage)
+    sample = UsageSample(
+        app=who.app,
+        metric=pushed.metric,
+        kind=pushed.kind,
+        ts=pushed.ts if pushed.ts is not None else time.time(),
+        value=pushed.value,
+    )
+    if abs(sample.ts - time.time()) > 86_400:
+        raise ApiError(400, "ts must be within a day of now", field="$.ts")
+    await request.app[keys.INGESTOR].store_pushed(sample)
+    return json_response(sample, status=202)
+
+
+ROUTES = [
+    Route(method="GET", path="/api/v1/probe/targets", handler=probe_targets,
+          summary="The applications the calling probe's zone watches (ETag / If-None-Match)",
+          auth="probe", tag="probes", response=TargetList, statuses={304: "Not modified"}),
+    Route(method="POST", path="/api/v1/results", handler=post_results,
+          summary="Push a batch of check results and usage samples (gzip welcome)",
+          auth="probe", tag="probes", request=ResultBatch, response=BatchAck,
+          statuses={413: "Too large", 503: "Database unavailable; retry"}),
+    Route(method="POST", path="/api/v1/usage", handler=push_usage,
+          summary="An application reports its own usage count", auth="app", tag="probes",
+          request=PushedUsage, response=UsageSample, statuses={202: "Stored"}),
+]  # fmt: skip

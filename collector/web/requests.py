@@ -1,0 +1,80 @@
+"""Reading requests: bounded (and gzip-aware) bodies, typed decoding, and the caller's token."""
+
+from __future__ import annotations
+
+import zlib
+from typing import TypeVar
+
+import msgspec
+from aiohttp import web
+
+from collector.auth import Principal, TokenKind
+from collector.web import keys
+from collector.web.errors import ApiError
+
+T = TypeVar("T")
+
+
+async def read_body(request: web.Request) -> bytes:
+    """The body, decompressed; over either size limit answers 413 without reading it all."""
+    limits = request.app[keys.CONFIG].limits
+    if request.content_length is not None and request.content_length > limits.max_body_bytes:
+        raise ApiError(413, f"body larger than {limits.max_body_bytes} bytes")
+    raw = bytearray()
+    async for chunk in request.content.iter_chunked(64 * 1024):
+        raw += chunk
+        if len(raw) > limits.max_body_bytes:
+            raise ApiError(413, f"body larger than {limits.max_body_bytes} bytes")
+    encoding = request.headers.get("Content-Encoding", "identity").strip().lower()
+    if encoding in ("", "identity"):
+        return bytes(raw)
+    if encoding != "gzip":
+        raise ApiError(415, f"Content-Encoding {encoding!r} is not supported (use gzip)")
+    inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+    try:
+        # max_length bounds memory: a gzip bomb stops at the limit instead of inflating fully.
+        out = inflater.decompress(bytes(raw), limits.max_decompressed_bytes + 1)
+    except zlib.error as exc:
+        raise ApiError(400, f"body is not valid gzip: {exc}") from exc
+    if len(out) > limits.max_decompressed_bytes or inflater.unconsumed_tail:
+        raise ApiError(413, f"decompressed body larger than {limits.max_decompressed_bytes} bytes")
+    if not inflater.eof:
+        raise ApiError(400, "body is not valid gzip: truncated")
+    return out
+
+
+async def read_json(request: web.Request, type_: type[T]) -> T:
+    body = await read_body(request)
+    if not body:
+        raise ApiError(400, "request body is empty")
+    return msgspec.json.decode(body, type=type_)
+
+
+async def principal(request: web.Request) -> Principal | None:
+    header = request.headers.get("Authorization", "")
+    scheme, _, secret = header.partition(" ")
+    if scheme.lower() != "bearer" or not secret:
+        return None
+    return await request.app[keys.TOKENS].authenticate(request.app[keys.POOL], secret.strip())
+
+
+async def require(request: web.Request, *kinds: TokenKind) -> Principal:
+    """The caller's principal, if its token is valid and of one of `kinds`; else 401 or 403."""
+    who = await principal(request)
+    if who is None:
+        raise ApiError(401, "a valid bearer token is required (Authorization: Bearer ...)")
+    if who.kind not in kinds:
+        raise ApiError(403, f"a {who.kind} token may not do this")
+    return who
+
+
+async def require_read(request: web.Request) -> None:
+    """Catalogue reads: open when the config says so, else any valid token."""
+    if not request.app[keys.CONFIG].public_catalog:
+        await require(request, "admin", "agency", "probe", "app")
+
+
+def json_response(value: object, *, status: int = 200) -> web.Response:
+    return web.Response(
+        status=status, body=msgspec.json.encode(value), content_type="application/json"
+    )

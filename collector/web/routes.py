@@ -1,0 +1,26 @@
+"""The route table: one list that both registers the handlers and writes the OpenAPI document."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from aiohttp import web
+
+Auth = Literal["none", "read", "admin", "admin_or_agency", "probe", "app"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Route:
+    method: str
+    path: str
+    handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    summary: str
+    auth: Auth
+    tag: str
+    request: Any = None  # msgspec type of the JSON body
+    response: Any = None  # msgspec type of the JSON answer
+    query: tuple[str, ...] = ()
+    statuses: dict[int, str] = field(default_factory=dict)  # extra documented answers
+    content_type: str = "application/json"

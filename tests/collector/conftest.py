@@ -1,0 +1,128 @@
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import asyncpg
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+from collector.auth import create_token
+from collector.catalog import sync
+from collector.config import CollectorConfig
+from collector.web.app import make_app
+from wire.catalog import Catalog
+
+CATALOG = {
+    "agencies": [
+        {"id": "setda", "name": "Sekretariat Daerah"},
+        {"id": "diskominfo", "name": "Dinas Komunikasi dan Informatika", "parent": "setda"},
+        {"id": "dinkes", "name": "Dinas Kesehatan", "contact": "dinkes@kotimkab.go.id"},
+    ],
+    "apps": [
+        {
+            "id": "website",
+            "name": "Website Kabupaten",
+            "agency": "diskominfo",
+            "managed_by": "self",
+            "category": "information",
+            "url": "https://kotimkab.go.id",
+            "owner": {"name": "Budi", "email": "budi@kotimkab.go.id", "phone": "+62 812 0000 0001"},
+            "target_uptime": 99.5,
+            "tags": ["public"],
+            "zones": ["dc"],
+            "checks": [{"type": "http", "url": "https://kotimkab.go.id/", "expect_status": [200]}],
+        },
+        {
+            "id": "simpus",
+            "name": "SIMPUS",
+            "agency": "dinkes",
+            "managed_by": "self",
+            "category": "health",
+            "zones": ["dinkes-lan", "dc"],
+            "checks": [{"type": "tcp", "host": "10.0.0.5", "port": 443}],
+            "usage": [
+                {
+                    "metric": "visits",
+                    "kind": "counter",
+                    "source": {"type": "sql", "driver": "mysql", "dsn_env": "SIMPUS_DSN",
+                               "query": "SELECT count(*) FROM visits"},
+                }
+            ],
+        },
+        {
+            "id": "p-care",
+            "name": "P-Care BPJS",
+            "agency": "dinkes",
+            "managed_by": "central",
+            "provider": "BPJS Kesehatan",
+            "category": "health",
+            "zones": ["dc"],
+        },
+    ],
+}
+
+
+@dataclass(frozen=True)
+class Tokens:
+    admin: str
+    dinkes: str  # agency token of dinkes
+    probe_dc: str
+    probe_dinkes: str
+    app_simpus: str
+
+
+async def seed(url: str) -> None:
+    import msgspec
+
+    conn = await asyncpg.connect(url)
+    try:
+        await sync.apply(conn, msgspec.convert(CATALOG, Catalog), source="test")
+    finally:
+        await conn.close()
+
+
+async def make_tokens(url: str) -> Tokens:
+    conn = await asyncpg.connect(url)
+    try:
+        made = [
+            (await create_token(conn, name=n, kind=k, **kw))[1]  # type: ignore[arg-type]
+            for n, k, kw in (
+                ("admin", "admin", {}),
+                ("dinkes", "agency", {"agency": "dinkes"}),
+                ("probe-dc", "probe", {"zone": "dc"}),
+                ("probe-dinkes", "probe", {"zone": "dinkes-lan"}),
+                ("simpus-push", "app", {"app": "simpus"}),
+            )
+        ]
+    finally:
+        await conn.close()
+    return Tokens(*made)
+
+
+def collector_config(**overrides: object) -> CollectorConfig:
+    import msgspec
+
+    return msgspec.convert({"metrics_refresh_seconds": 3600, **overrides}, CollectorConfig)
+
+
+@pytest.fixture
+async def seeded_db(fresh_db: str) -> str:
+    await seed(fresh_db)
+    return fresh_db
+
+
+@pytest.fixture
+async def tokens(seeded_db: str) -> Tokens:
+    return await make_tokens(seeded_db)
+
+
+@pytest.fixture
+async def client(seeded_db: str) -> AsyncIterator[TestClient]:  # type: ignore[type-arg]
+    app = make_app(collector_config(), dsn=seeded_db)
+    async with TestClient(TestServer(app, host="127.0.0.1", port=0)) as c:
+        yield c
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}

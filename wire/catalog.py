@@ -1,0 +1,76 @@
+"""The catalogue's records: the same types serve the YAML file, the CSV import and the REST API."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+import msgspec
+
+from wire.specs import CheckSpec, Slug, UsageSpec
+
+ManagedBy = Literal["self", "central", "vendor"]
+Lifecycle = Literal["planned", "active", "deprecated", "retired"]
+Criticality = Literal["low", "medium", "high"]
+Text = Annotated[str, msgspec.Meta(max_length=2000)]
+Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+Email = Annotated[str, msgspec.Meta(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", max_length=254)]
+Phone = Annotated[str, msgspec.Meta(pattern=r"^\+?[0-9 ()-]{5,32}$")]
+Tag = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+
+# Headers that carry credentials: a spec names an environment variable instead.
+SECRET_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie", "x-api-key"})
+
+
+class Agency(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    id: Slug
+    name: Name
+    parent: Slug | None = None
+    contact: Text | None = None
+
+
+class Owner(
+    msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True, omit_defaults=True
+):
+    name: Name | None = None
+    email: Email | None = None
+    phone: Phone | None = None
+
+
+class App(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    id: Slug
+    name: Name
+    agency: Slug
+    managed_by: ManagedBy
+    provider: Name | None = None  # e.g. the ministry, when not self-run
+    category: Slug | None = None
+    lifecycle: Lifecycle = "active"
+    url: Annotated[str, msgspec.Meta(max_length=2048)] | None = None
+    description: Text | None = None
+    owner: Owner = msgspec.field(default_factory=Owner)
+    target_uptime: Annotated[float, msgspec.Meta(ge=0, le=100)] = 99.0
+    criticality: Criticality = "medium"
+    tags: list[Tag] = []
+    # Probe zones that watch the app; usage is pulled by the first zone only.
+    zones: list[Slug] = msgspec.field(default_factory=lambda: ["default"])
+    checks: list[CheckSpec] = []
+    usage: list[UsageSpec] = []
+
+    def __post_init__(self) -> None:
+        names = [c.check_name for c in self.checks]
+        if len(names) != len(set(names)):
+            raise ValueError("two checks share a name; give each a distinct `name`")
+        metrics = [u.metric for u in self.usage]
+        if len(metrics) != len(set(metrics)):
+            raise ValueError("two usage entries share a metric name")
+        for check in self.checks:
+            for header in getattr(check, "headers", {}):
+                if header.lower() in SECRET_HEADERS:
+                    raise ValueError(
+                        f"header {header!r} would store a secret; use basic_auth.password_env "
+                        "or bearer_token_env"
+                    )
+
+
+class Catalog(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    agencies: list[Agency] = []
+    apps: list[App] = []
