@@ -75,7 +75,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     except DB_UNAVAILABLE as exc:
         log.warning("database unavailable during %s %s: %s", request.method, request.path, exc)
         return error_response(503, "database unavailable, retry later")
-    except asyncpg.ForeignKeyViolationError as exc:
+    except asyncpg.IntegrityConstraintViolationError as exc:
         return error_response(409, f"conflicts with other records: {exc.detail or exc}")
     except Exception:
         log.exception("unhandled error in %s %s", request.method, request.path)

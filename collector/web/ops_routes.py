@@ -5,7 +5,7 @@ from __future__ import annotations
 import gzip
 
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import generate_latest
 
 from collector import db
 from collector.web import keys
@@ -14,13 +14,15 @@ from collector.web.requests import json_response
 from collector.web.routes import Route
 
 OPENAPI = web.AppKey("openapi", dict)
+# The classic text format, which both our renderer and generate_latest() write.
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 
 async def metrics(request: web.Request) -> web.Response:
     # Per-app families were rendered in the background; only the collector's own few are here.
     snapshot = request.app[keys.APP_METRICS].snapshot
     own = generate_latest(request.app[keys.METRICS].registry)
-    headers = {"Content-Type": CONTENT_TYPE_LATEST}
+    headers = {"Content-Type": CONTENT_TYPE}
     if "gzip" in request.headers.get("Accept-Encoding", "") and len(snapshot.text) > 64 * 1024:
         # A gzip stream may be several members: the pre-compressed snapshot plus the small rest.
         body = snapshot.gzipped + gzip.compress(own, compresslevel=1)
@@ -55,7 +57,7 @@ async def openapi(request: web.Request) -> web.Response:
 
 ROUTES = [
     Route(method="GET", path="/metrics", handler=metrics, summary="Prometheus metrics",
-          auth="none", tag="operations", content_type=CONTENT_TYPE_LATEST),
+          auth="none", tag="operations", content_type=CONTENT_TYPE),
     Route(method="GET", path="/healthz", handler=healthz, summary="The process is alive",
           auth="none", tag="operations"),
     Route(method="GET", path="/readyz", handler=readyz,

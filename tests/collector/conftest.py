@@ -45,8 +45,12 @@ CATALOG = {
                 {
                     "metric": "visits",
                     "kind": "counter",
-                    "source": {"type": "sql", "driver": "mysql", "dsn_env": "SIMPUS_DSN",
-                               "query": "SELECT count(*) FROM visits"},
+                    "source": {
+                        "type": "sql",
+                        "driver": "mysql",
+                        "dsn_env": "SIMPUS_DSN",
+                        "query": "SELECT count(*) FROM visits",
+                    },
                 }
             ],
         },

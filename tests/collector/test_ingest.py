@@ -16,7 +16,9 @@ from tests.collector.conftest import Tokens, bearer, collector_config, make_toke
 from tests.pg import StoppableServer
 
 
-def result(app: str = "website", *, ok: bool = True, ts: float | None = None, **kw: object) -> dict[str, object]:
+def result(
+    app: str = "website", *, ok: bool = True, ts: float | None = None, **kw: object
+) -> dict[str, object]:
     item: dict[str, object] = {
         "app": app, "check": "http", "kind": "http", "ts": ts or time.time(), "ok": ok,
         "duration_seconds": 0.12, "status_code": 200 if ok else 503,
@@ -51,20 +53,29 @@ async def test_batch_is_stored_and_a_retry_is_acknowledged_but_stored_once(
         resp = await client.post("/api/v1/results", json=body, headers=bearer(tokens.probe_dc))
         assert resp.status == 200, await resp.text()
         ack = await resp.json()
-        assert ack == {"batch_id": body["batch_id"], "duplicate": expect_duplicate, "results": 2, "usage": 0}
+        assert ack == {
+            "batch_id": body["batch_id"],
+            "duplicate": expect_duplicate,
+            "results": 2,
+            "usage": 0,
+        }
     assert await count(seeded_db, "check_results") == 2
     assert await count(seeded_db, "ingested_batches") == 1
     conn = await asyncpg.connect(seeded_db)
     try:
         probe = await conn.fetchrow("SELECT zone, last_seen FROM probes WHERE name = 'probe-dc-1'")
-        latest = await conn.fetch("SELECT ok, status_code FROM check_latest WHERE app_id = 'website'")
+        latest = await conn.fetch(
+            "SELECT ok, status_code FROM check_latest WHERE app_id = 'website'"
+        )
     finally:
         await conn.close()
     assert probe["zone"] == "dc"
     assert len(latest) == 1
 
 
-async def test_one_bad_item_rejects_the_whole_batch(client: TestClient, tokens: Tokens, seeded_db: str) -> None:
+async def test_one_bad_item_rejects_the_whole_batch(
+    client: TestClient, tokens: Tokens, seeded_db: str
+) -> None:
     items = [result(), result(), result(duration_seconds=-1)]
     resp = await client.post("/api/v1/results", json=batch(items), headers=bearer(tokens.probe_dc))
     assert resp.status == 400
@@ -84,7 +95,9 @@ async def test_unknown_app_and_foreign_zone_are_rejected_with_the_item(
     assert resp.status == 400
     assert (await resp.json())["field"] == "$.results[1].app"
     # website is watched from zone "dc" only: the dinkes LAN probe may not report it.
-    resp = await client.post("/api/v1/results", json=batch([result()]), headers=bearer(tokens.probe_dinkes))
+    resp = await client.post(
+        "/api/v1/results", json=batch([result()]), headers=bearer(tokens.probe_dinkes)
+    )
     assert resp.status == 400
     assert "not watched by zone 'dinkes-lan'" in (await resp.json())["message"]
     assert await count(seeded_db, "check_results") == 0
@@ -92,7 +105,9 @@ async def test_unknown_app_and_foreign_zone_are_rejected_with_the_item(
 
 async def test_clock_far_ahead_is_rejected(client: TestClient, tokens: Tokens) -> None:
     resp = await client.post(
-        "/api/v1/results", json=batch([result(ts=time.time() + 86_400)]), headers=bearer(tokens.probe_dc)
+        "/api/v1/results",
+        json=batch([result(ts=time.time() + 86_400)]),
+        headers=bearer(tokens.probe_dc),
     )
     assert resp.status == 400
     assert (await resp.json())["field"] == "$.results[0].ts"
@@ -103,7 +118,11 @@ async def test_gzip_body_is_accepted(client: TestClient, tokens: Tokens, seeded_
     resp = await client.post(
         "/api/v1/results",
         data=gzip.compress(raw),
-        headers={**bearer(tokens.probe_dc), "Content-Encoding": "gzip", "Content-Type": "application/json"},
+        headers={
+            **bearer(tokens.probe_dc),
+            "Content-Encoding": "gzip",
+            "Content-Type": "application/json",
+        },
     )
     assert resp.status == 200, await resp.text()
     assert await count(seeded_db, "check_results") == 50
@@ -111,8 +130,12 @@ async def test_gzip_body_is_accepted(client: TestClient, tokens: Tokens, seeded_
 
 async def test_size_limits_answer_413_before_and_after_decompression(seeded_db: str) -> None:
     tokens = await make_tokens(seeded_db)
-    config = collector_config(limits={"max_body_bytes": 64 * 1024, "max_decompressed_bytes": 256 * 1024})
-    async with TestClient(TestServer(make_app(config, dsn=seeded_db), host="127.0.0.1", port=0)) as c:
+    config = collector_config(
+        limits={"max_body_bytes": 64 * 1024, "max_decompressed_bytes": 256 * 1024}
+    )
+    async with TestClient(
+        TestServer(make_app(config, dsn=seeded_db), host="127.0.0.1", port=0)
+    ) as c:
         big = msgspec.json.encode(batch([result(message="x" * 1000) for _ in range(100)]))
         assert len(big) > 64 * 1024
         headers = {**bearer(tokens.probe_dc), "Content-Type": "application/json"}
@@ -121,10 +144,14 @@ async def test_size_limits_answer_413_before_and_after_decompression(seeded_db: 
         # A gzip bomb: 20 MB of spaces is a few KB compressed, well under the body limit.
         bomb = gzip.compress(b" " * 20_000_000)
         assert len(bomb) < 64 * 1024
-        resp = await c.post("/api/v1/results", data=bomb, headers={**headers, "Content-Encoding": "gzip"})
+        resp = await c.post(
+            "/api/v1/results", data=bomb, headers={**headers, "Content-Encoding": "gzip"}
+        )
         assert resp.status == 413
         assert "decompressed" in (await resp.json())["message"]
-        resp = await c.post("/api/v1/results", data=b"not gzip", headers={**headers, "Content-Encoding": "gzip"})
+        resp = await c.post(
+            "/api/v1/results", data=b"not gzip", headers={**headers, "Content-Encoding": "gzip"}
+        )
         assert resp.status == 400
         metrics = await (await c.get("/metrics")).text()
         assert 'pantau_ingest_rejected_batches_total{reason="too_large"} 2.0' in metrics
@@ -147,7 +174,9 @@ async def test_counter_resets_never_make_totals_go_backwards(
         assert resp.status == 200, await resp.text()
     conn = await asyncpg.connect(seeded_db)
     try:
-        totals = [r["total"] for r in await conn.fetch("SELECT total FROM usage_samples ORDER BY ts")]
+        totals = [
+            r["total"] for r in await conn.fetch("SELECT total FROM usage_samples ORDER BY ts")
+        ]
         latest = await conn.fetchval("SELECT total FROM usage_latest WHERE app_id = 'simpus'")
     finally:
         await conn.close()
@@ -155,7 +184,9 @@ async def test_counter_resets_never_make_totals_go_backwards(
     assert latest == 200
 
 
-async def test_usage_pushed_by_the_app_itself(client: TestClient, tokens: Tokens, seeded_db: str) -> None:
+async def test_usage_pushed_by_the_app_itself(
+    client: TestClient, tokens: Tokens, seeded_db: str
+) -> None:
     resp = await client.post(
         "/api/v1/usage", json={"metric": "logins", "kind": "counter", "value": 42},
         headers=bearer(tokens.app_simpus),
@@ -206,7 +237,9 @@ async def test_database_outage_answers_503_then_recovers() -> None:
         app = make_app(collector_config(), dsn=server.url)
         async with TestClient(TestServer(app, host="127.0.0.1", port=0)) as c:
             # Authenticate once while the database is up (the token cache then holds it).
-            ok = await c.post("/api/v1/results", json=batch([result()]), headers=bearer(tokens.probe_dc))
+            ok = await c.post(
+                "/api/v1/results", json=batch([result()]), headers=bearer(tokens.probe_dc)
+            )
             assert ok.status == 200
             server.stop()
             body = batch([result()])

@@ -1,0 +1,182 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import asyncpg
+import pytest
+import yaml
+from aiohttp.test_utils import TestClient
+
+from collector.catalog import store, sync
+from tests.collector.conftest import CATALOG, Tokens, bearer
+
+
+async def connect(url: str) -> asyncpg.Connection:
+    return await asyncpg.connect(url)
+
+
+def write(tmp_path: Path, data: object, name: str = "catalog.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    return path
+
+
+async def test_apply_export_round_trip_is_idempotent(fresh_db: str, tmp_path: Path) -> None:
+    conn = await connect(fresh_db)
+    try:
+        catalog = sync.load_yaml(write(tmp_path, CATALOG))
+        first = await sync.apply(conn, catalog, source="catalog.yaml")
+        assert "app simpus" in first.created and "agency setda" in first.created
+        again = await sync.apply(conn, catalog, source="catalog.yaml")
+        assert again.empty
+        exported = await sync.export(conn)
+        reloaded = sync.load_yaml(write(tmp_path, yaml.safe_load(exported), "exported.yaml"))
+        assert (await sync.apply(conn, reloaded, source="exported.yaml")).empty
+        assert {a.id: a for a in reloaded.apps} == {a.id: a for a in catalog.apps}
+        assert {a.id: a for a in reloaded.agencies} == {a.id: a for a in catalog.agencies}
+    finally:
+        await conn.close()
+
+
+async def test_dry_run_and_prune(fresh_db: str, tmp_path: Path) -> None:
+    conn = await connect(fresh_db)
+    try:
+        await sync.apply(conn, sync.load_yaml(write(tmp_path, CATALOG)), source="c")
+        smaller = {**CATALOG, "apps": [a for a in CATALOG["apps"] if a["id"] != "p-care"]}  # type: ignore[union-attr]
+        changed = [dict(a) for a in smaller["apps"]]
+        changed[0]["target_uptime"] = 98.0
+        smaller["apps"] = changed
+        catalog = sync.load_yaml(write(tmp_path, smaller))
+        diff = await sync.apply(conn, catalog, source="c", prune=True, dry_run=True)
+        assert diff.updated == ["app website: target_uptime"]
+        assert diff.retired == ["app p-care"]
+        assert (await store.get_app(conn, "website")).target_uptime == 99.5  # type: ignore[union-attr]
+        await sync.apply(conn, catalog, source="c", prune=True)
+        assert (await store.get_app(conn, "p-care")).lifecycle == "retired"  # type: ignore[union-attr]
+        assert (await store.get_app(conn, "website")).target_uptime == 98.0  # type: ignore[union-attr]
+        assert (await sync.apply(conn, catalog, source="c", prune=True)).empty
+    finally:
+        await conn.close()
+
+
+async def test_errors_name_the_file_and_field_and_nothing_is_half_applied(
+    fresh_db: str, tmp_path: Path
+) -> None:
+    bad = yaml.safe_load(yaml.safe_dump(CATALOG))
+    bad["apps"][1]["target_uptime"] = 150
+    with pytest.raises(sync.CatalogError) as err:
+        sync.load_yaml(write(tmp_path, bad))
+    assert "catalog.yaml" in str(err.value) and "$.apps[1].target_uptime" in str(err.value)
+
+    dangling = yaml.safe_load(yaml.safe_dump(CATALOG))
+    dangling["apps"][2]["agency"] = "no-such-agency"
+    catalog = sync.load_yaml(write(tmp_path, dangling))
+    conn = await connect(fresh_db)
+    try:
+        with pytest.raises(sync.CatalogError) as err:
+            await sync.apply(conn, catalog, source="catalog.yaml")
+        assert "$.apps[2].agency: unknown agency 'no-such-agency'" in str(err.value)
+        assert await conn.fetchval("SELECT count(*) FROM agencies") == 0
+    finally:
+        await conn.close()
+
+
+def test_plain_secrets_are_refused_in_specs(tmp_path: Path) -> None:
+    data = yaml.safe_load(yaml.safe_dump(CATALOG))
+    data["apps"][0]["checks"][0]["basic_auth"] = {"username": "u", "password": "hunter2"}
+    with pytest.raises(sync.CatalogError) as err:
+        sync.load_yaml(write(tmp_path, data))
+    assert "unknown field `password`" in str(err.value)
+    assert "$.apps[0].checks[0].basic_auth" in str(err.value)
+
+
+CSV_OK = """id,name,agency,agency_name,managed_by,provider,category,url,owner_name,owner_email,owner_phone,target_uptime,tags,zones,check_url
+simpeg,e-Kinerja/SIMPEG,bkpsdm,BKPSDM,self,,personnel,https://simpeg.kotimkab.go.id,Sari,sari@kotimkab.go.id,+62 811 111 111,99.5,personnel;core,dc,https://simpeg.kotimkab.go.id/login
+srikandi,SRIKANDI,diskominfo,,central,ANRI,archive,https://srikandi.arsip.go.id,,,,98,,dc,
+"""
+
+CSV_BAD = """id,name,agency,managed_by,target_uptime,owner_email
+ok-app,OK,diskominfo,self,99,
+bad-one,Bad,diskominfo,outsourced,99,
+bad-two,Bad 2,diskominfo,self,lots,
+bad-three,Bad 3,diskominfo,self,99,not-an-email
+"""
+
+
+async def test_csv_import(seeded_db: str, tmp_path: Path) -> None:
+    path = tmp_path / "apps.csv"
+    path.write_text("\ufeff" + CSV_OK, encoding="utf-8")  # as Excel saves it
+    catalog = sync.load_csv(path)
+    conn = await connect(seeded_db)
+    try:
+        diff = await sync.apply(conn, catalog, source=str(path))
+        assert "agency bkpsdm" in diff.created and "app simpeg" in diff.created
+        simpeg = await store.get_app(conn, "simpeg")
+        assert simpeg is not None
+        assert simpeg.owner.email == "sari@kotimkab.go.id"
+        assert simpeg.tags == ["personnel", "core"]
+        assert simpeg.checks[0].kind == "http"
+        srikandi = await store.get_app(conn, "srikandi")
+        assert srikandi is not None and srikandi.provider == "ANRI" and srikandi.checks == []
+    finally:
+        await conn.close()
+
+
+def test_csv_import_reports_every_bad_row(tmp_path: Path) -> None:
+    path = tmp_path / "apps.csv"
+    path.write_text(CSV_BAD, encoding="utf-8")
+    with pytest.raises(sync.CatalogError) as err:
+        sync.load_csv(path)
+    lines = str(err.value).splitlines()
+    assert len(lines) == 3
+    assert lines[0].startswith(f"{path}: row 3:") and "column `managed_by`" in lines[0]
+    assert "row 4:" in lines[1] and "column `target_uptime`" in lines[1]
+    assert "row 5:" in lines[2] and "column `owner_email`" in lines[2]
+
+
+async def test_rest_crud_and_filters(client: TestClient, tokens: Tokens) -> None:
+    admin = bearer(tokens.admin)
+    resp = await client.get("/api/v1/apps", params={"agency": "dinkes"})
+    assert [a["id"] for a in await resp.json()] == ["p-care", "simpus"]
+    resp = await client.get("/api/v1/apps", params={"managed_by": "central"})
+    assert [a["id"] for a in await resp.json()] == ["p-care"]
+    resp = await client.get("/api/v1/apps", params={"q": "bpjs"})
+    assert [a["id"] for a in await resp.json()] == ["p-care"]
+    assert (await client.get("/api/v1/apps", params={"managed_by": "aliens"})).status == 400
+    assert (await client.get("/api/v1/apps", params={"colour": "red"})).status == 400
+
+    new = {
+        "id": "sipd",
+        "name": "SIPD",
+        "agency": "setda",
+        "managed_by": "central",
+        "provider": "Kemendagri",
+    }
+    resp = await client.post("/api/v1/apps", json=new, headers=admin)
+    assert resp.status == 201
+    assert (await client.post("/api/v1/apps", json=new, headers=admin)).status == 409
+    resp = await client.put(
+        "/api/v1/apps/sipd", json={**new, "lifecycle": "deprecated"}, headers=admin
+    )
+    assert resp.status == 200
+    assert (await (await client.get("/api/v1/apps/sipd")).json())["lifecycle"] == "deprecated"
+    resp = await client.put("/api/v1/apps/other", json=new, headers=admin)
+    assert resp.status == 400
+    resp = await client.post(
+        "/api/v1/apps", json={**new, "id": "x", "agency": "nowhere"}, headers=admin
+    )
+    assert resp.status == 400 and (await resp.json())["field"] == "$.agency"
+    assert (await client.delete("/api/v1/apps/sipd", headers=admin)).status == 204
+    assert (await client.get("/api/v1/apps/sipd")).status == 404
+    # An agency with applications cannot be deleted.
+    resp = await client.delete("/api/v1/agencies/dinkes", headers=admin)
+    assert resp.status == 409
+    resp = await client.post(
+        "/api/v1/agencies", json={"id": "rsud", "name": "RSUD", "parent": "dinkes"}, headers=admin
+    )
+    assert resp.status == 201
+    assert (await (await client.get("/api/v1/agencies/rsud")).json())["parent"] == "dinkes"
+    resp = await client.post(
+        "/api/v1/apps", data=b"{not json", headers={**admin, "Content-Type": "application/json"}
+    )
+    assert resp.status == 400 and (await resp.json())["error"] == "bad_request"

@@ -1,0 +1,163 @@
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+
+import asyncpg
+import pytest
+from aiohttp.test_utils import TestClient
+from prometheus_client.parser import text_string_to_metric_families
+
+from collector import db
+from collector.exposition import Family, render
+from collector.web import keys
+from collector.web.app import ALL_ROUTES
+from tests.collector.conftest import Tokens, bearer
+from tests.pg import create_test_database, drop_test_database
+
+
+def samples(text: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+    out = {}
+    for family in text_string_to_metric_families(text):
+        for s in family.samples:
+            out[(s.name, frozenset(s.labels.items()))] = s.value
+    return out
+
+
+def key(name: str, **labels: str) -> tuple[str, frozenset[tuple[str, str]]]:
+    return (name, frozenset(labels.items()))
+
+
+async def test_metrics_carry_latest_state_usage_and_catalogue(
+    client: TestClient, tokens: Tokens
+) -> None:
+    now = time.time()
+    expiry = now + 30 * 86_400
+    batch = {
+        "probe": "probe-dc-1", "batch_id": uuid.uuid4().hex,
+        "results": [
+            {"app": "website", "check": "http", "kind": "http", "ts": now - 60, "ok": False,
+             "reason": "status", "duration_seconds": 0.5, "status_code": 503},
+            {"app": "website", "check": "http", "kind": "http", "ts": now, "ok": True,
+             "duration_seconds": 0.25, "status_code": 200, "tls_expiry": expiry},
+            {"app": "simpus", "check": "tcp", "kind": "tcp", "ts": now, "ok": False,
+             "reason": "connect", "duration_seconds": 0.01},
+        ],
+    }  # fmt: skip
+    assert (
+        await client.post("/api/v1/results", json=batch, headers=bearer(tokens.probe_dc))
+    ).status == 200
+    usage = {
+        "probe": "probe-dinkes", "batch_id": uuid.uuid4().hex,
+        "usage": [{"app": "simpus", "metric": "visits", "kind": "counter", "ts": now, "value": 1234}],
+    }  # fmt: skip
+    assert (
+        await client.post("/api/v1/results", json=usage, headers=bearer(tokens.probe_dinkes))
+    ).status == 200
+    pushed = {"metric": "active_users", "kind": "gauge", "value": 17}
+    assert (
+        await client.post("/api/v1/usage", json=pushed, headers=bearer(tokens.app_simpus))
+    ).status == 202
+
+    await client.app[keys.APP_METRICS].refresh()
+    resp = await client.get("/metrics")
+    assert resp.headers["Content-Type"].startswith("text/plain; version=0.0.4")
+    got = samples(await resp.text())
+    web = {"app": "website", "agency": "diskominfo", "zone": "dc"}
+    check = {**web, "check": "http", "kind": "http"}
+    assert got[key("pantau_app_up", **web)] == 1
+    assert got[key("pantau_app_up", app="simpus", agency="dinkes", zone="dc")] == 0
+    assert got[key("pantau_app_check_duration_seconds", **check)] == 0.25
+    assert got[key("pantau_app_http_status_code", **check)] == 200
+    assert got[key("pantau_app_last_check_timestamp_seconds", **check)] == pytest.approx(
+        now, abs=0.01
+    )
+    assert got[key("pantau_app_tls_cert_expiry_timestamp_seconds", **check)] == pytest.approx(
+        expiry, abs=0.01
+    )
+    assert (
+        got[key("pantau_app_usage_total", app="simpus", agency="dinkes", metric="visits")] == 1234
+    )
+    assert got[key("pantau_app_usage", app="simpus", agency="dinkes", metric="active_users")] == 17
+    info = key("pantau_app_info", app="p-care", agency="dinkes", managed_by="central", category="health",
+               lifecycle="active", criticality="medium")  # fmt: skip
+    assert got[info] == 1
+    assert got[
+        key("pantau_probe_last_seen_timestamp_seconds", probe="probe-dc-1", zone="dc")
+    ] == pytest.approx(now, abs=60)
+    assert got[key("pantau_ingest_batches_total", outcome="stored")] == 2
+    assert got[key("pantau_ingest_items_total", type="check_result")] == 3
+    # every demo app is listed, and nothing secret is
+    text = await (await client.get("/metrics")).text()
+    assert tokens.probe_dc not in text
+
+
+async def test_metrics_served_gzipped_when_large(client: TestClient) -> None:
+    import gzip
+
+    app_metrics = client.app[keys.APP_METRICS]
+    fam = Family("pantau_app_info", "x", "gauge", ("app",))
+    for i in range(5000):
+        fam.add((f"app-{i}",), 1)
+    from collector.app_metrics import _snapshot
+
+    app_metrics.snapshot = _snapshot([fam])
+    resp = await client.get("/metrics", headers={"Accept-Encoding": "gzip"}, auto_decompress=False)
+    assert resp.headers["Content-Encoding"] == "gzip"
+    text = gzip.decompress(await resp.read()).decode()
+    assert len([s for s in samples(text) if s[0] == "pantau_app_info"]) == 5000
+    assert "pantau_ingest_batches_total" in text
+
+
+def test_exposition_escapes_label_values() -> None:
+    fam = Family("pantau_app_info", "help with \\ backslash", "gauge", ("app", "agency"))
+    fam.add(('we"ird\\name\nx', "dinkes"), 1)
+    fam.add(("plain", "dinkes"), 0.5)
+    parsed = samples(render([fam]).decode())
+    assert parsed[key("pantau_app_info", app='we"ird\\name\nx', agency="dinkes")] == 1
+    assert parsed[key("pantau_app_info", app="plain", agency="dinkes")] == 0.5
+
+
+async def test_health_and_readiness(client: TestClient) -> None:
+    assert (await client.get("/healthz")).status == 200
+    resp = await client.get("/readyz")
+    assert resp.status == 200
+    assert (await resp.json())["schema_version"] == db.latest_version()
+
+
+async def test_migrations_from_empty_and_concurrently(migrated_template: str) -> None:
+    url = await create_test_database(migrated_template, migrated=False)
+    try:
+        conns = [await asyncpg.connect(url) for _ in range(4)]
+        try:
+            applied = await asyncio.gather(*(db.migrate(c) for c in conns))
+            assert sorted(len(a) for a in applied) == [0, 0, 0, len(db.migration_files())]
+            assert await db.current_version(conns[0]) == db.latest_version()
+            assert await db.migrate(conns[0]) == []
+            parts = await conns[0].fetchval(
+                "SELECT count(*) FROM pg_inherits WHERE inhparent = 'check_results'::regclass"
+            )
+            assert parts >= 4  # last month, this month and three ahead
+        finally:
+            for c in conns:
+                await c.close()
+    finally:
+        await drop_test_database(migrated_template, url)
+
+
+async def test_openapi_document_matches_routes(client: TestClient) -> None:
+    from openapi_spec_validator import validate
+
+    doc = await (await client.get("/api/v1/openapi.json")).json()
+    validate(json.loads(json.dumps(doc)))
+    documented = {(m.upper(), p) for p, ops in doc["paths"].items() for m in ops}
+    registered = {
+        (r.method, r.resource.canonical)
+        for r in client.app.router.routes()
+        if r.method != "HEAD" and r.resource is not None
+    }
+    assert documented == registered == {(r.method, r.path) for r in ALL_ROUTES}
+    results = doc["paths"]["/api/v1/results"]["post"]
+    assert {"200", "400", "401", "403", "413", "503"} <= set(results["responses"])
