@@ -1,0 +1,122 @@
+"""`make run`: the whole main job on embedded defaults, in one process.
+
+An embedded PostgreSQL (unless DATABASE_URL is set), the collector, the demo applications, the
+demo catalogue pointing at them, and a probe watching them. Ctrl-C stops everything; the
+embedded server and its data are removed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import sys
+import tempfile
+from importlib import resources
+from pathlib import Path
+
+import asyncpg
+import msgspec
+import yaml
+from aiohttp import web
+
+from collector import db
+from collector.auth import create_token
+from collector.catalog import sync
+from collector.cli import _database, _setup_logging
+from collector.config import CollectorConfig, Listen
+from collector.demo.apps import make_demo_app
+from wire.catalog import Catalog
+
+log = logging.getLogger("pantau.demo")
+ZONE = "dc"
+
+
+def demo_catalog(base_url: str) -> Catalog:
+    text = resources.files("collector.demo").joinpath("catalog.yaml").read_text(encoding="utf-8")
+    return msgspec.convert(yaml.safe_load(text.replace("{demo}", base_url)), Catalog)
+
+
+async def _start_site(app: web.Application, host: str, port: int) -> tuple[web.AppRunner, str]:
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, host, port).start()
+    except OSError:  # the usual port is taken: any free one will do
+        await web.TCPSite(runner, host, 0).start()
+    return runner, f"http://{host}:{runner.addresses[-1][1]}"
+
+
+async def main(dsn: str, workdir: Path) -> None:
+    from collector.web.app import make_app
+
+    demo_runner, demo_url = await _start_site(make_demo_app(), "127.0.0.1", 8090)
+    conn = await asyncpg.connect(dsn)
+    try:
+        await db.migrate(conn)
+        await sync.apply(conn, demo_catalog(demo_url), source="demo catalogue")
+        _, admin = await create_token(conn, name="demo-admin", kind="admin")
+        _, probe_token = await create_token(conn, name="demo-probe", kind="probe", zone=ZONE)
+    finally:
+        await conn.close()
+
+    port = int(os.environ.get("PANTAU_PORT", "8080"))
+    config = CollectorConfig(listen=Listen(host="127.0.0.1", port=port), metrics_refresh_seconds=2)
+    runner, url = await _start_site(make_app(config, dsn=dsn), "127.0.0.1", port)
+    probe_task = await _start_probe(url, probe_token, workdir)
+
+    print(
+        f"""
+Pantau is running (Ctrl-C stops everything).
+
+  Catalogue API   {url}/api/v1/apps
+  OpenAPI         {url}/api/v1/openapi.json
+  Metrics         {url}/metrics
+  Readiness       {url}/readyz
+  Demo apps       {demo_url}/website/  (goes down for 40 s every 3 minutes)
+  Admin token     {admin}
+                  (for writes: curl -H 'Authorization: Bearer <token>' ...)
+""",
+        flush=True,
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    print("stopping ...", flush=True)
+    if probe_task is not None:
+        probe_task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await probe_task
+    await runner.cleanup()
+    await demo_runner.cleanup()
+
+
+async def _start_probe(collector_url: str, token: str, workdir: Path) -> asyncio.Task[None] | None:
+    try:
+        from probe.agent import run_demo_probe
+    except ImportError:
+        log.warning("the probe is not part of this build yet; metrics will not move")
+        return None
+    return asyncio.create_task(
+        run_demo_probe(collector_url=collector_url, token=token, zone=ZONE, spool_dir=workdir / "spool")
+    )
+
+
+def run() -> int:
+    _setup_logging()
+    config = CollectorConfig()
+    with tempfile.TemporaryDirectory(prefix="pantau-run-") as workdir, _database(config) as dsn:
+        try:
+            asyncio.run(main(dsn, Path(workdir)))
+        except KeyboardInterrupt:
+            pass
+    print("stopped; the embedded database was removed" if not config.database_url() else "stopped")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run())

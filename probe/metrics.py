@@ -1,0 +1,69 @@
+"""The probe's own metrics, registered in an injected registry (never the global one)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+
+class ProbeMetrics:
+    def __init__(self, *, registry: CollectorRegistry) -> None:
+        self.registry = registry
+        self.checks = Counter(
+            "pantau_probe_checks_total",
+            "Checks run, by kind and outcome (ok or the failure reason).",
+            ["kind", "outcome"],
+            registry=registry,
+        )
+        self.usage_reads = Counter(
+            "pantau_probe_usage_reads_total",
+            "Usage source reads, by source type and outcome (ok or the failure reason).",
+            ["source", "outcome"],
+            registry=registry,
+        )
+        self.schedule_lag = Histogram(
+            "pantau_probe_schedule_lag_seconds",
+            "How late a scheduled check started, against its planned time.",
+            buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+            registry=registry,
+        )
+        self.targets = Gauge(
+            "pantau_probe_targets", "Applications this probe watches.", registry=registry
+        )
+        self.spool_items = Gauge(
+            "pantau_probe_spool_items",
+            "Results and usage samples waiting in the spool.",
+            registry=registry,
+        )
+        self.spool_bytes = Gauge(
+            "pantau_probe_spool_bytes", "Size of the spool on disk.", registry=registry
+        )
+        self.spool_dropped = Counter(
+            "pantau_probe_spool_dropped_total",
+            "Items dropped because the spool reached its size cap (oldest first).",
+            registry=registry,
+        )
+        self.push_attempts = Counter(
+            "pantau_probe_push_attempts_total", "Batch pushes tried.", registry=registry
+        )
+        self.push_failures = Counter(
+            "pantau_probe_push_failures_total",
+            "Batch pushes that failed, by reason (network, http status, rejected).",
+            ["reason"],
+            registry=registry,
+        )
+        self.batches_rejected = Counter(
+            "pantau_probe_batches_rejected_total",
+            "Batches the collector refused as invalid (kept aside, not retried).",
+            registry=registry,
+        )
+        self.last_push = Gauge(
+            "pantau_probe_last_successful_push_timestamp_seconds",
+            "When the collector last acknowledged a batch.",
+            registry=registry,
+        )
+        self.target_refreshes = Counter(
+            "pantau_probe_target_refreshes_total",
+            "Target list refreshes, by outcome (changed, unchanged, failed).",
+            ["outcome"],
+            registry=registry,
+        )

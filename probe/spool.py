@@ -1,0 +1,408 @@
+"""The probe's durable spool: a result is on disk before it is pushed, until the collector acks it.
+
+One SQLite file in WAL mode. Items wait in `pending` until they are sealed into a batch; a sealed
+batch's id and gzip body never change, so a batch that is sent again after a lost answer or a
+restart is recognised by the collector's de-duplication and stored once.
+
+WAL with synchronous=NORMAL survives a killed process (a committed transaction is in the WAL file,
+the OS writes it out); only a power cut or kernel crash can lose the last transactions.
+
+The spool is thread-safe (one connection behind a lock), so async code can run its calls in
+`asyncio.to_thread`. Only one process should use a spool file at a time: totals are kept in memory.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import gzip
+import logging
+import math
+import sqlite3
+import threading
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import closing, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Final, Literal, Self
+
+import msgspec
+
+from probe.metrics import ProbeMetrics
+from wire.messages import MAX_BATCH_ITEMS, CheckResult, ProbeName, ResultBatch, UsageSample
+
+log = logging.getLogger(__name__)
+
+ItemKind = Literal["result", "usage"]
+_Table = Literal["pending", "sealed", "rejected"]
+
+_FILE_VERSION: Final = 1  # PRAGMA user_version of the spool file layout
+_SCHEMA: Final = """
+CREATE TABLE IF NOT EXISTS pending (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    kind TEXT NOT NULL CHECK (kind IN ('result', 'usage')),
+    item BLOB NOT NULL,          -- msgspec JSON of a CheckResult or UsageSample
+    size INTEGER NOT NULL,
+    added REAL NOT NULL          -- unix seconds, for sealing by age
+);
+CREATE TABLE IF NOT EXISTS sealed (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    batch_id TEXT NOT NULL UNIQUE,
+    body BLOB NOT NULL,          -- gzip of the ResultBatch JSON, exactly as it is pushed
+    items INTEGER NOT NULL,
+    size INTEGER NOT NULL,
+    created REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS rejected (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    batch_id TEXT NOT NULL UNIQUE,
+    body BLOB NOT NULL,
+    items INTEGER NOT NULL,
+    size INTEGER NOT NULL,
+    created REAL NOT NULL,
+    rejected REAL NOT NULL,
+    reason TEXT NOT NULL
+);
+"""
+# How many items a row of each table holds (a pending row is one item).
+_ITEMS_EXPR: Final[dict[_Table, str]] = {"pending": "1", "sealed": "items", "rejected": "items"}
+# Under the size cap, batches the collector refused go first (they are never sent again), then the
+# oldest pending items, then sealed batches (one of them may be in flight right now).
+_DROP_ORDER: Final[tuple[_Table, ...]] = ("rejected", "pending", "sealed")
+_DROP_LOG_INTERVAL: Final = 60.0  # seconds; a full spool drops on every add, the log says so once
+
+_ENCODER: Final = msgspec.json.Encoder()
+_DECODERS: Final[
+    dict[ItemKind, msgspec.json.Decoder[CheckResult] | msgspec.json.Decoder[UsageSample]]
+] = {
+    "result": msgspec.json.Decoder(CheckResult),
+    "usage": msgspec.json.Decoder(UsageSample),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class SealedBatch:
+    seq: int
+    batch_id: str
+    body: bytes  # gzip-compressed ResultBatch JSON
+    items: int
+    created: float  # unix seconds
+
+
+@dataclass(frozen=True, slots=True)
+class SpoolStats:
+    pending_items: int
+    sealed_batches: int
+    sealed_items: int
+    items: int  # waiting for delivery: pending + sealed
+    rejected_batches: int
+    bytes: int  # payload bytes of all three tables (what the size cap counts)
+    oldest_pending: float | None  # unix seconds the oldest pending item was added
+
+
+@dataclass(slots=True)
+class _Tally:
+    rows: int = 0
+    items: int = 0
+    bytes: int = 0
+
+    def add(self, rows: int, items: int, size: int) -> None:
+        self.rows += rows
+        self.items += items
+        self.bytes += size
+
+
+@dataclass(frozen=True, slots=True)
+class _Dropped:
+    rows: int
+    items: int
+    bytes: int
+
+
+class Spool:
+    """Create with `Spool.open`."""
+
+    def __init__(
+        self, conn: sqlite3.Connection, *, probe: str, max_bytes: int, metrics: ProbeMetrics
+    ) -> None:
+        self._conn = conn
+        self._probe = probe
+        self._max_bytes = max_bytes
+        self._metrics = metrics
+        self._lock = threading.RLock()
+        self._tally = {table: self._count(table) for table in _ITEMS_EXPR}
+        self._unlogged_drops = 0
+        self._last_drop_log = -math.inf
+
+    @classmethod
+    def open(cls, path: Path, *, probe: str, max_bytes: int, metrics: ProbeMetrics) -> Spool:
+        # A probe name the collector refuses would get every batch rejected: fail at start instead.
+        try:
+            msgspec.convert(probe, ProbeName)
+        except msgspec.ValidationError as exc:
+            raise ValueError(f"probe name {probe!r} is not valid on the wire: {exc}") from exc
+        if max_bytes <= 0:
+            raise ValueError(f"spool max_bytes must be positive, got {max_bytes}")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # Autocommit mode: transactions are explicit (BEGIN IMMEDIATE in `_tx`).
+        conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        try:
+            conn.execute("PRAGMA busy_timeout = 5000")
+            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            if mode != "wal":
+                raise RuntimeError(f"spool {path}: cannot use WAL mode (got {mode!r})")
+            conn.execute("PRAGMA synchronous = NORMAL")
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            if version not in (0, _FILE_VERSION):
+                raise RuntimeError(f"spool {path}: unknown file version {version}")
+            conn.executescript(f"BEGIN; {_SCHEMA} PRAGMA user_version = {_FILE_VERSION}; COMMIT;")
+            spool = cls(conn, probe=probe, max_bytes=max_bytes, metrics=metrics)
+        except BaseException:
+            conn.close()
+            raise
+        # The cap may have been lowered since the file was written.
+        with spool._lock:
+            with spool._tx() as tx:
+                dropped = spool._enforce_cap(tx)
+            spool._report_drops(dropped)
+        stats = spool.stats()
+        log.info(
+            "spool %s: %d items waiting (%d sealed batches), %d bytes",
+            path,
+            stats.items,
+            stats.sealed_batches,
+            stats.bytes,
+        )
+        return spool
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def add(
+        self, *, results: Sequence[CheckResult] = (), usage: Sequence[UsageSample] = ()
+    ) -> None:
+        """Store items; they are on disk when this returns."""
+        now = time.time()
+        tagged: list[tuple[ItemKind, CheckResult | UsageSample]] = [
+            *(("result", item) for item in results),
+            *(("usage", item) for item in usage),
+        ]
+        rows = [
+            (kind, raw, len(raw), now)
+            for kind, item in tagged
+            if (raw := _encode(kind, item)) is not None
+        ]
+        if not rows:
+            return
+        with self._lock:
+            with self._tx() as tx:
+                tx.executemany(
+                    "INSERT INTO pending (kind, item, size, added) VALUES (?, ?, ?, ?)", rows
+                )
+                self._tally["pending"].add(len(rows), len(rows), sum(row[2] for row in rows))
+                dropped = self._enforce_cap(tx)
+            self._report_drops(dropped)
+
+    def seal(self, *, max_items: int) -> SealedBatch | None:
+        """Turn the oldest pending items (at most max_items) into one batch; None if none wait."""
+        if not 1 <= max_items <= MAX_BATCH_ITEMS:
+            raise ValueError(f"max_items must be in 1..{MAX_BATCH_ITEMS}, got {max_items}")
+        with self._tx() as tx:
+            rows = tx.execute(
+                "SELECT seq, kind, item, size FROM pending ORDER BY seq LIMIT ?", (max_items,)
+            ).fetchall()
+            if not rows:
+                return None
+            tx.execute("DELETE FROM pending WHERE seq <= ?", (rows[-1][0],))
+            self._tally["pending"].add(-len(rows), -len(rows), -sum(row[3] for row in rows))
+            results: list[CheckResult] = []
+            usage: list[UsageSample] = []
+            for _, kind, raw, _ in rows:
+                item = _decode(kind, raw)
+                if isinstance(item, CheckResult):
+                    results.append(item)
+                elif isinstance(item, UsageSample):
+                    usage.append(item)
+            if not results and not usage:
+                return None
+            # Random, so it never repeats, also when the spool file is lost; short enough for
+            # the wire's 128-character limit whatever the probe name.
+            batch_id = f"{self._probe[:95]}-{uuid.uuid4().hex}"
+            payload = ResultBatch(
+                probe=self._probe, batch_id=batch_id, results=results, usage=usage
+            )
+            body = gzip.compress(_ENCODER.encode(payload), compresslevel=6, mtime=0)
+            items = len(results) + len(usage)
+            created = time.time()
+            cursor = tx.execute(
+                "INSERT INTO sealed (batch_id, body, items, size, created) VALUES (?, ?, ?, ?, ?)",
+                (batch_id, body, items, len(body), created),
+            )
+            self._tally["sealed"].add(1, items, len(body))
+        assert cursor.lastrowid is not None
+        return SealedBatch(
+            seq=cursor.lastrowid, batch_id=batch_id, body=body, items=items, created=created
+        )
+
+    def oldest_sealed(self) -> SealedBatch | None:
+        with self._lock:
+            row = self._conn.execute(
+                "SELECT seq, batch_id, body, items, created FROM sealed ORDER BY seq LIMIT 1"
+            ).fetchone()
+        if row is None:
+            return None
+        seq, batch_id, body, items, created = row
+        return SealedBatch(seq=seq, batch_id=batch_id, body=body, items=items, created=created)
+
+    def ack(self, batch_id: str) -> bool:
+        """The collector has the batch: delete it. False if it was not here (e.g. dropped)."""
+        with self._tx() as tx:
+            row = tx.execute(
+                "SELECT items, size FROM sealed WHERE batch_id = ?", (batch_id,)
+            ).fetchone()
+            if row is None:
+                return False
+            tx.execute("DELETE FROM sealed WHERE batch_id = ?", (batch_id,))
+            self._tally["sealed"].add(-1, -row[0], -row[1])
+        return True
+
+    def reject(self, batch_id: str, *, reason: str) -> bool:
+        """The collector refused the batch as invalid: keep it for inspection, never resend it."""
+        with self._tx() as tx:
+            row = tx.execute(
+                "SELECT items, size FROM sealed WHERE batch_id = ?", (batch_id,)
+            ).fetchone()
+            if row is None:
+                return False
+            tx.execute(
+                "INSERT INTO rejected (batch_id, body, items, size, created, rejected, reason)"
+                " SELECT batch_id, body, items, size, created, ?, ? FROM sealed WHERE batch_id = ?",
+                (time.time(), reason, batch_id),
+            )
+            tx.execute("DELETE FROM sealed WHERE batch_id = ?", (batch_id,))
+            self._tally["sealed"].add(-1, -row[0], -row[1])
+            self._tally["rejected"].add(1, row[0], row[1])
+        return True
+
+    def stats(self) -> SpoolStats:
+        with self._lock:
+            row = self._conn.execute("SELECT added FROM pending ORDER BY seq LIMIT 1").fetchone()
+            pending, sealed = self._tally["pending"], self._tally["sealed"]
+            return SpoolStats(
+                pending_items=pending.items,
+                sealed_batches=sealed.rows,
+                sealed_items=sealed.items,
+                items=pending.items + sealed.items,
+                rejected_batches=self._tally["rejected"].rows,
+                bytes=self._bytes(),
+                oldest_pending=None if row is None else row[0],
+            )
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction; the in-memory totals follow it (restored on rollback)."""
+        with self._lock:
+            saved = {table: dataclasses.replace(tally) for table, tally in self._tally.items()}
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._conn
+                self._conn.execute("COMMIT")
+            except BaseException:
+                self._conn.rollback()
+                self._tally = saved
+                raise
+            self._metrics.spool_items.set(
+                self._tally["pending"].items + self._tally["sealed"].items
+            )
+            self._metrics.spool_bytes.set(self._bytes())
+
+    def _count(self, table: _Table) -> _Tally:
+        rows, items, size = self._conn.execute(
+            f"SELECT count(*), coalesce(sum({_ITEMS_EXPR[table]}), 0), coalesce(sum(size), 0)"
+            f" FROM {table}"
+        ).fetchone()
+        return _Tally(rows, items, size)
+
+    def _bytes(self) -> int:
+        return sum(tally.bytes for tally in self._tally.values())
+
+    def _enforce_cap(self, tx: sqlite3.Connection) -> dict[_Table, _Dropped]:
+        dropped: dict[_Table, _Dropped] = {}
+        for table in _DROP_ORDER:
+            excess = self._bytes() - self._max_bytes
+            if excess <= 0:
+                break
+            if (gone := self._drop_oldest(tx, table, excess)).rows:
+                dropped[table] = gone
+        return dropped
+
+    def _drop_oldest(self, tx: sqlite3.Connection, table: _Table, excess: int) -> _Dropped:
+        """Delete the oldest rows of table until excess bytes are freed (or the table is empty)."""
+        rows = items = freed = 0
+        last_seq: int | None = None
+        query = f"SELECT seq, {_ITEMS_EXPR[table]}, size FROM {table} ORDER BY seq"
+        with closing(tx.execute(query)) as cursor:
+            for seq, row_items, size in cursor:
+                if freed >= excess:
+                    break
+                last_seq = seq
+                rows, items, freed = rows + 1, items + row_items, freed + size
+        if last_seq is not None:
+            tx.execute(f"DELETE FROM {table} WHERE seq <= ?", (last_seq,))
+            self._tally[table].add(-rows, -items, -freed)
+        return _Dropped(rows, items, freed)
+
+    def _report_drops(self, dropped: dict[_Table, _Dropped]) -> None:
+        if (gone := dropped.get("rejected")) is not None:
+            log.warning(
+                "spool reached its cap of %d bytes: deleted %d rejected batches (kept only"
+                " for inspection)",
+                self._max_bytes,
+                gone.rows,
+            )
+        lost = sum(gone.items for table, gone in dropped.items() if table != "rejected")
+        if not lost:
+            return
+        self._metrics.spool_dropped.inc(lost)
+        self._unlogged_drops += lost
+        now = time.monotonic()
+        if now - self._last_drop_log >= _DROP_LOG_INTERVAL:
+            log.error(
+                "spool FULL (cap %d bytes, collector unreachable?): dropped the %d oldest"
+                " results/usage samples since the last report; they are lost",
+                self._max_bytes,
+                self._unlogged_drops,
+            )
+            self._unlogged_drops = 0
+            self._last_drop_log = now
+
+
+def _encode(kind: ItemKind, item: CheckResult | UsageSample) -> bytes | None:
+    """JSON of item, or None if the collector would refuse it.
+
+    Checked here because the collector refuses a whole batch for one bad item.
+    """
+    raw = _ENCODER.encode(item)
+    return raw if _decode(kind, raw) is not None else None
+
+
+def _decode(kind: ItemKind, raw: bytes) -> CheckResult | UsageSample | None:
+    try:
+        return _DECODERS[kind].decode(raw)
+    except msgspec.ValidationError as exc:
+        log.error("dropping an invalid %s (the collector would refuse it): %s", kind, exc)
+        return None

@@ -1,0 +1,67 @@
+"""Items, spools and waiting, shared by the spool and delivery tests."""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import msgspec
+
+from probe.metrics import ProbeMetrics
+from probe.spool import Spool
+from wire.messages import CheckResult, ResultBatch, UsageSample
+
+PROBE = "probe-test"
+BIG = 1 << 30  # a size cap that is never reached
+
+
+def result(app: str, n: int) -> CheckResult:
+    """The n-th result of app; `message` carries n so order and identity can be checked."""
+    return CheckResult(
+        app=app,
+        check="http",
+        kind="http",
+        ts=1_700_000_000 + n,
+        ok=True,
+        message=str(n),
+        duration_seconds=0.01,
+    )
+
+
+def usage(app: str, n: int) -> UsageSample:
+    return UsageSample(app=app, metric="logins", kind="counter", ts=1_700_000_000 + n, value=n)
+
+
+def numbers(results: list[CheckResult]) -> list[int]:
+    return [int(r.message or "") for r in results]
+
+
+def open_spool(path: Path, metrics: ProbeMetrics, *, max_bytes: int = BIG) -> Spool:
+    return Spool.open(path, probe=PROBE, max_bytes=max_bytes, metrics=metrics)
+
+
+def unpack(body: bytes) -> ResultBatch:
+    return msgspec.json.decode(gzip.decompress(body), type=ResultBatch)
+
+
+def drain(spool: Spool) -> list[ResultBatch]:
+    """Everything the spool holds, oldest first, as batches (acknowledging them)."""
+    batches = []
+    while (sealed := spool.oldest_sealed() or spool.seal(max_items=1000)) is not None:
+        batches.append(unpack(sealed.body))
+        spool.ack(sealed.batch_id)
+    return batches
+
+
+def metric(metrics: ProbeMetrics, name: str, **labels: str) -> float:
+    return metrics.registry.get_sample_value(name, labels) or 0.0
+
+
+async def wait_until(condition: Callable[[], bool], *, timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        await asyncio.sleep(0.005)

@@ -1,0 +1,255 @@
+from __future__ import annotations
+
+import logging
+import shutil
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from prometheus_client import CollectorRegistry
+
+from probe.metrics import ProbeMetrics
+from probe.spool import Spool
+from tests.probe.spool_helpers import (
+    PROBE,
+    drain,
+    metric,
+    numbers,
+    open_spool,
+    result,
+    unpack,
+    usage,
+)
+from wire.messages import CheckResult
+
+REPO = Path(__file__).resolve().parents[2]
+DROPPED = "pantau_probe_spool_dropped_total"
+
+
+@pytest.fixture
+def metrics() -> ProbeMetrics:
+    return ProbeMetrics(registry=CollectorRegistry())
+
+
+@pytest.fixture
+def spool(tmp_path: Path, metrics: ProbeMetrics) -> Iterator[Spool]:
+    with open_spool(tmp_path / "spool" / "spool.db", metrics) as spool:
+        yield spool
+
+
+def test_add_seal_ack_roundtrip(spool: Spool, metrics: ProbeMetrics) -> None:
+    spool.add(results=[result("a", 0), result("b", 1)], usage=[usage("a", 2)])
+    spool.add(results=[result("a", 3)])
+    stats = spool.stats()
+    assert (stats.pending_items, stats.sealed_batches, stats.items) == (4, 0, 4)
+    assert stats.oldest_pending is not None
+    assert metric(metrics, "pantau_probe_spool_items") == 4
+    assert metric(metrics, "pantau_probe_spool_bytes") == stats.bytes > 0
+
+    sealed = spool.seal(max_items=10)
+    assert sealed is not None
+    assert sealed.items == 4
+    assert sealed.batch_id.startswith(f"{PROBE}-")
+    batch = unpack(sealed.body)
+    assert (batch.probe, batch.batch_id) == (PROBE, sealed.batch_id)
+    assert batch.results == [result("a", 0), result("b", 1), result("a", 3)]
+    assert batch.usage == [usage("a", 2)]
+    stats = spool.stats()
+    assert (stats.pending_items, stats.sealed_batches, stats.items) == (0, 1, 4)
+    assert stats.oldest_pending is None
+    assert spool.oldest_sealed() == sealed
+    assert spool.seal(max_items=10) is None
+
+    assert spool.ack(sealed.batch_id)
+    assert not spool.ack(sealed.batch_id)
+    assert spool.oldest_sealed() is None
+    assert spool.stats().items == spool.stats().bytes == 0
+    assert metric(metrics, "pantau_probe_spool_items") == 0
+
+
+def test_seal_takes_the_oldest_items_in_order(spool: Spool) -> None:
+    for n in range(5):
+        spool.add(results=[result("a", n)])
+    sizes = []
+    while (sealed := spool.seal(max_items=2)) is not None:
+        sizes.append(sealed.items)
+    assert sizes == [2, 2, 1]
+    batches = drain(spool)
+    assert [numbers(b.results) for b in batches] == [[0, 1], [2, 3], [4]]
+    assert len({b.batch_id for b in batches}) == 3
+
+
+def test_invalid_item_is_refused_and_logged(spool: Spool, caplog: pytest.LogCaptureFixture) -> None:
+    # msgspec does not check constraints on construction; the collector would refuse the batch.
+    bad = CheckResult(app="a", check="http", kind="http", ts=1, ok=True, duration_seconds=0)
+    spool.add(results=[result("a", 0), bad, result("a", 1)])
+    assert spool.stats().pending_items == 2
+    assert any(r.levelno == logging.ERROR and "invalid" in r.message for r in caplog.records)
+
+
+def test_bad_probe_name_fails_at_open(tmp_path: Path, metrics: ProbeMetrics) -> None:
+    with pytest.raises(ValueError, match="probe name"):
+        Spool.open(tmp_path / "s.db", probe="no spaces", max_bytes=1000, metrics=metrics)
+
+
+def test_sealed_batch_survives_a_crash(tmp_path: Path, metrics: ProbeMetrics) -> None:
+    live = tmp_path / "live"
+    spool = open_spool(live / "spool.db", metrics)
+    spool.add(results=[result("a", n) for n in range(3)])
+    sealed = spool.seal(max_items=2)
+    assert sealed is not None
+    spool.add(results=[result("a", 3)])
+    # The files as a killed process leaves them: the WAL not checkpointed, no clean close.
+    crashed = tmp_path / "crashed"
+    shutil.copytree(live, crashed)
+    assert (crashed / "spool.db-wal").stat().st_size > 0
+    spool.close()
+
+    with open_spool(crashed / "spool.db", ProbeMetrics(registry=CollectorRegistry())) as again:
+        stats = again.stats()
+        assert (stats.pending_items, stats.sealed_batches, stats.items) == (2, 1, 4)
+        assert again.oldest_sealed() == sealed  # same id, same bytes: de-dup still works
+        batches = drain(again)
+        assert batches[0].batch_id == sealed.batch_id
+        assert [numbers(b.results) for b in batches] == [[0, 1], [2, 3]]
+        assert batches[1].batch_id != sealed.batch_id
+
+
+# Adds one result per transaction (sealing now and then) and prints the number of each add that
+# returned; it is killed with SIGKILL at some point.
+_CHILD = textwrap.dedent(
+    """
+    import sys
+    from pathlib import Path
+
+    from prometheus_client import CollectorRegistry
+
+    from probe.metrics import ProbeMetrics
+    from tests.probe.spool_helpers import open_spool, result
+
+    spool = open_spool(Path(sys.argv[1]), ProbeMetrics(registry=CollectorRegistry()))
+    n = 0
+    while True:
+        spool.add(results=[result("a", n)])
+        print(n, flush=True)
+        if n % 50 == 49:
+            spool.seal(max_items=50)
+        n += 1
+    """
+)
+
+
+def test_sigkill_loses_nothing(tmp_path: Path, metrics: ProbeMetrics) -> None:
+    path = tmp_path / "spool.db"
+    with subprocess.Popen(
+        [sys.executable, "-c", _CHILD, str(path)],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    ) as child:
+        assert child.stdout is not None
+        assert child.stderr is not None
+        lines: list[str] = []
+        deadline = time.monotonic() + 20
+        try:
+            while len(lines) < 400 and time.monotonic() < deadline:
+                line = child.stdout.readline()
+                if not line:
+                    break
+                lines.append(line)
+        finally:
+            child.send_signal(signal.SIGKILL)
+        # Not communicate(): it would skip what the readline() buffer already holds.
+        rest, errors = child.stdout.read(), child.stderr.read()
+        assert child.wait() == -signal.SIGKILL, errors
+    # A line without its newline was being written when the kill came.
+    lines += rest.splitlines(keepends=True)
+    done = [int(line) for line in lines if line.endswith("\n")]
+    assert len(done) >= 400, errors
+    assert done == list(range(len(done)))
+
+    with open_spool(path, metrics) as spool:
+        stored = [n for batch in drain(spool) for n in numbers(batch.results)]
+    # Every add that returned is there, in order, once; the add in flight may be there too.
+    assert stored[: len(done)] == done
+    assert stored in (done, [*done, len(done)])
+
+
+@pytest.fixture
+def item_bytes(tmp_path: Path) -> int:
+    """What one result counts against the size cap (all `result("a", n)` with n < 1000 alike)."""
+    with open_spool(tmp_path / "measure.db", ProbeMetrics(registry=CollectorRegistry())) as spool:
+        spool.add(results=[result("a", 100)])
+        return spool.stats().bytes
+
+
+def test_size_cap_drops_oldest_pending_and_counts(
+    tmp_path: Path, metrics: ProbeMetrics, item_bytes: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    with open_spool(tmp_path / "s.db", metrics, max_bytes=10 * item_bytes) as spool:
+        for n in range(100, 110):
+            spool.add(results=[result("a", n)])
+        assert metric(metrics, DROPPED) == 0
+        assert not caplog.records
+
+        spool.add(results=[result("a", n) for n in range(110, 113)])
+        assert metric(metrics, DROPPED) == 3
+        assert spool.stats().bytes <= 10 * item_bytes
+        [record] = [r for r in caplog.records if r.levelno == logging.ERROR]
+        assert "FULL" in record.message
+        assert [n for b in drain(spool) for n in numbers(b.results)] == list(range(103, 113))
+
+
+def test_size_cap_drops_sealed_batches_when_pending_are_not_enough(
+    tmp_path: Path, metrics: ProbeMetrics
+) -> None:
+    path = tmp_path / "s.db"
+    with open_spool(path, metrics) as spool:
+        for n in range(6):
+            spool.add(results=[result("a", n)])
+            spool.seal(max_items=1)
+        batch_bytes = spool.stats().bytes // 6
+        spool.add(results=[result("a", 6), result("a", 7)])
+    # The cap was lowered in the config: the sealed batches alone are over it.
+    with open_spool(path, metrics, max_bytes=int(3.5 * batch_bytes)) as spool:
+        assert [n for b in drain(spool) for n in numbers(b.results)] == [3, 4, 5]
+    assert metric(metrics, DROPPED) == 2 + 3
+
+
+def test_reject_keeps_the_batch_aside(spool: Spool) -> None:
+    spool.add(results=[result("a", 0)])
+    first = spool.seal(max_items=1)
+    spool.add(results=[result("a", 1)])
+    second = spool.seal(max_items=1)
+    assert first is not None
+    assert second is not None
+    assert spool.reject(first.batch_id, reason="422 invalid: bad ts")
+    assert not spool.reject(first.batch_id, reason="again")
+    assert spool.oldest_sealed() == second
+    stats = spool.stats()
+    assert (stats.rejected_batches, stats.sealed_batches, stats.items) == (1, 1, 1)
+
+
+def test_size_cap_deletes_rejected_batches_first(
+    tmp_path: Path, metrics: ProbeMetrics, item_bytes: int
+) -> None:
+    path = tmp_path / "s.db"
+    with open_spool(path, metrics) as spool:
+        spool.add(results=[result("a", 0)])
+        rejected = spool.seal(max_items=1)
+        assert rejected is not None
+        spool.reject(rejected.batch_id, reason="400")
+        rejected_bytes = spool.stats().bytes
+    with open_spool(path, metrics, max_bytes=7 * item_bytes + rejected_bytes // 2) as spool:
+        spool.add(results=[result("a", n) for n in range(1, 7)])
+        assert spool.stats().rejected_batches == 1
+        spool.add(results=[result("a", 7)])
+        assert spool.stats().rejected_batches == 0
+        assert [n for b in drain(spool) for n in numbers(b.results)] == list(range(1, 8))
+    assert metric(metrics, DROPPED) == 0
