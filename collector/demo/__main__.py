@@ -102,18 +102,21 @@ async def _start_probe(collector_url: str, token: str, workdir: Path) -> asyncio
         log.warning("the probe is not part of this build yet; metrics will not move")
         return None
     return asyncio.create_task(
-        run_demo_probe(collector_url=collector_url, token=token, zone=ZONE, spool_dir=workdir / "spool")
+        run_demo_probe(
+            collector_url=collector_url, token=token, zone=ZONE, spool_dir=workdir / "spool"
+        )
     )
 
 
 def run() -> int:
     _setup_logging()
     config = CollectorConfig()
-    with tempfile.TemporaryDirectory(prefix="pantau-run-") as workdir, _database(config) as dsn:
-        try:
-            asyncio.run(main(dsn, Path(workdir)))
-        except KeyboardInterrupt:
-            pass
+    with (
+        tempfile.TemporaryDirectory(prefix="pantau-run-") as workdir,
+        _database(config) as dsn,
+        contextlib.suppress(KeyboardInterrupt),
+    ):
+        asyncio.run(main(dsn, Path(workdir)))
     print("stopped; the embedded database was removed" if not config.database_url() else "stopped")
     return 0
 

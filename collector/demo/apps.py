@@ -44,7 +44,9 @@ Handler = Callable[[web.Request], Awaitable[web.Response]]
 
 
 def _page(title: str) -> web.Response:
-    html = f"<!doctype html><title>{title}</title><h1>{title}</h1><p>Kabupaten Kotawaringin Timur</p>"
+    html = (
+        f"<!doctype html><title>{title}</title><h1>{title}</h1><p>Kabupaten Kotawaringin Timur</p>"
+    )
     return web.Response(text=html, content_type="text/html")
 
 

@@ -1,0 +1,85 @@
+"""Check kinds, chosen by table (as blackbox_exporter's prober/), and `run_check`."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable
+from typing import Any, Final, Literal, Protocol, cast, get_args
+
+from probe.checks.base import (
+    CheckContext,
+    Failure,
+    Outcome,
+    bounded,
+    clamp_timestamp,
+    clean_message,
+    spec_secrets,
+)
+from probe.checks.dns import check_dns
+from probe.checks.http import check_http
+from probe.checks.tcp import check_tcp
+from probe.checks.tls import check_tls
+from wire.messages import CheckResult
+from wire.specs import CheckSpec
+
+__all__ = ["CHECKS", "CheckContext", "CheckFunc", "Outcome", "run_check"]
+
+log = logging.getLogger(__name__)
+
+CheckKind = Literal["http", "tcp", "dns", "tls"]
+
+
+class CheckFunc(Protocol):
+    """One attempt of a check kind. It may raise; `run_check` maps exceptions to reasons."""
+
+    def __call__(self, spec: Any, /, *, ctx: CheckContext) -> Awaitable[Outcome]: ...
+
+
+CHECKS: Final[dict[str, CheckFunc]] = {
+    "http": check_http,
+    "tcp": check_tcp,
+    "dns": check_dns,
+    "tls": check_tls,
+}
+
+
+async def run_check(spec: CheckSpec, *, app: str, ctx: CheckContext) -> CheckResult:
+    """Run a check with its timeout and retries; never raises (cancellation aside)."""
+    timeout = spec.timeout_seconds or ctx.default_timeout
+    ts = time.time()
+    started = time.perf_counter()
+    attempts = 0
+    while True:
+        attempts += 1
+        outcome = await _attempt(spec, ctx=ctx, limit=timeout)
+        # A spec that cannot run here will not run on the next attempt either.
+        if outcome.ok or outcome.reason == "config" or attempts > spec.retries:
+            break
+    duration = time.perf_counter() - started
+    message = clean_message(outcome.message, secrets=spec_secrets(spec, env=ctx.env))
+    if not outcome.ok:
+        log.debug("check %s/%s failed: %s: %s", app, spec.check_name, outcome.reason, message)
+    return CheckResult(
+        app=app,
+        check=spec.check_name,
+        kind=cast(CheckKind, spec.kind),  # CHECKS holds only these kinds (see _attempt)
+        ts=ts,
+        ok=outcome.ok,
+        reason=None if outcome.ok else outcome.reason or "error",
+        message=message,
+        duration_seconds=duration,
+        status_code=outcome.status_code,
+        tls_expiry=None if outcome.tls_expiry is None else clamp_timestamp(outcome.tls_expiry),
+        attempts=attempts,
+    )
+
+
+async def _attempt(spec: CheckSpec, *, ctx: CheckContext, limit: float) -> Outcome:
+    check = CHECKS.get(spec.kind)
+    if check is None or spec.kind not in get_args(CheckKind):
+        return Outcome(ok=False, reason="config", message=f"unknown check kind {spec.kind!r}")
+    result = await bounded(check(spec, ctx=ctx), seconds=limit)
+    if isinstance(result, Failure):
+        return Outcome(ok=False, reason=result.reason, message=result.message)
+    return result

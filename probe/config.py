@@ -1,0 +1,87 @@
+"""Probe configuration: YAML plus environment, validated into frozen types at start-up."""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+from typing import Annotated
+
+import msgspec
+import yaml
+
+from wire.messages import ProbeName
+from wire.specs import EnvName, Slug
+
+Seconds = Annotated[float, msgspec.Meta(gt=0, le=86_400)]
+
+
+class ConfigError(Exception):
+    """Names the file, the field and the reason."""
+
+
+class Collector(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    url: Annotated[str, msgspec.Meta(pattern=r"^https?://[^\s]+$")]
+    token_env: EnvName = "PANTAU_PROBE_TOKEN"  # noqa: S105 (a variable name; the token never sits in a file)
+    tls_verify: bool = True
+    ca_file: str | None = None
+
+
+class Spool(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    path: str = "/var/lib/pantau-probe/spool.db"
+    max_bytes: Annotated[int, msgspec.Meta(ge=1 << 20)] = 512 << 20
+
+
+class Defaults(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    interval_seconds: Annotated[float, msgspec.Meta(ge=1, le=86_400)] = 60.0
+    timeout_seconds: Seconds = 10.0
+    usage_interval_seconds: Annotated[float, msgspec.Meta(ge=1, le=86_400)] = 300.0
+
+
+class Targets(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    refresh_seconds: Annotated[float, msgspec.Meta(ge=1, le=86_400)] = 60.0
+    # Standalone mode: read the apps from a local catalogue file instead of the collector.
+    catalog_file: str | None = None
+
+
+class Batch(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    max_items: Annotated[int, msgspec.Meta(ge=1, le=10_000)] = 1000
+    max_seconds: Annotated[float, msgspec.Meta(gt=0, le=3600)] = 5.0
+
+
+class Listen(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    host: str = "127.0.0.1"
+    port: Annotated[int, msgspec.Meta(ge=0, le=65_535)] = 9470
+
+
+class ProbeConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    collector: Collector
+    zone: Slug
+    name: ProbeName = msgspec.field(default_factory=lambda: f"probe-{socket.gethostname()}"[:128])
+    concurrency: Annotated[int, msgspec.Meta(ge=1, le=10_000)] = 200
+    defaults: Defaults = Defaults()
+    targets: Targets = Targets()
+    spool: Spool = Spool()
+    batch: Batch = Batch()
+    metrics_listen: Listen | None = None  # serve the probe's own /metrics when set
+
+    def token(self) -> str:
+        value = os.environ.get(self.collector.token_env, "")
+        if not value:
+            raise ConfigError(
+                f"environment variable {self.collector.token_env} (the probe token) is not set"
+            )
+        return value
+
+
+def load_config(path: Path) -> ProbeConfig:
+    try:
+        data = yaml.safe_load(path.read_bytes()) or {}
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    try:
+        return msgspec.convert(data, ProbeConfig)
+    except msgspec.ValidationError as exc:
+        raise ConfigError(f"{path}: {exc}") from exc
