@@ -26,7 +26,8 @@ async def test_apply_export_round_trip_is_idempotent(fresh_db: str, tmp_path: Pa
     try:
         catalog = sync.load_yaml(write(tmp_path, CATALOG))
         first = await sync.apply(conn, catalog, source="catalog.yaml")
-        assert "app simpus" in first.created and "agency setda" in first.created
+        assert "app simpus" in first.created
+        assert "agency setda" in first.created
         again = await sync.apply(conn, catalog, source="catalog.yaml")
         assert again.empty
         exported = await sync.export(conn)
@@ -66,7 +67,8 @@ async def test_errors_name_the_file_and_field_and_nothing_is_half_applied(
     bad["apps"][1]["target_uptime"] = 150
     with pytest.raises(sync.CatalogError) as err:
         sync.load_yaml(write(tmp_path, bad))
-    assert "catalog.yaml" in str(err.value) and "$.apps[1].target_uptime" in str(err.value)
+    assert "catalog.yaml" in str(err.value)
+    assert "$.apps[1].target_uptime" in str(err.value)
 
     dangling = yaml.safe_load(yaml.safe_dump(CATALOG))
     dangling["apps"][2]["agency"] = "no-such-agency"
@@ -110,14 +112,17 @@ async def test_csv_import(seeded_db: str, tmp_path: Path) -> None:
     conn = await connect(seeded_db)
     try:
         diff = await sync.apply(conn, catalog, source=str(path))
-        assert "agency bkpsdm" in diff.created and "app simpeg" in diff.created
+        assert "agency bkpsdm" in diff.created
+        assert "app simpeg" in diff.created
         simpeg = await store.get_app(conn, "simpeg")
         assert simpeg is not None
         assert simpeg.owner.email == "sari@kotimkab.go.id"
         assert simpeg.tags == ["personnel", "core"]
         assert simpeg.checks[0].kind == "http"
         srikandi = await store.get_app(conn, "srikandi")
-        assert srikandi is not None and srikandi.provider == "ANRI" and srikandi.checks == []
+        assert srikandi is not None
+        assert srikandi.provider == "ANRI"
+        assert srikandi.checks == []
     finally:
         await conn.close()
 
@@ -129,9 +134,12 @@ def test_csv_import_reports_every_bad_row(tmp_path: Path) -> None:
         sync.load_csv(path)
     lines = str(err.value).splitlines()
     assert len(lines) == 3
-    assert lines[0].startswith(f"{path}: row 3:") and "column `managed_by`" in lines[0]
-    assert "row 4:" in lines[1] and "column `target_uptime`" in lines[1]
-    assert "row 5:" in lines[2] and "column `owner_email`" in lines[2]
+    assert lines[0].startswith(f"{path}: row 3:")
+    assert "column `managed_by`" in lines[0]
+    assert "row 4:" in lines[1]
+    assert "column `target_uptime`" in lines[1]
+    assert "row 5:" in lines[2]
+    assert "column `owner_email`" in lines[2]
 
 
 async def test_rest_crud_and_filters(client: TestClient, tokens: Tokens) -> None:
@@ -165,7 +173,8 @@ async def test_rest_crud_and_filters(client: TestClient, tokens: Tokens) -> None
     resp = await client.post(
         "/api/v1/apps", json={**new, "id": "x", "agency": "nowhere"}, headers=admin
     )
-    assert resp.status == 400 and (await resp.json())["field"] == "$.agency"
+    assert resp.status == 400
+    assert (await resp.json())["field"] == "$.agency"
     assert (await client.delete("/api/v1/apps/sipd", headers=admin)).status == 204
     assert (await client.get("/api/v1/apps/sipd")).status == 404
     # An agency with applications cannot be deleted.
@@ -179,4 +188,5 @@ async def test_rest_crud_and_filters(client: TestClient, tokens: Tokens) -> None
     resp = await client.post(
         "/api/v1/apps", data=b"{not json", headers={**admin, "Content-Type": "application/json"}
     )
-    assert resp.status == 400 and (await resp.json())["error"] == "bad_request"
+    assert resp.status == 400
+    assert (await resp.json())["error"] == "bad_request"
