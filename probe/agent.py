@@ -93,7 +93,7 @@ class Agent:
             try:
                 await stop.wait()
             finally:
-                self.schedule.shutdown()
+                await self.schedule.shutdown(grace=self.config.defaults.timeout_seconds)
                 for task in tasks:
                     task.cancel()
                 await asyncio.gather(*tasks, return_exceptions=True)

@@ -13,6 +13,7 @@ import hashlib
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 import msgspec
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -72,13 +73,21 @@ class Schedule:
         self._on_lag = on_lag
         self._jobs: dict[str, Job] = {}
         self._fingerprints: dict[str, bytes] = {}
+        self._running: set[asyncio.Task[Any]] = set()
 
     def start(self) -> None:
         self._scheduler.start()
 
-    def shutdown(self) -> None:
+    async def shutdown(self, *, grace: float) -> None:
+        """Stop scheduling, let running jobs finish for `grace` seconds, then cancel them."""
         if self._scheduler.running:
             self._scheduler.shutdown(wait=False)
+        running = set(self._running)
+        if running:
+            _, late = await asyncio.wait(running, timeout=grace)
+            for task in late:
+                task.cancel()
+            await asyncio.gather(*late, return_exceptions=True)
 
     @property
     def jobs(self) -> dict[str, Job]:
@@ -125,6 +134,15 @@ class Schedule:
         )
 
     async def _execute(self, job: Job, anchor: float, first: float) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._running.add(task)
+        try:
+            await self._gated(job, anchor, first)
+        finally:
+            self._running.discard(task)
+
+    async def _gated(self, job: Job, anchor: float, first: float) -> None:
         async with self._gate:
             now = time.time()
             if now < first + job.interval / 2:

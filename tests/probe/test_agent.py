@@ -1,0 +1,283 @@
+"""The probe end to end with the real collector: refresh, outage, and a SIGKILL mid-push."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sqlite3
+import sys
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+
+import msgspec
+import pytest
+import yaml
+from aiohttp import web
+
+from probe.agent import Agent
+from probe.config import ProbeConfig
+from probe.schedule import jobs_for, offset_fraction
+from tests.probe.live import LiveCollector, apply_catalog, fetch, probe_token
+from wire.messages import CheckResult, Target
+from wire.specs import HttpCheck, PushSource, UsageSpec
+
+ZONE = "lan"
+
+
+def app(app_id: str, url: str, *, usage: bool = False) -> dict[str, object]:
+    entry: dict[str, object] = {
+        "id": app_id, "name": app_id.upper(), "agency": "dinkes", "managed_by": "self",
+        "zones": [ZONE], "checks": [{"type": "http", "url": f"{url}/ok"}],
+    }  # fmt: skip
+    if usage:
+        entry["usage"] = [{"metric": "logins", "kind": "counter",
+                           "source": {"type": "json", "url": f"{url}/stats", "path": "logins"}}]  # fmt: skip
+    return entry
+
+
+def catalog(url: str, *ids: str) -> dict[str, object]:
+    return {
+        "agencies": [{"id": "dinkes", "name": "Dinas Kesehatan"}],
+        "apps": [app(i, url, usage=(i == "alpha")) for i in ids],
+    }
+
+
+@pytest.fixture
+async def target() -> AsyncIterator[str]:
+    """A healthy local application with a growing logins counter."""
+    hits = 0
+
+    async def ok(request: web.Request) -> web.Response:
+        return web.Response(text="Kotawaringin Timur")
+
+    async def stats(request: web.Request) -> web.Response:
+        nonlocal hits
+        hits += 1
+        return web.json_response({"logins": hits * 10})
+
+    webapp = web.Application()
+    webapp.router.add_get("/ok", ok)
+    webapp.router.add_get("/stats", stats)
+    runner = web.AppRunner(webapp, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    yield f"http://127.0.0.1:{runner.addresses[0][1]}"
+    await runner.cleanup()
+
+
+@pytest.fixture
+async def collector(fresh_db: str) -> AsyncIterator[LiveCollector]:
+    live = LiveCollector(fresh_db)
+    await live.start()
+    yield live
+    await live.stop()
+
+
+def probe_config(
+    collector: LiveCollector, spool: Path, token_env: str, **over: object
+) -> dict[str, object]:
+    return {
+        "collector": {"url": collector.url, "token_env": token_env},
+        "zone": ZONE,
+        "name": "probe-lan-1",
+        "defaults": {"interval_seconds": 1, "timeout_seconds": 2, "usage_interval_seconds": 1},
+        "targets": {"refresh_seconds": 1},
+        "spool": {"path": str(spool / "spool.db")},
+        "batch": {"max_seconds": 0.2, "max_items": 50},
+        **over,
+    }
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], *, timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not await check():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached in time")
+        await asyncio.sleep(0.1)
+
+
+async def result_keys(dsn: str) -> list[tuple[str, str, float]]:
+    rows = await fetch(
+        dsn, "SELECT app_id, check_name, extract(epoch FROM ts)::float8 AS ts FROM check_results"
+    )
+    return [(r["app_id"], r["check_name"], round(r["ts"], 6)) for r in rows]
+
+
+def test_offsets_are_stable_and_spread() -> None:
+    assert offset_fraction("simpus/check/http") == offset_fraction("simpus/check/http")
+    fractions = sorted(offset_fraction(f"app-{i}/check/http") for i in range(10_000))
+    # Evenly spread: every tenth of the interval holds about a tenth of the jobs.
+    deciles = [sum(1 for f in fractions if d / 10 <= f < (d + 1) / 10) for d in range(10)]
+    assert all(900 < n < 1100 for n in deciles), deciles
+
+
+def test_jobs_skip_push_sources_and_use_defaults() -> None:
+    targets = [
+        Target(app="a", agency="x", checks=[HttpCheck(url="http://a/"), HttpCheck(name="api", url="http://a/api", interval_seconds=5)],
+               usage=[UsageSpec(metric="m", kind="gauge", source=PushSource())]),
+    ]  # fmt: skip
+    jobs = jobs_for(targets, check_interval=60, usage_interval=300)
+    assert {j: v.interval for j, v in jobs.items()} == {"a/check/http": 60, "a/check/api": 5}
+
+
+async def test_refresh_adds_and_removes_apps_without_restart(
+    collector: LiveCollector, target: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await apply_catalog(collector.dsn, catalog(target, "alpha", "beta"))
+    monkeypatch.setenv("PROBE_TOKEN", await probe_token(collector.dsn, ZONE))
+    agent = Agent(msgspec.convert(probe_config(collector, tmp_path, "PROBE_TOKEN"), ProbeConfig))
+    stop = asyncio.Event()
+    task = asyncio.create_task(agent.run(stop))
+    try:
+        await agent.wait_refreshed()
+        assert agent.schedule is not None
+        assert set(agent.schedule.jobs) == {
+            "alpha/check/http",
+            "alpha/usage/logins",
+            "beta/check/http",
+        }
+        await apply_catalog(collector.dsn, catalog(target, "alpha", "beta", "gamma"))
+
+        async def gamma_checked() -> bool:
+            rows = await fetch(collector.dsn, "SELECT 1 FROM check_results WHERE app_id = 'gamma'")
+            return bool(rows)
+
+        await eventually(gamma_checked)
+        # beta is retired: its job goes away.
+        data = catalog(target, "alpha", "beta", "gamma")
+        data["apps"][1]["lifecycle"] = "retired"  # type: ignore[index]
+        await apply_catalog(collector.dsn, data)
+
+        async def beta_gone() -> bool:
+            return "beta/check/http" not in agent.schedule.jobs  # type: ignore[union-attr]
+
+        await eventually(beta_gone)
+        usage = await fetch(
+            collector.dsn, "SELECT value, total FROM usage_samples WHERE app_id = 'alpha'"
+        )
+        assert usage
+        assert all(r["value"] > 0 for r in usage)
+    finally:
+        stop.set()
+        await task
+
+
+async def test_collector_outage_loses_nothing_and_stores_nothing_twice(
+    collector: LiveCollector, target: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await apply_catalog(collector.dsn, catalog(target, "alpha", "beta", "gamma"))
+    monkeypatch.setenv("PROBE_TOKEN", await probe_token(collector.dsn, ZONE))
+    agent = Agent(msgspec.convert(probe_config(collector, tmp_path, "PROBE_TOKEN"), ProbeConfig))
+    stop = asyncio.Event()
+    task = asyncio.create_task(agent.run(stop))
+    try:
+        await agent.wait_refreshed()
+        await asyncio.sleep(1.5)
+        await collector.stop()
+        outage_started = time.time()
+        await asyncio.sleep(3)  # checks go on; results wait in the spool
+        assert agent.shipper is not None
+        assert (await asyncio.to_thread(agent.shipper._spool.stats)).items > 0
+        await collector.start()
+    finally:
+        await asyncio.sleep(1.5)
+        stop.set()
+        await task  # stopping flushes the spool
+    checks_run = sum(s.value for m in agent.metrics.registry.collect() if m.name == "pantau_probe_checks"
+                     for s in m.samples if s.name.endswith("_total"))  # fmt: skip
+    keys = await result_keys(collector.dsn)
+    assert len(keys) == len(set(keys)), "a result was stored twice"
+    assert len(keys) == checks_run
+    assert any(ts > outage_started for _, _, ts in keys)
+    assert any(ts < outage_started for _, _, ts in keys)
+    failures = [s for m in agent.metrics.registry.collect() if m.name == "pantau_probe_push_failures"
+                for s in m.samples if s.name.endswith("_total") and s.value > 0]  # fmt: skip
+    assert failures, "the outage was not noticed"
+
+
+def _spooled_keys(path: Path) -> set[tuple[str, str, float]]:
+    """Every check result the spool file holds, pending or sealed (read like a stranger would)."""
+    import gzip
+
+    from wire.messages import ResultBatch
+
+    db = sqlite3.connect(path)
+    try:
+        keys = set()
+        for kind, item in db.execute("SELECT kind, item FROM pending"):
+            if kind == "result":
+                r = msgspec.json.decode(item, type=CheckResult)
+                keys.add((r.app, r.check, round(r.ts, 6)))
+        for (body,) in db.execute("SELECT body FROM sealed"):
+            batch = msgspec.json.decode(gzip.decompress(body), type=ResultBatch)
+            keys |= {(r.app, r.check, round(r.ts, 6)) for r in batch.results}
+        return keys
+    finally:
+        db.close()
+
+
+async def test_sigkill_mid_push_then_restart_loses_nothing_and_doubles_nothing(
+    collector: LiveCollector, target: str, tmp_path: Path
+) -> None:
+    # The collector commits, then is slow to answer: a kill lands between commit and ack.
+    @web.middleware
+    async def slow_ack(
+        request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
+        resp = await handler(request)
+        if request.path == "/api/v1/results":
+            await asyncio.sleep(0.3)
+        return resp
+
+    await collector.stop()
+    collector.extra_middlewares.append(slow_ack)
+    await collector.start()
+    apps = [f"app-{i}" for i in range(20)]
+    await apply_catalog(collector.dsn, catalog(target, *apps))
+    env = {
+        **os.environ,
+        "PROBE_TOKEN": await probe_token(collector.dsn, ZONE),
+        "PANTAU_LOG_LEVEL": "WARNING",
+    }
+    cfg = tmp_path / "probe.yaml"
+    cfg.write_text(
+        yaml.safe_dump(
+            probe_config(
+                collector, tmp_path, "PROBE_TOKEN", batch={"max_seconds": 0.1, "max_items": 5}
+            )
+        )
+    )
+
+    async def start_probe() -> asyncio.subprocess.Process:
+        return await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "probe", "run", "--config", str(cfg), env=env,
+            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+
+    async def stored() -> int:
+        return len(await result_keys(collector.dsn))
+
+    proc = await start_probe()
+    await eventually(lambda: _at_least(stored, 30), timeout=30)
+    proc.send_signal(signal.SIGKILL)
+    await proc.wait()
+    in_spool = _spooled_keys(tmp_path / "spool.db")
+    before_restart = set(await result_keys(collector.dsn))
+
+    proc = await start_probe()
+    await eventually(lambda: _at_least(stored, len(before_restart | in_spool) + 20), timeout=30)
+    proc.send_signal(signal.SIGTERM)
+    _, err = await proc.communicate()
+    assert proc.returncode == 0, err.decode()[-2000:]
+
+    keys = await result_keys(collector.dsn)
+    assert len(keys) == len(set(keys)), "a result was stored twice"
+    assert in_spool <= set(keys), "a spooled result was lost"
+    assert _spooled_keys(tmp_path / "spool.db") == set(), "the spool was not drained at shutdown"
+
+
+async def _at_least(count: Callable[[], Awaitable[int]], n: int) -> bool:
+    return await count() >= n
