@@ -1,0 +1,90 @@
+"""The deploy examples stay true to the code, and bad config names file, field and reason."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from collector.catalog.sync import load_csv, load_yaml
+from collector.config import ConfigError, load_config
+from probe.config import ConfigError as ProbeConfigError
+from probe.config import load_config as load_probe_config
+
+EXAMPLES = Path(__file__).parent.parent / "deploy" / "examples"
+
+
+def test_examples_are_valid() -> None:
+    assert load_config(EXAMPLES / "collector.yaml").listen.port == 8080
+    assert load_probe_config(EXAMPLES / "probe.yaml").zone == "dinkes-lan"
+    catalog = load_yaml(EXAMPLES / "catalog.yaml")
+    assert {a.id for a in catalog.apps} == {"website", "simpus", "p-care"}
+    assert {a.id for a in load_csv(EXAMPLES / "apps.csv").apps} == {"simpeg", "srikandi"}
+
+
+def test_bad_collector_config_names_file_field_and_reason(tmp_path: Path) -> None:
+    path = tmp_path / "collector.yaml"
+    path.write_text("listen:\n  port: 99999\n")
+    with pytest.raises(ConfigError, match=r"collector\.yaml: .*<= 65535.*\$\.listen\.port"):
+        load_config(path)
+    path.write_text("metrics_refresh: 5\n")
+    with pytest.raises(ConfigError, match=r"unknown field `metrics_refresh`"):
+        load_config(path)
+    path.write_text("timezone: Mars/Olympus\n")
+    with pytest.raises(ConfigError, match=r"unknown time zone 'Mars/Olympus' - at `\$\.timezone`"):
+        load_config(path)
+
+
+def test_bad_probe_config_names_file_field_and_reason(tmp_path: Path) -> None:
+    path = tmp_path / "probe.yaml"
+    path.write_text("collector: {url: 'http://c:8080'}\nzone: lan\nconcurrency: 0\n")
+    with pytest.raises(ProbeConfigError, match=r"probe\.yaml: .*>= 1.*\$\.concurrency"):
+        load_probe_config(path)
+    path.write_text("zone: lan\n")
+    with pytest.raises(ProbeConfigError, match=r"missing required field `collector`"):
+        load_probe_config(path)
+
+
+@pytest.mark.parametrize(
+    ("argv", "code", "text"),
+    [
+        (
+            [
+                "-m",
+                "collector",
+                "serve",
+                "--check-config",
+                "--config",
+                str(EXAMPLES / "collector.yaml"),
+            ],
+            0,
+            "configuration OK",
+        ),
+        (
+            ["-m", "probe", "check", "--config", str(EXAMPLES / "probe.yaml")],
+            2,
+            "PANTAU_PROBE_TOKEN",
+        ),
+    ],
+)
+def test_check_config_commands(argv: list[str], code: int, text: str) -> None:
+    env = {"PATH": "/usr/bin:/bin", "PANTAU_LOG_LEVEL": "WARNING"}
+    proc = subprocess.run(
+        [sys.executable, *argv], capture_output=True, text=True, env=env, timeout=60
+    )
+    assert proc.returncode == code, proc.stderr
+    assert text in proc.stdout + proc.stderr
+
+
+def test_check_config_rejects_a_bad_file(tmp_path: Path) -> None:
+    bad = tmp_path / "collector.yaml"
+    bad.write_text("limits: {max_body_bytes: 10}\n")
+    proc = subprocess.run(
+        [sys.executable, "-m", "collector", "serve", "--check-config", "--config", str(bad)],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert proc.returncode == 2
+    assert "collector.yaml" in proc.stderr
+    assert "$.limits.max_body_bytes" in proc.stderr
