@@ -58,7 +58,8 @@ class CheckResult(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_on
     kind: Literal["http", "tcp", "dns", "tls"]
     ts: Timestamp  # when the check started
     ok: bool
-    reason: FailureReason | None = None  # set exactly when ok is false ("latency": answered, too slowly)
+    # Set exactly when ok is false ("latency": it answered, too slowly).
+    reason: FailureReason | None = None
     message: Message | None = None
     duration_seconds: Annotated[float, msgspec.Meta(ge=0, le=86_400)]
     status_code: Annotated[int, msgspec.Meta(ge=100, le=599)] | None = None
