@@ -16,12 +16,27 @@ import asyncpg
 
 from collector.exposition import Family, render
 from collector.own_metrics import CollectorMetrics
+from collector.state.machine import APP_STATES
 
 log = logging.getLogger(__name__)
 
-_INFO_SQL = (
-    "SELECT id, agency_id, managed_by, coalesce(category, ''), lifecycle, criticality FROM apps"
-)
+_INFO_SQL = """
+SELECT id, agency_id, managed_by, coalesce(category, ''), lifecycle, criticality,
+       CASE criticality WHEN 'high' THEN 'critical' WHEN 'medium' THEN 'warning' ELSE 'info' END,
+       coalesce(owner->>'name', ''), coalesce(owner->>'email', ''), coalesce(owner->>'phone', '')
+FROM apps
+"""
+_STATE_SQL = """
+SELECT s.app_id, a.agency_id, s.state,
+       EXISTS (SELECT 1 FROM incidents i WHERE i.app_id = s.app_id AND i.ended_at IS NULL) AS incident
+FROM app_state s JOIN apps a ON a.id = s.app_id
+ORDER BY s.app_id
+"""
+_ZONE_SQL = """
+SELECT z.app_id, a.agency_id, z.zone, z.state
+FROM app_zone_state z JOIN apps a ON a.id = z.app_id
+ORDER BY z.app_id, z.zone
+"""
 _CHECKS_SQL = """
 SELECT l.app_id, a.agency_id, l.zone, l.check_name, l.kind, l.ok, l.duration_seconds,
        l.status_code, extract(epoch FROM l.ts)::float8 AS ts,
@@ -44,26 +59,64 @@ class Snapshot:
     rendered_at: float
 
 
-def build_families(
-    info: list[asyncpg.Record],
-    checks: list[asyncpg.Record],
-    usage: list[asyncpg.Record],
-    probes: list[asyncpg.Record],
-) -> list[Family]:
+@dataclass(frozen=True)
+class Rows:
+    """What one refresh reads, in one consistent snapshot of the database."""
+
+    info: list[asyncpg.Record]
+    states: list[asyncpg.Record]
+    zones: list[asyncpg.Record]
+    checks: list[asyncpg.Record]
+    usage: list[asyncpg.Record]
+    probes: list[asyncpg.Record]
+
+
+def _state_families(rows: Rows) -> list[Family]:
+    labels = ("app", "agency")
+    state = Family(
+        "pantau_app_state", "1 for the app's current state (up, down, degraded, maintenance, unknown).",
+        "gauge", ("app", "agency", "state"),
+    )  # fmt: skip
+    up = Family(
+        "pantau_app_up",
+        "1 when the app answers (up or degraded), 0 when down after the thresholds and quorum;"
+        " absent in maintenance and unknown.",
+        "gauge", labels,
+    )  # fmt: skip
+    incident = Family("pantau_app_incident_open", "1 while an incident is open.", "gauge", labels)
+    maintenance = Family(
+        "pantau_app_in_maintenance", "1 during a maintenance window.", "gauge", labels
+    )
+    for r in rows.states:
+        key = (r["app_id"], r["agency_id"])
+        for name in APP_STATES:
+            state.add((*key, name), 1 if r["state"] == name else 0)
+        if r["state"] in ("up", "degraded", "down"):
+            up.add(key, 0 if r["state"] == "down" else 1)
+        incident.add(key, 1 if r["incident"] else 0)
+        maintenance.add(key, 1 if r["state"] == "maintenance" else 0)
+    zone_up = Family(
+        "pantau_app_zone_up", "pantau_app_up as seen from one zone (thresholds applied per zone).",
+        "gauge", ("app", "agency", "zone"),
+    )  # fmt: skip
+    for r in rows.zones:
+        if r["state"] != "unknown":
+            zone_up.add((r["app_id"], r["agency_id"], r["zone"]), 0 if r["state"] == "down" else 1)
+    return [state, up, zone_up, incident, maintenance]
+
+
+def build_families(rows: Rows) -> list[Family]:
     app_info = Family(
         "pantau_app_info",
-        "Catalogue labels of each registered application (value 1).",
+        "Catalogue labels of each registered application (value 1); severity follows criticality.",
         "gauge",
-        ("app", "agency", "managed_by", "category", "lifecycle", "criticality"),
-    )
-    for row in info:
+        ("app", "agency", "managed_by", "category", "lifecycle", "criticality", "severity",
+         "owner", "owner_email", "owner_phone"),
+    )  # fmt: skip
+    for row in rows.info:
         app_info.add(tuple(row), 1)
 
-    zone_labels = ("app", "agency", "zone")
     check_labels = ("app", "agency", "zone", "check", "kind")
-    up = Family(
-        "pantau_app_up", "1 when every check of the app passed in this zone.", "gauge", zone_labels
-    )
     success = Family(
         "pantau_app_check_success",
         "1 when the check's latest result passed.",
@@ -91,11 +144,8 @@ def build_families(
         "gauge",
         check_labels,
     )
-    zone_ok: dict[tuple[str, str, str], bool] = {}
-    for r in checks:
+    for r in rows.checks:
         labels = (r["app_id"], r["agency_id"], r["zone"], r["check_name"], r["kind"])
-        key = (r["app_id"], r["agency_id"], r["zone"])
-        zone_ok[key] = zone_ok.get(key, True) and r["ok"]
         success.add(labels, 1 if r["ok"] else 0)
         duration.add(labels, r["duration_seconds"])
         last.add(labels, r["ts"])
@@ -103,8 +153,6 @@ def build_families(
             status.add(labels, r["status_code"])
         if r["tls_expiry"] is not None:
             expiry.add(labels, r["tls_expiry"])
-    for key, ok in zone_ok.items():
-        up.add(key, 1 if ok else 0)
 
     usage_labels = ("app", "agency", "metric")
     usage_total = Family(
@@ -116,7 +164,7 @@ def build_families(
     usage_gauge = Family(
         "pantau_app_usage", "Usage levels (active users, ...) as last read.", "gauge", usage_labels
     )
-    for r in usage:
+    for r in rows.usage:
         usage_key = (r["app_id"], r["agency_id"], r["metric"])
         if r["kind"] == "counter":
             usage_total.add(usage_key, r["total"] if r["total"] is not None else r["value"])
@@ -129,9 +177,10 @@ def build_families(
         "gauge",
         ("probe", "zone"),
     )
-    for r in probes:
+    for r in rows.probes:
         seen.add((r[0], r[1]), r[2])
-    return [app_info, up, success, duration, status, last, expiry, usage_total, usage_gauge, seen]
+    return [app_info, *_state_families(rows), success, duration, status, last, expiry,
+            usage_total, usage_gauge, seen]  # fmt: skip
 
 
 def _snapshot(families: list[Family]) -> Snapshot:
@@ -157,12 +206,16 @@ class AppMetrics:
             self._pool.acquire() as conn,
             conn.transaction(isolation="repeatable_read", readonly=True),
         ):
-            info = await conn.fetch(_INFO_SQL + " ORDER BY id")
-            checks = await conn.fetch(_CHECKS_SQL)
-            usage = await conn.fetch(_USAGE_SQL)
-            probes = await conn.fetch(_PROBES_SQL)
+            rows = Rows(
+                info=await conn.fetch(_INFO_SQL + " ORDER BY id"),
+                states=await conn.fetch(_STATE_SQL),
+                zones=await conn.fetch(_ZONE_SQL),
+                checks=await conn.fetch(_CHECKS_SQL),
+                usage=await conn.fetch(_USAGE_SQL),
+                probes=await conn.fetch(_PROBES_SQL),
+            )
         # Rendering 10,000 apps is CPU work: keep the event loop free for requests meanwhile.
-        families = build_families(info, checks, usage, probes)
+        families = build_families(rows)
         self.snapshot = await asyncio.to_thread(_snapshot, families)
         self._metrics.refresh_seconds.set(time.perf_counter() - started)
         self._metrics.refresh_timestamp.set(self.snapshot.rendered_at)

@@ -9,6 +9,9 @@ from typing import Annotated
 import msgspec
 import yaml
 
+from collector.state.evaluate import StateSettings
+from collector.state.machine import Thresholds
+
 Port = Annotated[int, msgspec.Meta(ge=0, le=65_535)]
 Bytes = Annotated[int, msgspec.Meta(ge=1024, le=1 << 30)]
 Seconds = Annotated[float, msgspec.Meta(gt=0, le=86_400)]
@@ -29,6 +32,18 @@ class Limits(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     max_result_age_days: Annotated[int, msgspec.Meta(ge=1, le=3650)] = 90
 
 
+class StateConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Defaults of the state rules; each app may set its own thresholds and quorum."""
+
+    failure_threshold: Annotated[int, msgspec.Meta(ge=1, le=100)] = 3
+    success_threshold: Annotated[int, msgspec.Meta(ge=1, le=100)] = 2
+    quorum: Annotated[int, msgspec.Meta(ge=1, le=100)] = 1
+    # An app without a result for this many check intervals is `unknown`.
+    stale_after_intervals: Annotated[float, msgspec.Meta(ge=1, le=100)] = 3.0
+    default_interval_seconds: Seconds = 60.0  # the probes' default check interval
+    evaluate_seconds: Seconds = 5.0
+
+
 class CollectorConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     listen: Listen = Listen()
     # Unset: DATABASE_URL from the environment, else an embedded PostgreSQL (development only).
@@ -42,6 +57,18 @@ class CollectorConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, k
     base_url: str | None = None  # public URL of the portal, for links in alerts and reports
     timezone: str = "Asia/Jakarta"
     limits: Limits = Limits()
+    state: StateConfig = StateConfig()
+
+    def state_settings(self) -> StateSettings:
+        s = self.state
+        return StateSettings(
+            thresholds=Thresholds(
+                failure=s.failure_threshold, success=s.success_threshold, quorum=s.quorum
+            ),
+            default_interval_seconds=s.default_interval_seconds,
+            stale_after_intervals=s.stale_after_intervals,
+            timezone=self.timezone,
+        )
 
     def database_url(self) -> str | None:
         return os.environ.get(self.database_url_env) or None

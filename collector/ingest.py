@@ -10,13 +10,15 @@ import contextlib
 import datetime as dt
 import time
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import asyncpg
 
 from collector import db
 from collector.db import Conn
+from collector.state.evaluate import record_results
+from collector.state.machine import Thresholds
 from wire.messages import BatchAck, CheckResult, ResultBatch, UsageSample
 
 UTC = dt.UTC
@@ -35,6 +37,7 @@ class BatchRejected(Exception):
 @dataclass(frozen=True, kw_only=True)
 class IngestPolicy:
     max_age_seconds: float = 90 * 86_400  # older results would land in dropped partitions
+    thresholds: Thresholds = field(default_factory=Thresholds)
 
 
 class PartitionCache:
@@ -229,6 +232,7 @@ class Ingestor:
                         "check_results", records=rows, columns=_RESULT_COLUMNS
                     )
                     await _update_check_latest(conn, rows)
+                    await record_results(conn, rows, defaults=self._policy.thresholds)
                 await store_usage(conn, batch.usage, zone=zone, source=batch.probe)
         return BatchAck(
             batch_id=batch.batch_id,

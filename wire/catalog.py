@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 
 import msgspec
 
+from wire.maintenance import MaintenanceWindow
 from wire.messages import Target
 from wire.specs import CheckSpec, Slug, UsageSpec
 
@@ -56,11 +57,20 @@ class App(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True)
     zones: list[Slug] = msgspec.field(default_factory=lambda: ["default"])
     checks: list[CheckSpec] = []
     usage: list[UsageSpec] = []
+    # State: `down` after this many consecutive failures, `up` again after this many successes,
+    # and down only when at least `quorum` zones see it down. Unset: the collector's defaults.
+    failure_threshold: Annotated[int, msgspec.Meta(ge=1, le=100)] | None = None
+    success_threshold: Annotated[int, msgspec.Meta(ge=1, le=100)] | None = None
+    quorum: Annotated[int, msgspec.Meta(ge=1, le=100)] | None = None
+    maintenance: list[MaintenanceWindow] = []
 
     def __post_init__(self) -> None:
         names = [c.check_name for c in self.checks]
         if len(names) != len(set(names)):
             raise ValueError("two checks share a name; give each a distinct `name`")
+        windows = [w.name for w in self.maintenance]
+        if len(windows) != len(set(windows)):
+            raise ValueError("two maintenance windows share a name")
         metrics = [u.metric for u in self.usage]
         if len(metrics) != len(set(metrics)):
             raise ValueError("two usage entries share a metric name")

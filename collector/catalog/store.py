@@ -11,16 +11,20 @@ import msgspec
 
 from collector.db import Conn, Executor
 from wire.catalog import Agency, App, Owner, zone_targets
+from wire.maintenance import MaintenanceWindow
 from wire.messages import TargetList
 from wire.specs import CheckSpec, UsageSpec
 
 _APP_COLUMNS = (
     "id, name, agency_id, managed_by, provider, category, lifecycle, url, description, owner,"
-    " target_uptime, criticality, tags, zones, checks, usage"
+    " target_uptime, criticality, tags, zones, checks, usage,"
+    " failure_threshold, success_threshold, quorum, maintenance"
 )
+_JSON_COLUMNS = ("owner", "checks", "usage", "maintenance")
 _checks_decoder = msgspec.json.Decoder(list[CheckSpec])
 _usage_decoder = msgspec.json.Decoder(list[UsageSpec])
 _owner_decoder = msgspec.json.Decoder(Owner)
+_windows_decoder = msgspec.json.Decoder(list[MaintenanceWindow])
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -55,6 +59,10 @@ def app_from_row(row: asyncpg.Record) -> App:
         zones=list(row["zones"]),
         checks=_checks_decoder.decode(row["checks"]),
         usage=_usage_decoder.decode(row["usage"]),
+        failure_threshold=row["failure_threshold"],
+        success_threshold=row["success_threshold"],
+        quorum=row["quorum"],
+        maintenance=_windows_decoder.decode(row["maintenance"]),
     )
 
 
@@ -64,6 +72,7 @@ def _app_args(app: App) -> tuple[Any, ...]:
         app.id, app.name, app.agency, app.managed_by, app.provider, app.category, app.lifecycle,
         app.url, app.description, enc(app.owner).decode(), app.target_uptime, app.criticality,
         app.tags, app.zones, enc(app.checks).decode(), enc(app.usage).decode(),
+        app.failure_threshold, app.success_threshold, app.quorum, enc(app.maintenance).decode(),
     )  # fmt: skip
 
 
@@ -152,8 +161,7 @@ async def get_app(conn: Executor, app_id: str) -> App | None:
 async def upsert_apps(conn: Conn, apps: Sequence[App]) -> None:
     cols = _APP_COLUMNS.replace(" ", "").split(",")
     params = ", ".join(
-        f"${i}::jsonb" if c in ("owner", "checks", "usage") else f"${i}"
-        for i, c in enumerate(cols, start=1)
+        f"${i}::jsonb" if c in _JSON_COLUMNS else f"${i}" for i, c in enumerate(cols, start=1)
     )
     updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in cols[1:])
     changed = " OR ".join(f"apps.{c} IS DISTINCT FROM EXCLUDED.{c}" for c in cols[1:])

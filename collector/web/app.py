@@ -17,14 +17,20 @@ from collector.auth import TokenCache
 from collector.config import CollectorConfig
 from collector.ingest import Ingestor, IngestPolicy
 from collector.own_metrics import CollectorMetrics
-from collector.web import catalog_routes, ingest_routes, keys, ops_routes
+from collector.state.evaluate import Evaluator
+from collector.web import catalog_routes, ingest_routes, keys, ops_routes, state_routes
 from collector.web.errors import Handler, error_middleware
 from collector.web.openapi import build_openapi
 from collector.web.routes import Route
 
 log = logging.getLogger(__name__)
 
-ALL_ROUTES: list[Route] = [*catalog_routes.ROUTES, *ingest_routes.ROUTES, *ops_routes.ROUTES]
+ALL_ROUTES: list[Route] = [
+    *catalog_routes.ROUTES,
+    *state_routes.ROUTES,
+    *ingest_routes.ROUTES,
+    *ops_routes.ROUTES,
+]
 
 
 @web.middleware
@@ -57,14 +63,23 @@ def make_app(
         async with pool.acquire() as conn:
             await db.migrate(conn, months_ahead=config.partitions_ahead_months)
         app[keys.POOL] = pool
-        policy = IngestPolicy(max_age_seconds=config.limits.max_result_age_days * 86_400)
+        settings = config.state_settings()
+        policy = IngestPolicy(
+            max_age_seconds=config.limits.max_result_age_days * 86_400,
+            thresholds=settings.thresholds,
+        )
         app[keys.INGESTOR] = Ingestor(pool, policy=policy)
         app[keys.APP_METRICS] = AppMetrics(
             pool, metrics=app[keys.METRICS], interval=config.metrics_refresh_seconds
         )
+        app[keys.EVALUATOR] = Evaluator(
+            pool, settings=settings, interval=config.state.evaluate_seconds
+        )
         with contextlib.suppress(Exception):
+            await app[keys.EVALUATOR].run_once()
             await app[keys.APP_METRICS].refresh()  # first scrape already has the catalogue
         tasks = [
+            asyncio.create_task(app[keys.EVALUATOR].run(), name="state-evaluator"),
             asyncio.create_task(app[keys.APP_METRICS].run(), name="app-metrics"),
             asyncio.create_task(_partition_maintenance(app), name="partitions"),
         ]

@@ -10,6 +10,7 @@ from collector.auth import TokenCache
 from collector.config import CollectorConfig
 from collector.ingest import Ingestor
 from collector.own_metrics import CollectorMetrics
+from collector.state.evaluate import Evaluator
 
 CONFIG = web.AppKey("config", CollectorConfig)
 POOL = web.AppKey("pool", asyncpg.Pool)
@@ -17,3 +18,4 @@ METRICS = web.AppKey("metrics", CollectorMetrics)
 APP_METRICS = web.AppKey("app_metrics", AppMetrics)
 INGESTOR = web.AppKey("ingestor", Ingestor)
 TOKENS = web.AppKey("tokens", TokenCache)
+EVALUATOR = web.AppKey("evaluator", Evaluator)

@@ -19,6 +19,7 @@ DINKES_APP = {
     "managed_by": "vendor",
     "zones": ["dc"],
 }
+WINDOW = {"name": "nightly", "cron": "0 23 * * *", "duration_minutes": 60}
 OTHER_APP = {"id": "jdih", "name": "JDIH", "agency": "diskominfo", "managed_by": "self"}
 
 
@@ -41,6 +42,9 @@ WRITES: list[tuple[str, str, object, set[str]]] = [
     ("PUT", "/api/v1/apps/website", None, {"admin"}),
     ("DELETE", "/api/v1/apps/p-care", None, {"admin", "agency"}),
     ("DELETE", "/api/v1/apps/website", None, {"admin"}),
+    ("POST", "/api/v1/apps/simpus/maintenance", WINDOW, {"admin", "agency"}),
+    ("POST", "/api/v1/apps/website/maintenance", WINDOW, {"admin"}),
+    ("DELETE", "/api/v1/apps/simpus/maintenance/nightly", None, {"admin", "agency"}),
     ("POST", "/api/v1/results", None, {"probe"}),
     ("POST", "/api/v1/usage", {"metric": "logins", "kind": "counter", "value": 1}, {"app"}),
     ("GET", "/api/v1/probe/targets", None, {"probe"}),

@@ -61,14 +61,24 @@ async def test_metrics_carry_latest_state_usage_and_catalogue(
         await client.post("/api/v1/usage", json=pushed, headers=bearer(tokens.app_simpus))
     ).status == 202
 
+    await client.app[keys.EVALUATOR].run_once()
     await client.app[keys.APP_METRICS].refresh()
     resp = await client.get("/metrics")
     assert resp.headers["Content-Type"].startswith("text/plain; version=0.0.4")
     got = samples(await resp.text())
-    web = {"app": "website", "agency": "diskominfo", "zone": "dc"}
-    check = {**web, "check": "http", "kind": "http"}
-    assert got[key("pantau_app_up", **web)] == 1
-    assert got[key("pantau_app_up", app="simpus", agency="dinkes", zone="dc")] == 0
+    web = {"app": "website", "agency": "diskominfo"}
+    check = {**web, "zone": "dc", "check": "http", "kind": "http"}
+    assert got[key("pantau_app_up", **web)] == 1  # one failure is below the threshold
+    assert got[key("pantau_app_zone_up", **web, zone="dc")] == 1
+    assert got[key("pantau_app_state", **web, state="up")] == 1
+    assert got[key("pantau_app_state", **web, state="down")] == 0
+    assert got[key("pantau_app_incident_open", **web)] == 0
+    assert got[key("pantau_app_in_maintenance", **web)] == 0
+    # simpus failed once in one zone and was never seen in the other: unknown, not down
+    simpus = {"app": "simpus", "agency": "dinkes"}
+    assert got[key("pantau_app_state", **simpus, state="unknown")] == 1
+    assert key("pantau_app_up", **simpus) not in got
+    assert got[key("pantau_app_check_success", **simpus, zone="dc", check="tcp", kind="tcp")] == 0
     assert got[key("pantau_app_check_duration_seconds", **check)] == 0.25
     assert got[key("pantau_app_http_status_code", **check)] == 200
     assert got[key("pantau_app_last_check_timestamp_seconds", **check)] == pytest.approx(
@@ -81,8 +91,9 @@ async def test_metrics_carry_latest_state_usage_and_catalogue(
         got[key("pantau_app_usage_total", app="simpus", agency="dinkes", metric="visits")] == 1234
     )
     assert got[key("pantau_app_usage", app="simpus", agency="dinkes", metric="active_users")] == 17
-    info = key("pantau_app_info", app="p-care", agency="dinkes", managed_by="central", category="health",
-               lifecycle="active", criticality="medium")  # fmt: skip
+    info = key("pantau_app_info", app="website", agency="diskominfo", managed_by="self",
+               category="information", lifecycle="active", criticality="medium", severity="warning",
+               owner="Budi", owner_email="budi@kotimkab.go.id", owner_phone="+62 812 0000 0001")  # fmt: skip
     assert got[info] == 1
     assert got[
         key("pantau_probe_last_seen_timestamp_seconds", probe="probe-dc-1", zone="dc")

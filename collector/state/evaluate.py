@@ -1,0 +1,247 @@
+"""State in PostgreSQL: check counters updated at ingest, app states and incidents by an evaluator.
+
+Ingest only advances the per-check counters (inside the batch's transaction). The evaluator runs
+every few seconds, in one replica at a time (an advisory lock), and turns the counters, the
+freshness of results and the maintenance windows into app states and incidents.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgspec
+
+from collector.db import Conn, Executor
+from collector.state.machine import (
+    AppState,
+    CheckState,
+    Thresholds,
+    ZoneState,
+    app_state,
+    observe,
+    zone_state,
+)
+from wire.maintenance import MaintenanceWindow
+from wire.specs import CheckSpec
+
+log = logging.getLogger(__name__)
+
+EVALUATOR_LOCK_ID = 0x50414E544155 + 1
+_windows = msgspec.json.Decoder(list[MaintenanceWindow])
+_checks = msgspec.json.Decoder(list[CheckSpec])
+
+
+@dataclass(frozen=True, kw_only=True)
+class StateSettings:
+    thresholds: Thresholds = field(default_factory=Thresholds)
+    default_interval_seconds: float = 60.0
+    stale_after_intervals: float = 3.0
+    timezone: str = "Asia/Jakarta"
+
+
+def _check_state(r: Any) -> CheckState:
+    return CheckState(state=r["state"], failures=r["failures"], successes=r["successes"],
+                      since=r["since"], last_ts=r["last_ts"], reason=r["reason"])  # fmt: skip
+
+
+async def app_thresholds(
+    conn: Conn, app_ids: Sequence[str], defaults: Thresholds
+) -> dict[str, Thresholds]:
+    rows = await conn.fetch(
+        "SELECT id, failure_threshold, success_threshold, quorum FROM apps WHERE id = ANY ($1::text[])",
+        list(app_ids),
+    )
+    return {
+        r["id"]: Thresholds(
+            failure=r["failure_threshold"] or defaults.failure,
+            success=r["success_threshold"] or defaults.success,
+            quorum=r["quorum"] or defaults.quorum,
+        )
+        for r in rows
+    }
+
+
+async def record_results(
+    conn: Conn, rows: Sequence[tuple[Any, ...]], *, defaults: Thresholds
+) -> None:
+    """Advance the per-check counters by the batch's results, in time order.
+
+    `rows` are check_results rows (ts, app, check, kind, zone, probe, ok, reason, ...).
+    """
+    if not rows:
+        return
+    keys = sorted({(r[1], r[4], r[2]) for r in rows})
+    thresholds = await app_thresholds(conn, sorted({k[0] for k in keys}), defaults)
+    # Sorted keys and FOR UPDATE: concurrent batches lock in one order, so never deadlock.
+    found = await conn.fetch(
+        "SELECT app_id, zone, check_name, state, failures, successes, since, last_ts, reason"
+        " FROM check_state WHERE (app_id, zone, check_name) IN"
+        " (SELECT * FROM unnest($1::text[], $2::text[], $3::text[]))"
+        " ORDER BY app_id, zone, check_name FOR UPDATE",
+        [k[0] for k in keys], [k[1] for k in keys], [k[2] for k in keys],
+    )  # fmt: skip
+    states: dict[tuple[str, str, str], CheckState] = {
+        (r["app_id"], r["zone"], r["check_name"]): _check_state(r) for r in found
+    }
+    for row in sorted(rows, key=lambda r: r[0]):
+        key = (row[1], row[4], row[2])
+        prev = states.get(key)
+        if prev is not None and row[0] < prev.last_ts:
+            continue  # an old result replayed late: the counters have moved on
+        states[key] = observe(prev, ok=row[6], reason=row[7], ts=row[0],
+                              thresholds=thresholds.get(row[1], defaults))  # fmt: skip
+    changed = [(k, states[k]) for k in keys if k in states]
+    await conn.executemany(
+        "INSERT INTO check_state (app_id, zone, check_name, state, failures, successes, since, last_ts, reason)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+        " ON CONFLICT (app_id, zone, check_name) DO UPDATE SET state = EXCLUDED.state,"
+        " failures = EXCLUDED.failures, successes = EXCLUDED.successes, since = EXCLUDED.since,"
+        " last_ts = EXCLUDED.last_ts, reason = EXCLUDED.reason",
+        [(*k, s.state, s.failures, s.successes, s.since, s.last_ts, s.reason) for k, s in changed],
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _App:
+    id: str
+    zones: list[str]
+    checks: list[str]
+    stale_after: dt.timedelta
+    quorum: int
+    windows: list[MaintenanceWindow]
+
+
+async def _load_apps(conn: Conn, settings: StateSettings) -> list[_App]:
+    rows = await conn.fetch(
+        "SELECT id, zones, checks, quorum, maintenance FROM apps"
+        " WHERE lifecycle IN ('active', 'deprecated') ORDER BY id"
+    )
+    apps = []
+    for r in rows:
+        checks = _checks.decode(r["checks"])
+        interval = max((c.interval_seconds or settings.default_interval_seconds for c in checks),
+                       default=settings.default_interval_seconds)  # fmt: skip
+        apps.append(_App(
+            id=r["id"], zones=list(r["zones"]), checks=[c.check_name for c in checks],
+            stale_after=dt.timedelta(seconds=interval * settings.stale_after_intervals),
+            quorum=r["quorum"] or settings.thresholds.quorum, windows=_windows.decode(r["maintenance"]),
+        ))  # fmt: skip
+    return apps
+
+
+async def evaluate(conn: Conn, *, now: dt.datetime, settings: StateSettings) -> int:
+    """Recompute every app's state, zone states and incidents; returns the apps that changed.
+
+    Runs in one transaction; skipped (returns -1) while another replica is evaluating.
+    """
+    async with conn.transaction():
+        if not await conn.fetchval("SELECT pg_try_advisory_xact_lock($1)", EVALUATOR_LOCK_ID):
+            return -1
+        apps = await _load_apps(conn, settings)
+        checks: dict[str, dict[str, list[CheckState]]] = defaultdict(lambda: defaultdict(list))
+        reasons: dict[tuple[str, str], set[str]] = defaultdict(set)
+        for r in await conn.fetch("SELECT * FROM check_state"):
+            checks[r["app_id"]][r["zone"]].append(_check_state(r))
+            if r["state"] == "down" and r["reason"]:
+                reasons[(r["app_id"], r["zone"])].add(r["reason"])
+        # A check removed from the catalogue stops getting results, goes stale, and drops out.
+        previous = {
+            r["app_id"]: (r["state"], r["since"])
+            for r in await conn.fetch("SELECT app_id, state, since FROM app_state")
+        }
+        prev_zones = {(r["app_id"], r["zone"]): (r["state"], r["since"])
+                      for r in await conn.fetch("SELECT app_id, zone, state, since FROM app_zone_state")}  # fmt: skip
+        open_incidents = {r["app_id"]: r for r in await conn.fetch(
+            "SELECT id, app_id, cause, zones FROM incidents WHERE ended_at IS NULL")}  # fmt: skip
+
+        app_rows, zone_rows = [], []
+        changed = 0
+        for app in apps:
+            zones: dict[str, ZoneState] = {}
+            for zone in app.zones:
+                zs = zone_state(checks[app.id].get(zone, []), now=now, stale_after=app.stale_after)
+                old = prev_zones.get((app.id, zone))
+                since = old[1] if old and old[0] == zs.state else zs.since
+                zones[zone] = ZoneState(zs.state, since)
+                if old is None or old[0] != zs.state:
+                    zone_rows.append((app.id, zone, zs.state, since))
+            maintenance = any(
+                w.active_at(now, default_timezone=settings.timezone) for w in app.windows
+            )
+            new = app_state(zones, quorum=app.quorum, in_maintenance=maintenance)
+            old_app = previous.get(app.id)
+            if old_app is None or old_app[0] != new.state:
+                changed += 1
+                app_rows.append((app.id, new.state, new.since or now))
+            await _incident(conn, app.id, new, now=now, open_row=open_incidents.get(app.id),
+                            reasons=reasons)  # fmt: skip
+        await conn.executemany(
+            "INSERT INTO app_state (app_id, state, since, updated_at) VALUES ($1, $2, $3, now())"
+            " ON CONFLICT (app_id) DO UPDATE SET state = EXCLUDED.state, since = EXCLUDED.since,"
+            " updated_at = now()",
+            app_rows,
+        )
+        await conn.executemany(
+            "INSERT INTO app_zone_state (app_id, zone, state, since) VALUES ($1, $2, $3, $4)"
+            " ON CONFLICT (app_id, zone) DO UPDATE SET state = EXCLUDED.state, since = EXCLUDED.since",
+            zone_rows,
+        )
+        # Apps retired or deleted leave the state tables (their incidents stay as history).
+        await conn.execute(
+            "DELETE FROM app_state WHERE app_id NOT IN (SELECT id FROM apps WHERE lifecycle IN ('active', 'deprecated'))"
+        )
+        await conn.execute(
+            "DELETE FROM app_zone_state z WHERE NOT EXISTS (SELECT 1 FROM apps a WHERE a.id = z.app_id"
+            " AND a.lifecycle IN ('active', 'deprecated') AND z.zone = ANY (a.zones))"
+        )
+        return changed
+
+
+async def _incident(conn: Conn, app_id: str, new: AppState, *, now: dt.datetime,
+                    open_row: Any, reasons: dict[tuple[str, str], set[str]]) -> None:  # fmt: skip
+    if new.state == "down":
+        cause = sorted(set().union(*(reasons.get((app_id, z), set()) for z in new.down_zones)))
+        if open_row is None:
+            await conn.execute(
+                "INSERT INTO incidents (app_id, started_at, cause, zones) VALUES ($1, $2, $3, $4)",
+                app_id, new.since or now, cause, list(new.down_zones),
+            )  # fmt: skip
+        else:
+            merged_cause = sorted(set(open_row["cause"]) | set(cause))
+            merged_zones = sorted(set(open_row["zones"]) | set(new.down_zones))
+            if merged_cause != sorted(open_row["cause"]) or merged_zones != sorted(
+                open_row["zones"]
+            ):
+                await conn.execute("UPDATE incidents SET cause = $2, zones = $3 WHERE id = $1",
+                                   open_row["id"], merged_cause, merged_zones)  # fmt: skip
+    elif open_row is not None and new.state in ("up", "degraded", "maintenance"):
+        # `unknown` keeps an incident open: no news is not good news.
+        await conn.execute(
+            "UPDATE incidents SET ended_at = greatest(started_at, $2) WHERE id = $1",
+            open_row["id"], min(new.since or now, now),
+        )  # fmt: skip
+
+
+class Evaluator:
+    def __init__(self, pool: Executor, *, settings: StateSettings, interval: float) -> None:
+        self._pool = pool
+        self.settings = settings
+        self._interval = interval
+
+    async def run_once(self, *, now: dt.datetime | None = None) -> int:
+        async with self._pool.acquire() as conn:  # type: ignore[union-attr]
+            return await evaluate(conn, now=now or dt.datetime.now(dt.UTC), settings=self.settings)
+
+    async def run(self) -> None:
+        while True:
+            try:
+                await self.run_once()
+            except Exception as exc:  # the next round tries again
+                log.warning("state evaluation failed: %s", exc)
+            await asyncio.sleep(self._interval)

@@ -1,0 +1,249 @@
+"""App status, incidents and maintenance windows."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Literal
+
+import asyncpg
+import msgspec
+from aiohttp import web
+
+from collector.catalog import store
+from collector.web import keys
+from collector.web.errors import ApiError
+from collector.web.requests import json_response, read_json, require, require_read
+from collector.web.routes import Route
+from wire.catalog import App
+from wire.maintenance import MaintenanceWindow
+
+StateName = Literal["up", "down", "degraded", "maintenance", "unknown"]
+
+
+class CheckStatus(msgspec.Struct, frozen=True, kw_only=True):
+    check: str
+    state: Literal["up", "down", "degraded", "unknown"]
+    since: dt.datetime
+    last_result: dt.datetime
+    reason: str | None
+
+
+class ZoneStatus(msgspec.Struct, frozen=True, kw_only=True):
+    zone: str
+    state: Literal["up", "down", "degraded", "unknown"]
+    since: dt.datetime | None
+    checks: list[CheckStatus]
+
+
+class Incident(msgspec.Struct, frozen=True, kw_only=True):
+    id: int
+    app: str
+    agency: str
+    started_at: dt.datetime
+    ended_at: dt.datetime | None
+    duration_seconds: float | None  # up to now while open
+    cause: list[str]
+    zones: list[str]
+
+
+class AppStatus(msgspec.Struct, frozen=True, kw_only=True):
+    app: str
+    agency: str
+    state: StateName
+    since: dt.datetime | None
+    in_maintenance: bool
+    open_incident: Incident | None
+    zones: list[ZoneStatus]
+
+
+_INCIDENT_SQL = """
+SELECT i.id, i.app_id, a.agency_id, i.started_at, i.ended_at, i.cause, i.zones,
+       extract(epoch FROM coalesce(i.ended_at, now()) - i.started_at)::float8 AS duration
+FROM incidents i JOIN apps a ON a.id = i.app_id
+"""
+
+
+def _incident(row: asyncpg.Record) -> Incident:
+    return Incident(
+        id=row["id"],
+        app=row["app_id"],
+        agency=row["agency_id"],
+        started_at=row["started_at"],
+        ended_at=row["ended_at"],
+        duration_seconds=row["duration"],
+        cause=list(row["cause"]),
+        zones=list(row["zones"]),
+    )
+
+
+async def app_status(request: web.Request) -> web.Response:
+    await require_read(request)
+    pool = request.app[keys.POOL]
+    app = await store.get_app(pool, request.match_info["id"])
+    if app is None:
+        raise ApiError(404, f"no application {request.match_info['id']!r}")
+    async with pool.acquire() as conn:
+        state = await conn.fetchrow("SELECT state, since FROM app_state WHERE app_id = $1", app.id)
+        zones = {
+            r["zone"]: r
+            for r in await conn.fetch(
+                "SELECT zone, state, since FROM app_zone_state WHERE app_id = $1", app.id
+            )
+        }
+        checks = await conn.fetch(
+            "SELECT zone, check_name, state, since, last_ts, reason FROM check_state"
+            " WHERE app_id = $1 ORDER BY zone, check_name",
+            app.id,
+        )
+        open_row = await conn.fetchrow(
+            _INCIDENT_SQL + " WHERE i.app_id = $1 AND i.ended_at IS NULL", app.id
+        )
+    zone_list = [
+        ZoneStatus(
+            zone=z,
+            state=zones[z]["state"] if z in zones else "unknown",
+            since=zones[z]["since"] if z in zones else None,
+            checks=[
+                CheckStatus(
+                    check=c["check_name"],
+                    state=c["state"],
+                    since=c["since"],
+                    last_result=c["last_ts"],
+                    reason=c["reason"],
+                )
+                for c in checks
+                if c["zone"] == z
+            ],
+        )
+        for z in app.zones
+    ]
+    name: StateName = state["state"] if state else "unknown"
+    return json_response(
+        AppStatus(
+            app=app.id,
+            agency=app.agency,
+            state=name,
+            since=state["since"] if state else None,
+            in_maintenance=name == "maintenance",
+            open_incident=_incident(open_row) if open_row else None,
+            zones=zone_list,
+        )
+    )
+
+
+def _time_param(request: web.Request, name: str) -> dt.datetime | None:
+    raw = request.query.get(name)
+    if raw is None:
+        return None
+    try:
+        value = dt.datetime.fromisoformat(raw)
+    except ValueError as exc:
+        raise ApiError(
+            400, f"{name} must be an ISO 8601 time, e.g. 2026-11-01T00:00:00+07:00"
+        ) from exc
+    if value.tzinfo is None:
+        raise ApiError(400, f"{name} needs a UTC offset (e.g. +07:00)")
+    return value
+
+
+_INCIDENT_FILTERS = ("app", "agency", "open", "from", "to", "limit")
+
+
+async def list_incidents(request: web.Request) -> web.Response:
+    await require_read(request)
+    q = request.query
+    unknown = sorted(set(q) - set(_INCIDENT_FILTERS))
+    if unknown:
+        raise ApiError(
+            400, f"unknown filter(s): {', '.join(unknown)}; known: {', '.join(_INCIDENT_FILTERS)}"
+        )
+    where: list[str] = []
+    args: list[object] = []
+    for column, value in (("i.app_id", q.get("app")), ("a.agency_id", q.get("agency"))):
+        if value is not None:
+            args.append(value)
+            where.append(f"{column} = ${len(args)}")
+    if "open" in q:
+        if q["open"] not in ("true", "false"):
+            raise ApiError(400, "open must be true or false")
+        where.append("i.ended_at IS NULL" if q["open"] == "true" else "i.ended_at IS NOT NULL")
+    start, end = _time_param(request, "from"), _time_param(request, "to")
+    if start is not None:  # incidents that overlap [from, to)
+        args.append(start)
+        where.append(f"coalesce(i.ended_at, 'infinity') > ${len(args)}")
+    if end is not None:
+        args.append(end)
+        where.append(f"i.started_at < ${len(args)}")
+    try:
+        limit = min(int(q.get("limit", "500")), 5000)
+    except ValueError as exc:
+        raise ApiError(400, "limit must be a number") from exc
+    sql = _INCIDENT_SQL + (" WHERE " + " AND ".join(where) if where else "")
+    rows = await request.app[keys.POOL].fetch(
+        sql + f" ORDER BY i.started_at DESC LIMIT {limit}", *args
+    )
+    return json_response([_incident(r) for r in rows])
+
+
+async def _change_windows(request: web.Request, change: str) -> tuple[App, list[MaintenanceWindow]]:
+    who = await require(request, "admin", "agency")
+    app = await store.get_app(request.app[keys.POOL], request.match_info["id"])
+    if app is None:
+        raise ApiError(404, f"no application {request.match_info['id']!r}")
+    if not who.may_manage_app(app.agency):
+        raise ApiError(
+            403, f"this token may not {change} maintenance of agency {app.agency!r}'s apps"
+        )
+    return app, list(app.maintenance)
+
+
+async def _save_windows(request: web.Request, app: App, windows: list[MaintenanceWindow]) -> None:
+    async with request.app[keys.POOL].acquire() as conn, conn.transaction():
+        await store.upsert_apps(conn, [msgspec.structs.replace(app, maintenance=windows)])
+    await request.app[keys.EVALUATOR].run_once()  # the state follows at once
+
+
+async def add_window(request: web.Request) -> web.Response:
+    window = await read_json(request, MaintenanceWindow)
+    app, windows = await _change_windows(request, "add")
+    if any(w.name == window.name for w in windows):
+        raise ApiError(409, f"window {window.name!r} exists; delete it first", field="$.name")
+    await _save_windows(request, app, [*windows, window])
+    return json_response(window, status=201)
+
+
+async def list_windows(request: web.Request) -> web.Response:
+    await require_read(request)
+    app = await store.get_app(request.app[keys.POOL], request.match_info["id"])
+    if app is None:
+        raise ApiError(404, f"no application {request.match_info['id']!r}")
+    return json_response(app.maintenance)
+
+
+async def delete_window(request: web.Request) -> web.Response:
+    app, windows = await _change_windows(request, "delete")
+    kept = [w for w in windows if w.name != request.match_info["name"]]
+    if len(kept) == len(windows):
+        raise ApiError(404, f"no window {request.match_info['name']!r}")
+    await _save_windows(request, app, kept)
+    return web.Response(status=204)
+
+
+ROUTES = [
+    Route(method="GET", path="/api/v1/apps/{id}/status", handler=app_status,
+          summary="State of an application now, per zone and check, with its open incident",
+          auth="read", tag="state", response=AppStatus, statuses={404: "Not found"}),
+    Route(method="GET", path="/api/v1/incidents", handler=list_incidents,
+          summary="Incidents, newest first; filter by app, agency, open, from, to (ISO times), limit",
+          auth="read", tag="state", response=list[Incident], query=_INCIDENT_FILTERS),
+    Route(method="GET", path="/api/v1/apps/{id}/maintenance", handler=list_windows,
+          summary="Maintenance windows of an application", auth="read", tag="state",
+          response=list[MaintenanceWindow], statuses={404: "Not found"}),
+    Route(method="POST", path="/api/v1/apps/{id}/maintenance", handler=add_window,
+          summary="Add a maintenance window (one-off: start and end; recurring: cron and duration_minutes)",
+          auth="admin_or_agency", tag="state", request=MaintenanceWindow, response=MaintenanceWindow,
+          statuses={201: "Created", 404: "Not found", 409: "Exists"}),
+    Route(method="DELETE", path="/api/v1/apps/{id}/maintenance/{name}", handler=delete_window,
+          summary="Delete a maintenance window", auth="admin_or_agency", tag="state",
+          statuses={204: "Deleted", 404: "Not found"}),
+]  # fmt: skip
