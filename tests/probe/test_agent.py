@@ -19,7 +19,7 @@ from aiohttp import web
 from probe.agent import Agent
 from probe.config import ProbeConfig
 from probe.schedule import jobs_for, offset_fraction
-from tests.probe.live import LiveCollector, apply_catalog, fetch, probe_token
+from tests.live import LiveCollector, apply_catalog, fetch, probe_token
 from wire.messages import CheckResult, Target
 from wire.specs import HttpCheck, PushSource, UsageSpec
 

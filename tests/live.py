@@ -16,10 +16,12 @@ from wire.catalog import Catalog
 
 
 class LiveCollector:
-    def __init__(self, dsn: str) -> None:
+    def __init__(self, dsn: str, **config: object) -> None:
         self.dsn = dsn
-        self.port = _free_port()
+        self.config = {"metrics_refresh_seconds": 3600, **config}
+        self.port = free_port()
         self._runner: web.AppRunner | None = None
+        self.app: web.Application | None = None
         self.extra_middlewares: list[web._Middleware] = []
 
     @property
@@ -27,9 +29,10 @@ class LiveCollector:
         return f"http://127.0.0.1:{self.port}"
 
     async def start(self) -> None:
-        config = msgspec.convert({"metrics_refresh_seconds": 3600}, CollectorConfig)
+        config = msgspec.convert(self.config, CollectorConfig)
         app = make_app(config, dsn=self.dsn)
         app.middlewares.extend(self.extra_middlewares)
+        self.app = app
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         await web.TCPSite(self._runner, "127.0.0.1", self.port, reuse_address=True).start()
@@ -40,7 +43,7 @@ class LiveCollector:
             self._runner = None
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
