@@ -202,6 +202,24 @@ async def store_usage(
     )
 
 
+async def mark_dirty(conn: Conn, items: Sequence[CheckResult | UsageSample]) -> None:
+    """Results older than an app's rolled-up hours make the rollup job recompute from there."""
+    earliest: dict[str, float] = {}
+    for item in items:
+        earliest[item.app] = min(item.ts, earliest.get(item.app, item.ts))
+    if not earliest:
+        return
+    apps = sorted(earliest)
+    await conn.execute(
+        "INSERT INTO rollup_progress (app_id, dirty_since)"
+        " SELECT * FROM unnest($1::text[], $2::timestamptz[])"
+        " ON CONFLICT (app_id) DO UPDATE"
+        " SET dirty_since = least(rollup_progress.dirty_since, EXCLUDED.dirty_since)"
+        " WHERE EXCLUDED.dirty_since < rollup_progress.rolled_until",
+        apps, [_ts(earliest[a]) for a in apps],
+    )  # fmt: skip
+
+
 class Ingestor:
     def __init__(self, pool: asyncpg.Pool, *, policy: IngestPolicy = IngestPolicy()) -> None:
         self._pool = pool
@@ -234,6 +252,7 @@ class Ingestor:
                     await _update_check_latest(conn, rows)
                     await record_results(conn, rows, defaults=self._policy.thresholds)
                 await store_usage(conn, batch.usage, zone=zone, source=batch.probe)
+                await mark_dirty(conn, [*batch.results, *batch.usage])
         return BatchAck(
             batch_id=batch.batch_id,
             duplicate=not new,
@@ -245,3 +264,4 @@ class Ingestor:
         await self._partitions.ensure(self._pool, [sample.ts])
         async with self._pool.acquire() as conn, conn.transaction():
             await store_usage(conn, [sample], zone="push", source="push")
+            await mark_dirty(conn, [sample])

@@ -1,0 +1,241 @@
+"""The rollup job: hourly and daily aggregates from raw results, safe to run twice.
+
+Each app is rolled up hour by hour up to the last complete hour, carrying the replayed state
+(see timeline.py) from one hour to the next. Results that arrive late (a probe replaying its
+spool) mark the app dirty from their time; the next run recomputes from that hour on.
+Aggregates are replaced, never added to, so running the job again changes nothing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import zoneinfo
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import msgspec
+
+from collector.db import Conn
+from collector.review.timeline import AppRules, Carry, Outage, Result, sweep
+from collector.state.evaluate import StateSettings
+from collector.state.machine import Thresholds
+from wire.maintenance import MaintenanceWindow
+from wire.specs import CheckSpec
+
+log = logging.getLogger(__name__)
+
+ROLLUP_LOCK_ID = 0x50414E544155 + 2
+HOUR = dt.timedelta(hours=1)
+_carry_decoder = msgspec.json.Decoder(Carry)
+_windows = msgspec.json.Decoder(list[MaintenanceWindow])
+_checks = msgspec.json.Decoder(list[CheckSpec])
+
+
+def floor_hour(t: dt.datetime) -> dt.datetime:
+    return t.replace(minute=0, second=0, microsecond=0)
+
+
+async def app_rules(conn: Conn, settings: StateSettings) -> dict[str, AppRules]:
+    """The rules of every app, from the catalogue (thresholds, zones, intervals, windows)."""
+    rows = await conn.fetch(
+        "SELECT id, zones, checks, maintenance, failure_threshold, success_threshold, quorum FROM apps"
+    )
+    defaults = settings.thresholds
+    out = {}
+    for r in rows:
+        checks = _checks.decode(r["checks"])
+        interval = max((c.interval_seconds or settings.default_interval_seconds for c in checks),
+                       default=settings.default_interval_seconds)  # fmt: skip
+        out[r["id"]] = AppRules(
+            zones=list(r["zones"]),
+            thresholds=Thresholds(
+                failure=r["failure_threshold"] or defaults.failure,
+                success=r["success_threshold"] or defaults.success,
+                quorum=r["quorum"] or defaults.quorum,
+            ),
+            stale_after=dt.timedelta(seconds=interval * settings.stale_after_intervals),
+            windows=_windows.decode(r["maintenance"]),
+            timezone=settings.timezone,
+        )
+    return out
+
+
+async def load_results(
+    conn: Conn, app_id: str, start: dt.datetime, end: dt.datetime
+) -> list[Result]:
+    rows = await conn.fetch(
+        "SELECT ts, zone, check_name, ok, reason FROM check_results"
+        " WHERE app_id = $1 AND ts >= $2 AND ts < $3 ORDER BY ts",
+        app_id, start, end,
+    )  # fmt: skip
+    return [Result(r["ts"], r["zone"], r["check_name"], r["ok"], r["reason"]) for r in rows]
+
+
+@dataclass(frozen=True)
+class RollupStats:
+    apps: int
+    hours: int
+
+
+async def rollup(conn: Conn, *, settings: StateSettings, now: dt.datetime | None = None,
+                 apps: Sequence[str] | None = None) -> RollupStats:  # fmt: skip
+    """Bring every app's aggregates up to the last complete hour. Returns what it did."""
+    until = floor_hour(now or dt.datetime.now(dt.UTC))
+    async with conn.transaction():
+        if not await conn.fetchval("SELECT pg_try_advisory_xact_lock($1)", ROLLUP_LOCK_ID):
+            return RollupStats(0, 0)  # another replica is at it
+        rules = await app_rules(conn, settings)
+        progress = {r["app_id"]: r for r in await conn.fetch("SELECT * FROM rollup_progress")}
+        created = {
+            r["id"]: r["created_at"] for r in await conn.fetch("SELECT id, created_at FROM apps")
+        }
+        total_hours = 0
+        done = 0
+        for app_id in sorted(apps if apps is not None else rules):
+            if app_id not in rules:
+                continue
+            p = progress.get(app_id)
+            rolled, dirty = (p["rolled_until"], p["dirty_since"]) if p else (None, None)
+            starts: list[dt.datetime] = [t for t in (rolled, dirty) if t is not None]
+            if rolled is None:
+                # Never rolled: from the app's first result or its registration.
+                first = await conn.fetchval(
+                    "SELECT min(ts) FROM check_results WHERE app_id = $1", app_id
+                )
+                starts.append(first or created[app_id])
+            start = floor_hour(min(starts))
+            if start >= until:
+                continue
+            total_hours += await _roll_app(
+                conn, app_id, rules[app_id], start, until, settings.timezone
+            )
+            # Late results that came in meanwhile changed dirty_since: then it stays for next time.
+            await conn.execute(
+                "INSERT INTO rollup_progress (app_id, rolled_until, dirty_since) VALUES ($1, $2, NULL)"
+                " ON CONFLICT (app_id) DO UPDATE SET rolled_until = EXCLUDED.rolled_until,"
+                " dirty_since = CASE WHEN rollup_progress.dirty_since IS NOT DISTINCT FROM $3"
+                " THEN NULL ELSE rollup_progress.dirty_since END",
+                app_id, until, dirty,
+            )  # fmt: skip
+            done += 1
+        return RollupStats(done, total_hours)
+
+
+async def _roll_app(conn: Conn, app_id: str, rules: AppRules, start: dt.datetime,
+                    until: dt.datetime, timezone: str) -> int:  # fmt: skip
+    raw = await conn.fetchval(
+        "SELECT carry FROM app_hourly WHERE app_id = $1 AND hour = $2", app_id, start - HOUR
+    )
+    carry = _carry_decoder.decode(raw) if raw else None
+    results = await load_results(conn, app_id, start, until)
+    rows: list[tuple[Any, ...]] = []
+    outages: list[Outage] = []
+    i = 0
+    hour = start
+    while hour < until:
+        nxt = hour + HOUR
+        j = i
+        while j < len(results) and results[j].ts < nxt:
+            j += 1
+        chunk = results[i:j]
+        s = sweep(chunk, rules=rules, start=hour, end=nxt, carry=carry)
+        failures = sum(1 for r in chunk if not r.ok)
+        rows.append((app_id, hour, s.seconds["up"], s.seconds["down"], s.seconds["degraded"],
+                     s.seconds["maintenance"], s.seconds["unknown"], len(chunk), failures,
+                     msgspec.json.encode(s.carry).decode()))  # fmt: skip
+        outages.extend(s.outages)
+        carry = s.carry
+        i = j
+        hour = nxt
+    await conn.execute("DELETE FROM app_hourly WHERE app_id = $1 AND hour >= $2", app_id, start)
+    await conn.copy_records_to_table(
+        "app_hourly", records=rows,
+        columns=("app_id", "hour", "up_s", "down_s", "degraded_s", "maintenance_s", "unknown_s",
+                 "results", "failures", "carry"),
+    )  # fmt: skip
+    # Outages that ended from `start` on are recomputed (one begun earlier comes from the carry).
+    await conn.execute(
+        "DELETE FROM app_outages WHERE app_id = $1 AND ended_at >= $2", app_id, start
+    )
+    await conn.executemany(
+        "INSERT INTO app_outages (app_id, started_at, ended_at, causes) VALUES ($1, $2, $3, $4)"
+        " ON CONFLICT (app_id, started_at) DO UPDATE SET ended_at = EXCLUDED.ended_at, causes = EXCLUDED.causes",
+        [(app_id, o.start, o.end, o.causes) for o in outages],
+    )
+    await _roll_usage(conn, app_id, start, until)
+    await _roll_days(conn, app_id, start, until, timezone)
+    return len(rows)
+
+
+async def _roll_usage(conn: Conn, app_id: str, start: dt.datetime, until: dt.datetime) -> None:
+    await conn.execute(
+        "DELETE FROM usage_hourly WHERE app_id = $1 AND hour >= $2 AND hour < $3",
+        app_id,
+        start,
+        until,
+    )
+    await conn.execute(
+        """
+        INSERT INTO usage_hourly (app_id, metric, hour, kind, first_total, last_total,
+                                  gauge_sum, gauge_count, gauge_max)
+        SELECT app_id, metric, date_trunc('hour', ts), min(kind),
+               (array_agg(total ORDER BY ts) FILTER (WHERE total IS NOT NULL))[1],
+               (array_agg(total ORDER BY ts DESC) FILTER (WHERE total IS NOT NULL))[1],
+               coalesce(sum(value) FILTER (WHERE kind = 'gauge'), 0),
+               count(*) FILTER (WHERE kind = 'gauge'),
+               max(value) FILTER (WHERE kind = 'gauge')
+        FROM usage_samples
+        WHERE app_id = $1 AND ts >= $2 AND ts < $3
+        GROUP BY app_id, metric, date_trunc('hour', ts)
+        """,
+        app_id, start, until,
+    )  # fmt: skip
+
+
+async def _roll_days(
+    conn: Conn, app_id: str, start: dt.datetime, until: dt.datetime, timezone: str
+) -> None:
+    """Recompute the local days touched by [start, until) from the hourly rows."""
+    tz = zoneinfo.ZoneInfo(timezone)
+    first_day = start.astimezone(tz).date()
+    last_day = (until - dt.timedelta(microseconds=1)).astimezone(tz).date()
+    await conn.execute(
+        "DELETE FROM app_daily WHERE app_id = $1 AND day BETWEEN $2 AND $3",
+        app_id,
+        first_day,
+        last_day,
+    )
+    await conn.execute(
+        """
+        INSERT INTO app_daily (app_id, day, up_s, down_s, degraded_s, maintenance_s, unknown_s,
+                               results, failures)
+        SELECT app_id, (hour AT TIME ZONE $4)::date AS day, sum(up_s), sum(down_s), sum(degraded_s),
+               sum(maintenance_s), sum(unknown_s), sum(results), sum(failures)
+        FROM app_hourly
+        WHERE app_id = $1 AND (hour AT TIME ZONE $4)::date BETWEEN $2 AND $3
+        GROUP BY app_id, day
+        """,
+        app_id, first_day, last_day, timezone,
+    )  # fmt: skip
+    await conn.execute(
+        "DELETE FROM usage_daily WHERE app_id = $1 AND day BETWEEN $2 AND $3",
+        app_id,
+        first_day,
+        last_day,
+    )
+    await conn.execute(
+        """
+        INSERT INTO usage_daily (app_id, metric, day, kind, first_total, last_total,
+                                 gauge_sum, gauge_count, gauge_max)
+        SELECT app_id, metric, (hour AT TIME ZONE $4)::date AS day, min(kind),
+               (array_agg(first_total ORDER BY hour) FILTER (WHERE first_total IS NOT NULL))[1],
+               (array_agg(last_total ORDER BY hour DESC) FILTER (WHERE last_total IS NOT NULL))[1],
+               sum(gauge_sum), sum(gauge_count), max(gauge_max)
+        FROM usage_hourly
+        WHERE app_id = $1 AND (hour AT TIME ZONE $4)::date BETWEEN $2 AND $3
+        GROUP BY app_id, metric, day
+        """,
+        app_id, first_day, last_day, timezone,
+    )  # fmt: skip
