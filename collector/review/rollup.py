@@ -73,6 +73,16 @@ async def load_results(
     return [Result(r["ts"], r["zone"], r["check_name"], r["ok"], r["reason"]) for r in rows]
 
 
+async def first_data(conn: Conn, app_id: str) -> dt.datetime | None:
+    """When the app's first check result or usage sample was taken."""
+    value: dt.datetime | None = await conn.fetchval(
+        "SELECT least((SELECT min(ts) FROM check_results WHERE app_id = $1),"
+        " (SELECT min(ts) FROM usage_samples WHERE app_id = $1))",
+        app_id,
+    )
+    return value
+
+
 @dataclass(frozen=True)
 class RollupStats:
     apps: int
@@ -100,10 +110,8 @@ async def rollup(conn: Conn, *, settings: StateSettings, now: dt.datetime | None
             rolled, dirty = (p["rolled_until"], p["dirty_since"]) if p else (None, None)
             starts: list[dt.datetime] = [t for t in (rolled, dirty) if t is not None]
             if rolled is None:
-                # Never rolled: from the app's first result or its registration.
-                first = await conn.fetchval(
-                    "SELECT min(ts) FROM check_results WHERE app_id = $1", app_id
-                )
+                # Never rolled: from the app's first data or its registration.
+                first = await first_data(conn, app_id)
                 starts.append(first or created[app_id])
             start = floor_hour(min(starts))
             if start >= until:

@@ -1,0 +1,133 @@
+"""A synthetic month with known outages, maintenance, probe silences and counter resets.
+
+Loaded through the real ingest path by the review tests; the expected figures are worked out by
+hand from the rules in docs/accounting.md and written down next to each event.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Iterator
+
+from aiohttp.test_utils import TestClient
+
+from tests.collector.conftest import bearer
+
+WIB = dt.timezone(dt.timedelta(hours=7))
+
+
+def month_before(now: dt.datetime) -> tuple[int, int]:
+    local = now.astimezone(WIB)
+    return (local.year - 1, 12) if local.month == 1 else (local.year, local.month - 1)
+
+
+class Month:
+    """The month before `now` (recent enough for ingest to accept), in WIB."""
+
+    def __init__(self, now: dt.datetime) -> None:
+        self.year, self.month = month_before(now)
+        self.start = dt.datetime(self.year, self.month, 1, tzinfo=WIB)
+        nxt = (self.year + 1, 1) if self.month == 12 else (self.year, self.month + 1)
+        self.end = dt.datetime(*nxt, 1, tzinfo=WIB)
+        self.days = (self.end - self.start).days
+        self.label = f"{self.year:04d}-{self.month:02d}"
+
+    def at(self, day: int, hour: int, minute: int = 0) -> dt.datetime:
+        return dt.datetime(self.year, self.month, day, hour, minute, tzinfo=WIB)
+
+
+def catalog(m: Month) -> dict[str, object]:
+    return {
+        "agencies": [{"id": "diskominfo", "name": "Diskominfo"}, {"id": "setda", "name": "Setda"}],
+        "apps": [
+            {
+                "id": "website", "name": "Website", "agency": "diskominfo", "managed_by": "self",
+                "target_uptime": 99.95, "zones": ["dc"],
+                "checks": [{"type": "http", "url": "http://127.0.0.1:9/"}],
+                "maintenance": [{"name": "upgrade", "start": m.at(15, 22).isoformat(),
+                                 "end": (m.at(15, 22) + dt.timedelta(hours=2)).isoformat()}],
+                "usage": [{"metric": "visits", "kind": "counter", "source": {"type": "push"}},
+                          {"metric": "active-users", "kind": "gauge", "source": {"type": "push"}}],
+            },
+            {
+                "id": "jdih", "name": "JDIH", "agency": "setda", "managed_by": "self", "target_uptime": 99.0,
+                "zones": ["dc"],
+                "checks": [{"type": "http", "url": "http://127.0.0.1:9/", "interval_seconds": 300,
+                            "max_latency_seconds": 1}],
+            },
+            {"id": "sipd", "name": "SIPD", "agency": "setda", "managed_by": "central", "zones": ["dc"]},
+        ],
+    }  # fmt: skip
+
+
+# What the month holds, worked out by hand (failure threshold 3, success threshold 2, staleness
+# three intervals). website is checked every minute:
+OUTAGE_START = (10, 10, 2)  # fails from 10:00; the third failure (10:02) makes it down
+OUTAGE_END = (10, 10, 31)  # succeeds from 10:30; the second success (10:31) brings it up
+WEBSITE_DOWN = 29 * 60
+WEBSITE_MAINTENANCE = 2 * 3600  # the window of the 15th, 22:00-24:00, failures inside it
+WEBSITE_UNKNOWN = 118 * 60  # no results 12:00-14:00 on the 20th: stale from 12:02 (11:59 + 3 min)
+JDIH_DEGRADED = 3600  # answers too slowly 08:00-08:55 on the 5th, fine again at 09:00
+VISITS_TOTAL_EXPR = "10 * (samples - 1) + 5"  # +10 a sample; reset to 5 on the 12th
+
+
+def website_results(m: Month) -> Iterator[dict[str, object]]:
+    t = m.start
+    while t < m.end:
+        local = t.astimezone(WIB)
+        day, hour, minute = local.day, local.hour, local.minute
+        silent = day == 20 and 12 <= hour < 14
+        failing = (day == 10 and hour == 10 and minute < 30) or (day == 15 and hour >= 22 and minute < 50)
+        if not silent:
+            item: dict[str, object] = {"app": "website", "check": "http", "kind": "http", "ts": t.timestamp(),
+                                       "ok": not failing, "duration_seconds": 0.2}  # fmt: skip
+            if failing:
+                item["reason"] = "status"
+            yield item
+        t += dt.timedelta(minutes=1)
+
+
+def jdih_results(m: Month) -> Iterator[dict[str, object]]:
+    t = m.start
+    while t < m.end:
+        local = t.astimezone(WIB)
+        slow = local.day == 5 and local.hour == 8
+        item: dict[str, object] = {"app": "jdih", "check": "http", "kind": "http", "ts": t.timestamp(),
+                                   "ok": not slow, "duration_seconds": 2.0 if slow else 0.3}  # fmt: skip
+        if slow:
+            item["reason"] = "latency"
+        yield item
+        t += dt.timedelta(minutes=5)
+
+
+def usage_samples(m: Month) -> Iterator[dict[str, object]]:
+    # A baseline just before the month, then +10 every 5 minutes; the app restarts on the 12th.
+    t = m.start - dt.timedelta(minutes=5)
+    value = 1000.0
+    while t < m.end:
+        if t == m.at(12, 0):
+            value = 5.0
+        yield {"app": "website", "metric": "visits", "kind": "counter", "ts": t.timestamp(), "value": value}
+        value += 10
+        t += dt.timedelta(minutes=5)
+    t = m.start
+    while t < m.end:  # active users = the hour of the day
+        yield {"app": "website", "metric": "active-users", "kind": "gauge", "ts": t.timestamp(),
+               "value": float(t.astimezone(WIB).hour)}  # fmt: skip
+        t += dt.timedelta(hours=1)
+
+
+def visits_samples_in_month(m: Month) -> int:
+    return m.days * 288
+
+
+async def load(client: TestClient, token: str, m: Month) -> None:
+    results = [*website_results(m), *jdih_results(m)]
+    usage = list(usage_samples(m))
+    size = 2_000  # under aiohttp's 1 MiB warning for raw bodies
+    for i in range(0, max(len(results), len(usage)), size):
+        body = {"probe": "probe-dc-1", "batch_id": uuid.uuid4().hex,
+                "results": results[i:i + size], "usage": usage[i:i + size]}  # fmt: skip
+        resp = await client.post("/api/v1/results", json=body, headers=bearer(token))
+        assert resp.status == 200, await resp.text()
