@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import re
 import signal
 import sys
 import tempfile
@@ -216,6 +217,68 @@ def cmd_token(args: argparse.Namespace) -> int:
     return _run(_with_conn(_dsn(config), actions[args.action]))
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    from collector.review.render import RENDERERS
+    from collector.review.report import build_report
+
+    config = _config(args)
+    month = args.month
+    if not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", month):
+        raise CliError(f"--month must look like 2026-11, not {month!r}")
+    if args.format not in RENDERERS:
+        raise CliError(f"--format must be one of {', '.join(sorted(RENDERERS))}")
+    out: list[bytes] = []
+
+    async def report(conn: asyncpg.Connection) -> int:
+        built = await build_report(
+            conn, month=month, settings=config.state_settings(), agency=args.agency
+        )
+        out.append(RENDERERS[args.format][0](built, args.lang))
+        return 0
+
+    _run(_with_conn(_dsn(config), report))
+    if args.output:
+        Path(args.output).write_bytes(out[0])
+        print(f"wrote {args.output}", file=sys.stderr)
+    else:
+        sys.stdout.buffer.write(out[0])
+    return 0
+
+
+def cmd_rollup(args: argparse.Namespace) -> int:
+    from collector.review.rollup import rollup
+
+    config = _config(args)
+
+    async def run(conn: asyncpg.Connection) -> int:
+        stats = await rollup(conn, settings=config.state_settings())
+        print(f"rolled up {stats.apps} apps, {stats.hours} app-hours")
+        return 0
+
+    return _run(_with_conn(_dsn(config), run))
+
+
+def cmd_retention(args: argparse.Namespace) -> int:
+    from collector.review.retention import apply_retention, partitions
+
+    config = _config(args)
+    days = config.retention.raw_days
+
+    async def run(conn: asyncpg.Connection) -> int:
+        print(
+            f"policy: raw results kept {days} days (whole months); hourly and daily aggregates kept"
+        )
+        for p in await partitions(conn, raw_days=days):
+            verb = "drop" if p.drop else "keep"
+            print(f"{verb}\t{p.name}\t{p.month:%Y-%m}\t~{p.rows_estimate} rows")
+        if args.apply:
+            dropped = await apply_retention(conn, raw_days=days, settings=config.state_settings())
+            print(f"dropped {len(dropped)} partitions (after rolling up)")
+        return 0
+
+    return _run(_with_conn(_dsn(config), run))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pantau-collector", description=__doc__)
     common = argparse.ArgumentParser(add_help=False)
@@ -246,6 +309,44 @@ def build_parser() -> argparse.ArgumentParser:
     p = cat.add_parser("export", parents=[common], help="write the catalogue as YAML")
     p.add_argument("-o", "--output")
     p.set_defaults(func=cmd_catalog)
+
+    p = sub.add_parser("report", parents=[common], help="the monthly uptime and usage review")
+    p.add_argument("--month", required=True, help="e.g. 2026-11 (in the configured time zone)")
+    p.add_argument("--agency", help="one agency only")
+    p.add_argument("--format", default="html", help="html, csv, json or md")
+    p.add_argument(
+        "--lang", default="id", choices=["id", "en"], help="Bahasa Indonesia (default) or English"
+    )
+    p.add_argument("-o", "--output", help="file to write (default: standard output)")
+    p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("rollup", parents=[common], help="bring the review's aggregates up to date")
+    p.set_defaults(func=cmd_rollup)
+
+    p = sub.add_parser(
+        "retention", parents=[common], help="show (and with --apply, apply) retention"
+    )
+    p.add_argument("--apply", action="store_true", help="drop raw partitions past the policy")
+    p.set_defaults(func=cmd_retention)
+
+    p = sub.add_parser("report", parents=[common], help="the monthly uptime and usage review")
+    p.add_argument("--month", required=True, help="e.g. 2026-11 (in the configured time zone)")
+    p.add_argument("--agency", help="one agency only")
+    p.add_argument("--format", default="html", help="html, csv, json or md")
+    p.add_argument(
+        "--lang", default="id", choices=["id", "en"], help="Bahasa Indonesia (default) or English"
+    )
+    p.add_argument("-o", "--output", help="file to write (default: standard output)")
+    p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("rollup", parents=[common], help="bring the review's aggregates up to date")
+    p.set_defaults(func=cmd_rollup)
+
+    p = sub.add_parser(
+        "retention", parents=[common], help="show (and with --apply, apply) retention"
+    )
+    p.add_argument("--apply", action="store_true", help="drop raw partitions past the policy")
+    p.set_defaults(func=cmd_retention)
 
     tok = sub.add_parser("token", help="API tokens").add_subparsers(dest="action", required=True)
     p = tok.add_parser("create", parents=[common], help="create a token; prints the secret once")

@@ -29,7 +29,13 @@ class Listen(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 class Limits(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     max_body_bytes: Bytes = 8 << 20  # as received (compressed or not)
     max_decompressed_bytes: Bytes = 32 << 20  # after gzip: a small body can inflate hugely
-    max_result_age_days: Annotated[int, msgspec.Meta(ge=1, le=3650)] = 90
+
+
+class RetentionConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    # Raw results and usage samples older than this are dropped (whole monthly partitions) and
+    # refused at ingest; the hourly and daily aggregates are kept.
+    raw_days: Annotated[int, msgspec.Meta(ge=7, le=3650)] = 90
+    rollup_seconds: Seconds = 300.0  # how often the aggregates are brought up to date
 
 
 class StateConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -58,6 +64,7 @@ class CollectorConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, k
     timezone: str = "Asia/Jakarta"
     limits: Limits = Limits()
     state: StateConfig = StateConfig()
+    retention: RetentionConfig = RetentionConfig()
 
     def state_settings(self) -> StateSettings:
         s = self.state

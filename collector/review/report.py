@@ -25,6 +25,8 @@ async def build_report(conn: Conn, *, month: str, settings: StateSettings, agenc
     """Bring the aggregates up to date (cheap when they are), then read the month from them."""
     now = now or dt.datetime.now(dt.UTC)
     await rollup(conn, settings=settings, now=now)
-    review = await review_from_aggregates(conn, month=month, settings=settings, agency=agency, now=now)
+    review = await review_from_aggregates(
+        conn, month=month, settings=settings, agency=agency, now=now
+    )
     return MonthlyReport(generated_at=now, agency=agency, review=review,
                          insights=await insights(conn, review, now=now))  # fmt: skip

@@ -17,8 +17,16 @@ from collector.auth import TokenCache
 from collector.config import CollectorConfig
 from collector.ingest import Ingestor, IngestPolicy
 from collector.own_metrics import CollectorMetrics
+from collector.review.rollup import rollup
 from collector.state.evaluate import Evaluator
-from collector.web import catalog_routes, ingest_routes, keys, ops_routes, state_routes
+from collector.web import (
+    catalog_routes,
+    ingest_routes,
+    keys,
+    ops_routes,
+    report_routes,
+    state_routes,
+)
 from collector.web.errors import Handler, error_middleware
 from collector.web.openapi import build_openapi
 from collector.web.routes import Route
@@ -28,6 +36,7 @@ log = logging.getLogger(__name__)
 ALL_ROUTES: list[Route] = [
     *catalog_routes.ROUTES,
     *state_routes.ROUTES,
+    *report_routes.ROUTES,
     *ingest_routes.ROUTES,
     *ops_routes.ROUTES,
 ]
@@ -65,7 +74,7 @@ def make_app(
         app[keys.POOL] = pool
         settings = config.state_settings()
         policy = IngestPolicy(
-            max_age_seconds=config.limits.max_result_age_days * 86_400,
+            max_age_seconds=config.retention.raw_days * 86_400,
             thresholds=settings.thresholds,
         )
         app[keys.INGESTOR] = Ingestor(pool, policy=policy)
@@ -82,6 +91,7 @@ def make_app(
             asyncio.create_task(app[keys.EVALUATOR].run(), name="state-evaluator"),
             asyncio.create_task(app[keys.APP_METRICS].run(), name="app-metrics"),
             asyncio.create_task(_partition_maintenance(app), name="partitions"),
+            asyncio.create_task(_rollups(app), name="rollups"),
         ]
         yield
         for task in tasks:
@@ -91,6 +101,18 @@ def make_app(
 
     app.cleanup_ctx.append(database)
     return app
+
+
+async def _rollups(app: web.Application) -> None:
+    """Keep the review's aggregates current; one replica at a time (the job takes a lock)."""
+    config = app[keys.CONFIG]
+    while True:
+        await asyncio.sleep(config.retention.rollup_seconds)
+        try:
+            async with app[keys.POOL].acquire() as conn:
+                await rollup(conn, settings=config.state_settings())
+        except Exception as exc:  # the next round catches up
+            log.warning("rollup failed: %s", exc)
 
 
 async def _partition_maintenance(app: web.Application) -> None:

@@ -1,0 +1,62 @@
+"""The monthly review over HTTP."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+from aiohttp import web
+
+from collector.review.render import RENDERERS
+from collector.review.report import MonthlyReport, build_report
+from collector.web import keys
+from collector.web.errors import ApiError
+from collector.web.requests import require_read
+from collector.web.routes import Route
+
+_QUERY = ("month", "format", "agency", "lang")
+
+
+async def monthly_report(request: web.Request) -> web.Response:
+    await require_read(request)
+    q = request.query
+    unknown = sorted(set(q) - set(_QUERY))
+    if unknown:
+        raise ApiError(
+            400, f"unknown parameter(s): {', '.join(unknown)}; known: {', '.join(_QUERY)}"
+        )
+    month = q.get("month") or _last_month(request)
+    if not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", month):
+        raise ApiError(400, "month must look like 2026-11")
+    fmt = q.get("format", "json")
+    if fmt not in RENDERERS:
+        raise ApiError(400, f"format must be one of {', '.join(sorted(RENDERERS))}")
+    lang = q.get("lang", "id")
+    if lang not in ("id", "en"):
+        raise ApiError(400, "lang must be id or en")
+    config = request.app[keys.CONFIG]
+    async with request.app[keys.POOL].acquire() as conn:
+        report = await build_report(
+            conn, month=month, settings=config.state_settings(), agency=q.get("agency")
+        )
+    render, content_type = RENDERERS[fmt]
+    body = render(report, lang)  # type: ignore[arg-type]
+    name = f"pantau-{month}{'-' + q['agency'] if q.get('agency') else ''}.{fmt}"
+    disposition = "inline" if fmt in ("html", "json") else f'attachment; filename="{name}"'
+    return web.Response(
+        body=body, headers={"Content-Type": content_type, "Content-Disposition": disposition}
+    )
+
+
+def _last_month(request: web.Request) -> str:
+    import zoneinfo
+
+    local = dt.datetime.now(zoneinfo.ZoneInfo(request.app[keys.CONFIG].timezone))
+    return f"{local.year - 1}-12" if local.month == 1 else f"{local.year}-{local.month - 1:02d}"
+
+
+ROUTES = [
+    Route(method="GET", path="/api/v1/reports/monthly", handler=monthly_report,
+          summary="The monthly uptime and usage review (month=2026-11, format, agency, lang=id|en)",
+          auth="read", tag="reports", response=MonthlyReport, query=_QUERY),
+]  # fmt: skip
