@@ -329,25 +329,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--apply", action="store_true", help="drop raw partitions past the policy")
     p.set_defaults(func=cmd_retention)
 
-    p = sub.add_parser("report", parents=[common], help="the monthly uptime and usage review")
-    p.add_argument("--month", required=True, help="e.g. 2026-11 (in the configured time zone)")
-    p.add_argument("--agency", help="one agency only")
-    p.add_argument("--format", default="html", help="html, csv, json or md")
-    p.add_argument(
-        "--lang", default="id", choices=["id", "en"], help="Bahasa Indonesia (default) or English"
-    )
-    p.add_argument("-o", "--output", help="file to write (default: standard output)")
-    p.set_defaults(func=cmd_report)
-
-    p = sub.add_parser("rollup", parents=[common], help="bring the review's aggregates up to date")
-    p.set_defaults(func=cmd_rollup)
-
-    p = sub.add_parser(
-        "retention", parents=[common], help="show (and with --apply, apply) retention"
-    )
-    p.add_argument("--apply", action="store_true", help="drop raw partitions past the policy")
-    p.set_defaults(func=cmd_retention)
-
     tok = sub.add_parser("token", help="API tokens").add_subparsers(dest="action", required=True)
     p = tok.add_parser("create", parents=[common], help="create a token; prints the secret once")
     p.add_argument("--kind", required=True, choices=["admin", "agency", "probe", "app"])
