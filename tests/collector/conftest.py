@@ -130,3 +130,14 @@ async def client(seeded_db: str) -> AsyncIterator[TestClient]:  # type: ignore[t
 
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
+
+
+@pytest.fixture(scope="module")
+async def month_db(migrated_template: str) -> AsyncIterator[str]:
+    """A database with the synthetic month of tests/collector/review_month.py, once per module."""
+    from tests.collector.review_month import build_month_db
+    from tests.pg import drop_test_database
+
+    url = await build_month_db(migrated_template)
+    yield url
+    await drop_test_database(migrated_template, url)

@@ -10,9 +10,15 @@ import datetime as dt
 import uuid
 from collections.abc import Iterator
 
-from aiohttp.test_utils import TestClient
+import asyncpg
+from aiohttp.test_utils import TestClient, TestServer
 
-from tests.collector.conftest import bearer
+from collector.config import CollectorConfig
+from collector.review.rollup import rollup
+from collector.web.app import make_app
+from tests.collector.conftest import bearer, collector_config
+from tests.live import apply_catalog, probe_token
+from tests.pg import create_test_database
 
 WIB = dt.timezone(dt.timedelta(hours=7))
 
@@ -78,7 +84,9 @@ def website_results(m: Month) -> Iterator[dict[str, object]]:
         local = t.astimezone(WIB)
         day, hour, minute = local.day, local.hour, local.minute
         silent = day == 20 and 12 <= hour < 14
-        failing = (day == 10 and hour == 10 and minute < 30) or (day == 15 and hour >= 22 and minute < 50)
+        failing = (day == 10 and hour == 10 and minute < 30) or (
+            day == 15 and hour >= 22 and minute < 50
+        )
         if not silent:
             item: dict[str, object] = {"app": "website", "check": "http", "kind": "http", "ts": t.timestamp(),
                                        "ok": not failing, "duration_seconds": 0.2}  # fmt: skip
@@ -108,7 +116,13 @@ def usage_samples(m: Month) -> Iterator[dict[str, object]]:
     while t < m.end:
         if t == m.at(12, 0):
             value = 5.0
-        yield {"app": "website", "metric": "visits", "kind": "counter", "ts": t.timestamp(), "value": value}
+        yield {
+            "app": "website",
+            "metric": "visits",
+            "kind": "counter",
+            "ts": t.timestamp(),
+            "value": value,
+        }
         value += 10
         t += dt.timedelta(minutes=5)
     t = m.start
@@ -131,3 +145,24 @@ async def load(client: TestClient, token: str, m: Month) -> None:
                 "results": results[i:i + size], "usage": usage[i:i + size]}  # fmt: skip
         resp = await client.post("/api/v1/results", json=body, headers=bearer(token))
         assert resp.status == 200, await resp.text()
+
+
+NOW = dt.datetime.now(dt.UTC)
+MONTH = Month(NOW)
+SETTINGS = CollectorConfig().state_settings()
+
+
+async def build_month_db(server_url: str) -> str:
+    """A database holding the synthetic month, loaded through ingest and rolled up."""
+    url = await create_test_database(server_url)
+    await apply_catalog(url, catalog(MONTH))
+    token = await probe_token(url, "dc")
+    app = make_app(collector_config(), dsn=url)
+    async with TestClient(TestServer(app, host="127.0.0.1", port=0)) as client:
+        await load(client, token, MONTH)
+    conn = await asyncpg.connect(url)
+    try:
+        await rollup(conn, settings=SETTINGS, now=NOW)
+    finally:
+        await conn.close()
+    return url

@@ -2,51 +2,14 @@
 
 from __future__ import annotations
 
-import datetime as dt
-from collections.abc import AsyncIterator
-
 import asyncpg
 import msgspec
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
 
-from collector.config import CollectorConfig
 from collector.review.monthly import Review, review_from_aggregates, review_from_raw
 from collector.review.rollup import rollup
-from collector.web.app import make_app
 from tests.collector import review_month as rm
-from tests.collector.conftest import collector_config
-from tests.live import apply_catalog
-
-NOW = dt.datetime.now(dt.UTC)
-MONTH = rm.Month(NOW)
-SETTINGS = CollectorConfig().state_settings()
-
-
-@pytest.fixture(scope="module")
-async def month_db(migrated_template: str) -> AsyncIterator[str]:
-    """One database holding the synthetic month, loaded once for the module."""
-    from tests.pg import create_test_database, drop_test_database
-
-    url = await create_test_database(migrated_template)
-    await apply_catalog(url, rm.catalog(MONTH))
-    tokens = await make_tokens_dc(url)
-    app = make_app(collector_config(), dsn=url)
-    async with TestClient(TestServer(app, host="127.0.0.1", port=0)) as client:
-        await rm.load(client, tokens, MONTH)
-    conn = await asyncpg.connect(url)
-    try:
-        await rollup(conn, settings=SETTINGS, now=NOW)
-    finally:
-        await conn.close()
-    yield url
-    await drop_test_database(migrated_template, url)
-
-
-async def make_tokens_dc(url: str) -> str:
-    from tests.live import probe_token
-
-    return await probe_token(url, "dc")
+from tests.collector.review_month import MONTH, NOW, SETTINGS
 
 
 async def review(url: str, *, raw: bool = False) -> Review:
@@ -71,8 +34,12 @@ async def test_availability_to_the_second(month_db: str) -> None:
     assert av.down_seconds == pytest.approx(rm.WEBSITE_DOWN)
     assert av.maintenance_seconds == pytest.approx(rm.WEBSITE_MAINTENANCE)
     assert av.unknown_seconds == pytest.approx(rm.WEBSITE_UNKNOWN)
-    assert av.up_seconds == pytest.approx(total - rm.WEBSITE_DOWN - rm.WEBSITE_MAINTENANCE - rm.WEBSITE_UNKNOWN)
-    assert av.uptime_percent == pytest.approx(100 * av.up_seconds / (av.up_seconds + rm.WEBSITE_DOWN))
+    assert av.up_seconds == pytest.approx(
+        total - rm.WEBSITE_DOWN - rm.WEBSITE_MAINTENANCE - rm.WEBSITE_UNKNOWN
+    )
+    assert av.uptime_percent == pytest.approx(
+        100 * av.up_seconds / (av.up_seconds + rm.WEBSITE_DOWN)
+    )
     assert web.target_met is False  # 99.95 % wanted; 29 minutes down in this month is 99.93 %
     assert web.incidents == 1
     assert web.longest_outage_seconds == pytest.approx(rm.WEBSITE_DOWN)
@@ -158,5 +125,3 @@ def _rounded(r: Review) -> object:
         return x
 
     return walk(msgspec.to_builtins(r))
-
-
