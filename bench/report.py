@@ -31,13 +31,13 @@ import msgspec
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import Table, log, median, postgres_server, scratch_database  # noqa: E402
-from collector import db  # noqa: E402
-from collector.catalog import sync  # noqa: E402
-from collector.config import CollectorConfig  # noqa: E402
-from collector.review.monthly import Review, month_period, review_from_aggregates, review_from_raw  # noqa: E402
-from collector.review.rollup import rollup  # noqa: E402
-from wire.catalog import Catalog  # noqa: E402
+from bench.common import Table, log, median, postgres_server, scratch_database
+from collector import db
+from collector.catalog import sync
+from collector.config import CollectorConfig
+from collector.review.monthly import Review, month_period, review_from_aggregates, review_from_raw
+from collector.review.rollup import rollup
+from wire.catalog import Catalog
 
 RESULT_COLUMNS = ("ts", "app_id", "check_name", "kind", "zone", "probe", "ok", "reason", "message",
                   "duration_seconds", "status_code", "tls_expiry", "attempts")  # fmt: skip
@@ -58,7 +58,9 @@ def catalog(apps: int) -> Catalog:
     return msgspec.convert({"agencies": agencies, "apps": entries}, Catalog)
 
 
-def app_results(app: str, start: dt.datetime, minutes: int, rng: random.Random) -> list[tuple[Any, ...]]:
+def app_results(
+    app: str, start: dt.datetime, minutes: int, rng: random.Random
+) -> list[tuple[Any, ...]]:
     """One result a minute; a few outages (failures) and silences (gaps) at random places."""
     failing: set[int] = set()
     silent: set[int] = set()
@@ -78,7 +80,9 @@ def app_results(app: str, start: dt.datetime, minutes: int, rng: random.Random) 
     return rows
 
 
-def app_usage(app: str, start: dt.datetime, hours: int, rng: random.Random) -> list[tuple[Any, ...]]:
+def app_usage(
+    app: str, start: dt.datetime, hours: int, rng: random.Random
+) -> list[tuple[Any, ...]]:
     rows, value, total = [], 0.0, 0.0
     for h in range(-1, hours):
         grew = float(rng.randint(0, 50))
@@ -87,7 +91,18 @@ def app_usage(app: str, start: dt.datetime, hours: int, rng: random.Random) -> l
         else:
             value += grew
         total += grew
-        rows.append((start + dt.timedelta(hours=h), app, "logins", "counter", "dc", "probe-dc-1", value, total))
+        rows.append(
+            (
+                start + dt.timedelta(hours=h),
+                app,
+                "logins",
+                "counter",
+                "dc",
+                "probe-dc-1",
+                value,
+                total,
+            )
+        )
     return rows
 
 
@@ -107,7 +122,9 @@ async def load(url: str, apps: int, period_start: dt.datetime, period_end: dt.da
             app = f"app-{i:04d}"
             buffer.extend(app_results(app, period_start, minutes, rng))
             if len(buffer) >= CHUNK or i == apps - 1:
-                await conn.copy_records_to_table("check_results", records=buffer, columns=RESULT_COLUMNS)
+                await conn.copy_records_to_table(
+                    "check_results", records=buffer, columns=RESULT_COLUMNS
+                )
                 written += len(buffer)
                 buffer = []
                 if i % 100 == 99:
@@ -139,7 +156,9 @@ async def main(args: argparse.Namespace) -> int:
     local = now.astimezone(dt.timezone(dt.timedelta(hours=7)))
     month = f"{local.year - 1}-12" if local.month == 1 else f"{local.year}-{local.month - 1:02d}"
     period = month_period(month, settings.timezone, now=now)
-    table = Table(f"Monthly review of {args.apps:,} apps for {month}: aggregates vs raw rows", args.rounds)
+    table = Table(
+        f"Monthly review of {args.apps:,} apps for {month}: aggregates vs raw rows", args.rounds
+    )
     with postgres_server() as (server, where):
         async with scratch_database(server, "pantau_bench_report") as url:
             log(f"PostgreSQL: {where}; loading {args.apps:,} apps x one check a minute ...")
@@ -156,7 +175,9 @@ async def main(args: argparse.Namespace) -> int:
                 fast = slow = None
                 for r in range(args.rounds):
                     started = time.perf_counter()
-                    fast = await review_from_aggregates(conn, month=month, settings=settings, now=now)
+                    fast = await review_from_aggregates(
+                        conn, month=month, settings=settings, now=now
+                    )
                     agg_times.append(time.perf_counter() - started)
                     log(f"  aggregates round {r + 1}: {agg_times[-1]:.2f} s")
                 for r in range(args.raw_rounds):
@@ -168,7 +189,8 @@ async def main(args: argparse.Namespace) -> int:
                 daily = await conn.fetchval("SELECT count(*) FROM app_daily")
             finally:
                 await conn.close()
-    assert fast is not None and slow is not None
+    assert fast is not None
+    assert slow is not None
     same = _rounded(fast) == _rounded(slow)
     down = sum(a.availability.down_seconds for a in fast.apps)
     table.section("data")
@@ -176,7 +198,9 @@ async def main(args: argparse.Namespace) -> int:
     table.add("aggregate rows read (app_daily)", [daily], "rows", summary=daily)
     table.add("hourly aggregate rows (app_hourly)", [hourly], "rows", summary=hourly)
     table.add("load with COPY", [load_s], "s", digits=1, summary=load_s)
-    table.add(f"rollup job ({stats.hours:,} app-hours)", [rollup_s], "s", digits=1, summary=rollup_s)
+    table.add(
+        f"rollup job ({stats.hours:,} app-hours)", [rollup_s], "s", digits=1, summary=rollup_s
+    )
     table.section("review of the month")
     table.add("from the aggregates", agg_times, "s", digits=3)
     table.add("from the raw rows", raw_times, "s", digits=1)
@@ -190,7 +214,9 @@ async def main(args: argparse.Namespace) -> int:
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--apps", type=int, default=1000)
     parser.add_argument("--rounds", type=int, default=3, help="rounds of the aggregate review")
     parser.add_argument("--raw-rounds", type=int, default=1, help="rounds of the raw review (slow)")
