@@ -91,13 +91,16 @@ class RollupStats:
 
 async def rollup(conn: Conn, *, settings: StateSettings, now: dt.datetime | None = None,
                  apps: Sequence[str] | None = None) -> RollupStats:  # fmt: skip
-    """Bring every app's aggregates up to the last complete hour. Returns what it did."""
+    """Bring every app's aggregates up to the last complete hour. Returns what it did.
+
+    One transaction per app, so ingest (which marks apps dirty) never waits for a long backlog;
+    a session lock keeps replicas from rolling up at the same time.
+    """
     until = floor_hour(now or dt.datetime.now(dt.UTC))
-    async with conn.transaction():
-        if not await conn.fetchval("SELECT pg_try_advisory_xact_lock($1)", ROLLUP_LOCK_ID):
-            return RollupStats(0, 0)  # another replica is at it
+    if not await conn.fetchval("SELECT pg_try_advisory_lock($1)", ROLLUP_LOCK_ID):
+        return RollupStats(0, 0)  # another replica is at it
+    try:
         rules = await app_rules(conn, settings)
-        progress = {r["app_id"]: r for r in await conn.fetch("SELECT * FROM rollup_progress")}
         created = {
             r["id"]: r["created_at"] for r in await conn.fetch("SELECT id, created_at FROM apps")
         }
@@ -106,29 +109,34 @@ async def rollup(conn: Conn, *, settings: StateSettings, now: dt.datetime | None
         for app_id in sorted(apps if apps is not None else rules):
             if app_id not in rules:
                 continue
-            p = progress.get(app_id)
-            rolled, dirty = (p["rolled_until"], p["dirty_since"]) if p else (None, None)
-            starts: list[dt.datetime] = [t for t in (rolled, dirty) if t is not None]
-            if rolled is None:
-                # Never rolled: from the app's first data or its registration.
-                first = await first_data(conn, app_id)
-                starts.append(first or created[app_id])
-            start = floor_hour(min(starts))
-            if start >= until:
-                continue
-            total_hours += await _roll_app(
-                conn, app_id, rules[app_id], start, until, settings.timezone
-            )
-            # Late results that came in meanwhile changed dirty_since: then it stays for next time.
-            await conn.execute(
-                "INSERT INTO rollup_progress (app_id, rolled_until, dirty_since) VALUES ($1, $2, NULL)"
-                " ON CONFLICT (app_id) DO UPDATE SET rolled_until = EXCLUDED.rolled_until,"
-                " dirty_since = CASE WHEN rollup_progress.dirty_since IS NOT DISTINCT FROM $3"
-                " THEN NULL ELSE rollup_progress.dirty_since END",
-                app_id, until, dirty,
-            )  # fmt: skip
-            done += 1
+            async with conn.transaction():
+                p = await conn.fetchrow(
+                    "SELECT rolled_until, dirty_since FROM rollup_progress WHERE app_id = $1",
+                    app_id,
+                )
+                rolled, dirty = (p["rolled_until"], p["dirty_since"]) if p else (None, None)
+                starts: list[dt.datetime] = [t for t in (rolled, dirty) if t is not None]
+                if rolled is None:
+                    # Never rolled: from the app's first data or its registration.
+                    starts.append(await first_data(conn, app_id) or created[app_id])
+                start = floor_hour(min(starts))
+                if start >= until:
+                    continue
+                total_hours += await _roll_app(
+                    conn, app_id, rules[app_id], start, until, settings.timezone
+                )
+                # Late results that came in meanwhile changed dirty_since: it stays for next time.
+                await conn.execute(
+                    "INSERT INTO rollup_progress (app_id, rolled_until, dirty_since) VALUES ($1, $2, NULL)"
+                    " ON CONFLICT (app_id) DO UPDATE SET rolled_until = EXCLUDED.rolled_until,"
+                    " dirty_since = CASE WHEN rollup_progress.dirty_since IS NOT DISTINCT FROM $3"
+                    " THEN NULL ELSE rollup_progress.dirty_since END",
+                    app_id, until, dirty,
+                )  # fmt: skip
+                done += 1
         return RollupStats(done, total_hours)
+    finally:
+        await conn.execute("SELECT pg_advisory_unlock($1)", ROLLUP_LOCK_ID)
 
 
 async def _roll_app(conn: Conn, app_id: str, rules: AppRules, start: dt.datetime,
