@@ -1,15 +1,24 @@
-"""Renderers of the monthly report, chosen by format: one module each."""
+"""Renderers of the monthly report, chosen by format: one module each.
+
+`content` decides what the human-readable formats (HTML, Markdown) say, `i18n` holds their words
+and number formats in Bahasa Indonesia and English, `svg` draws the charts.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Final, Literal
+from typing import Final
 
 import msgspec
 
+from collector.review.render.csv_report import render_csv
+from collector.review.render.html import render_html
+from collector.review.render.i18n import Lang
+from collector.review.render.markdown import render_markdown
 from collector.review.report import MonthlyReport
 
-Lang = Literal["id", "en"]
+__all__ = ["RENDERERS", "Lang", "Renderer", "render_json"]
+
 Renderer = Callable[[MonthlyReport, Lang], bytes]
 
 
@@ -17,7 +26,10 @@ def render_json(report: MonthlyReport, lang: Lang) -> bytes:
     return msgspec.json.encode(report)
 
 
-# format -> (renderer, content type); the other formats register in their modules below.
+# format -> (renderer, content type)
 RENDERERS: Final[dict[str, tuple[Renderer, str]]] = {
     "json": (render_json, "application/json"),
+    "html": (render_html, "text/html; charset=utf-8"),
+    "csv": (render_csv, "text/csv; charset=utf-8"),
+    "md": (render_markdown, "text/markdown; charset=utf-8"),
 }
