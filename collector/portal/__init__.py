@@ -1,4 +1,10 @@
-"""The catalogue portal: server-rendered pages at `/` (apps, agencies), in Indonesian and English."""
+"""The catalogue portal: server-rendered pages at `/` (apps, agencies), in Indonesian and English.
+
+Pages: `/` (every application, grouped by agency, with search and filters), `/apps/{id}` and
+`/agencies/{id}`; `/portal.js` is the small script that makes the filters instant. When the
+config's `public_catalog` is false the pages answer 403 with a short page saying the portal is
+not public (the catalogue stays readable through the API with a token).
+"""
 
 from __future__ import annotations
 
@@ -7,3 +13,9 @@ from aiohttp import web
 
 def setup(app: web.Application) -> None:
     """Register the portal's pages on the collector's app."""
+    from collector.portal import page, views
+
+    app.router.add_get("/", views.page(views.list_page), name="portal-list")
+    app.router.add_get("/apps/{id}", views.page(views.app_page), name="portal-app")
+    app.router.add_get("/agencies/{id}", views.page(views.agency_page), name="portal-agency")
+    app.router.add_get(page.SCRIPT_PATH, views.script, name="portal-script")

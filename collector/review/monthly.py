@@ -61,6 +61,8 @@ class DayFigures(msgspec.Struct, frozen=True, kw_only=True):
     day: dt.date
     uptime_percent: float | None
     down_seconds: float
+    maintenance_seconds: float = 0
+    unknown_seconds: float = 0
 
 
 class UsageFigures(msgspec.Struct, kw_only=True):
@@ -344,7 +346,8 @@ async def review_from_aggregates(conn: Conn, *, month: str, settings: StateSetti
             av.maintenance_seconds += r["maintenance_s"]
             av.unknown_seconds += r["unknown_s"]
             daily.append(DayFigures(day=r["day"], down_seconds=r["down_s"],
-                                    uptime_percent=_percent(r["up_s"] + r["degraded_s"], r["down_s"])))  # fmt: skip
+                                    uptime_percent=_percent(r["up_s"] + r["degraded_s"], r["down_s"]),
+                                    maintenance_seconds=r["maintenance_s"], unknown_seconds=r["unknown_s"]))  # fmt: skip
         carry, through = carries.get(app.id, (None, period.start))
         items = _outage_items(outages.get(app.id, []), carry.outage_start if carry else None,
                               carry.outage_causes if carry else [], period, through)  # fmt: skip
@@ -404,7 +407,8 @@ async def review_from_raw(conn: Conn, *, month: str, settings: StateSettings,
             av.unknown_seconds += sec["unknown"]
             if sum(sec[k] for k in STATES) > 0:
                 daily.append(DayFigures(day=local, down_seconds=sec["down"],
-                                        uptime_percent=_percent(sec["up"] + sec["degraded"], sec["down"])))  # fmt: skip
+                                        uptime_percent=_percent(sec["up"] + sec["degraded"], sec["down"]),
+                                        maintenance_seconds=sec["maintenance"], unknown_seconds=sec["unknown"]))  # fmt: skip
             day_start = day_end
         items = _outage_items(outages, carry.outage_start if carry else None,
                               carry.outage_causes if carry else [], period, until)  # fmt: skip
