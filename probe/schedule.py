@@ -8,6 +8,7 @@ updates only the jobs whose spec changed.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import hashlib
 import time
@@ -16,7 +17,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import msgspec
+from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from wire.messages import Target
@@ -24,6 +27,7 @@ from wire.specs import CheckSpec, PushSource, UsageSpec
 
 EPOCH = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
 FIRST_RUN_SPREAD_SECONDS = 10.0  # the first round after start is spread over this much
+FIRST_RUN_SUFFIX = "#first"
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,7 +103,7 @@ class Schedule:
         now = time.time()
         for job_id in list(self._jobs):
             if job_id not in jobs:
-                self._scheduler.remove_job(job_id)
+                self._remove(job_id)
                 del self._jobs[job_id], self._fingerprints[job_id]
                 removed += 1
         for job_id, job in jobs.items():
@@ -107,7 +111,7 @@ class Schedule:
             if self._fingerprints.get(job_id) == fp:
                 continue
             if job_id in self._jobs:
-                self._scheduler.remove_job(job_id)
+                self._remove(job_id)
                 changed += 1
             else:
                 added += 1
@@ -116,24 +120,37 @@ class Schedule:
             self._fingerprints[job_id] = fp
         return added, changed, removed
 
+    def _remove(self, job_id: str) -> None:
+        self._scheduler.remove_job(job_id)
+        with contextlib.suppress(JobLookupError):  # the first run may have happened already
+            self._scheduler.remove_job(job_id + FIRST_RUN_SUFFIX)
+
     def _add(self, job: Job, now: float) -> None:
         frac = offset_fraction(job.job_id)
         anchor = EPOCH + dt.timedelta(seconds=frac * job.interval)
-        # The first run comes right after start (spread a little), then the job keeps its slot.
-        first = now + frac * min(job.interval, FIRST_RUN_SPREAD_SECONDS)
+        common: dict[str, Any] = {"max_instances": 1, "coalesce": True,
+                                  "misfire_grace_time": max(1, int(job.interval / 2))}  # fmt: skip
+        # The job runs in its slot: anchor + k * interval (the trigger counts from start_date).
         self._scheduler.add_job(
             self._execute,
             IntervalTrigger(seconds=job.interval, start_date=anchor, timezone=dt.UTC),
-            args=(job, anchor.timestamp(), first),
+            args=(job, anchor.timestamp(), None),
             id=job.job_id,
             name=job.job_id,
-            next_run_time=dt.datetime.fromtimestamp(first, dt.UTC),
-            max_instances=1,
-            coalesce=True,
-            misfire_grace_time=max(1, int(job.interval / 2)),
+            **common,
+        )
+        # And once right after start (spread a little), so nothing waits a whole interval.
+        first = now + frac * min(job.interval, FIRST_RUN_SPREAD_SECONDS)
+        self._scheduler.add_job(
+            self._execute,
+            DateTrigger(run_date=dt.datetime.fromtimestamp(first, dt.UTC)),
+            args=(job, anchor.timestamp(), first),
+            id=job.job_id + FIRST_RUN_SUFFIX,
+            name=job.job_id + FIRST_RUN_SUFFIX,
+            **common,
         )
 
-    async def _execute(self, job: Job, anchor: float, first: float) -> None:
+    async def _execute(self, job: Job, anchor: float, first: float | None) -> None:
         task = asyncio.current_task()
         assert task is not None
         self._running.add(task)
@@ -142,12 +159,10 @@ class Schedule:
         finally:
             self._running.discard(task)
 
-    async def _gated(self, job: Job, anchor: float, first: float) -> None:
+    async def _gated(self, job: Job, anchor: float, first: float | None) -> None:
         async with self._gate:
             now = time.time()
-            if now < first + job.interval / 2:
-                planned = first
-            else:
-                planned = now - (now - anchor) % job.interval  # the slot this run belongs to
+            # Lag: how late this run starts against its planned time (its slot, or the first run).
+            planned = first if first is not None else now - (now - anchor) % job.interval
             self._on_lag(max(0.0, now - planned))
             await self._runner(job, planned)

@@ -281,3 +281,41 @@ async def test_sigkill_mid_push_then_restart_loses_nothing_and_doubles_nothing(
 
 async def _at_least(count: Callable[[], Awaitable[int]], n: int) -> bool:
     return await count() >= n
+
+
+async def test_jobs_run_in_their_slot_after_a_first_run_right_away() -> None:
+    """Every job runs once soon after start, then at anchor + k * interval: spread, stable."""
+
+    from probe.schedule import EPOCH, FIRST_RUN_SPREAD_SECONDS, Job, Schedule
+
+    runs: list[tuple[str, float]] = []
+
+    async def runner(job: Job, planned: float) -> None:
+        runs.append((job.job_id, planned))
+
+    schedule = Schedule(runner=runner, concurrency=10, on_lag=lambda _: None)
+    schedule.start()
+    try:
+        jobs = {f"app-{i}/check/http": Job(f"app-{i}/check/http", f"app-{i}", HttpCheck(url="http://a/"), 60.0)
+                for i in range(200)}  # fmt: skip
+        before = time.time()
+        schedule.update(jobs)
+        periodic = [j for j in schedule._scheduler.get_jobs() if not j.id.endswith("#first")]
+        first = [j for j in schedule._scheduler.get_jobs() if j.id.endswith("#first")]
+        assert len(periodic) == len(first) == 200
+        for j in periodic:
+            slot = EPOCH.timestamp() + offset_fraction(j.id) * 60
+            off = (j.next_run_time.timestamp() - slot) % 60
+            assert min(off, 60 - off) < 1e-3  # on the slot (microsecond rounding aside)
+            assert 0 <= j.next_run_time.timestamp() - before <= 60
+        assert all(
+            j.next_run_time.timestamp() - before <= FIRST_RUN_SPREAD_SECONDS + 1 for j in first
+        )
+        # the slots fill the interval evenly: no bunching in the first seconds
+        seconds = sorted((j.next_run_time.timestamp() - before) for j in periodic)
+        assert seconds[100] > 20
+        schedule.update({})
+        assert schedule._scheduler.get_jobs() == []
+
+    finally:
+        await schedule.shutdown(grace=1)
