@@ -1,7 +1,8 @@
 """The catalogue portal: server-rendered pages at `/` (apps, agencies), in Indonesian and English.
 
 Pages: `/` (every application, grouped by agency, with search and filters), `/apps/{id}` and
-`/agencies/{id}`; `/portal.js` is the small script that makes the filters instant. When the
+`/agencies/{id}`; `/portal.js` is the small script that makes the filters instant, and
+`/favicon.ico` the brand mark (an SVG) that browsers ask for on every page, the review's too. When the
 config's `public_catalog` is false the pages answer 403 with a short page saying the portal is
 not public (the catalogue stays readable through the API with a token).
 """
@@ -19,3 +20,4 @@ def setup(app: web.Application) -> None:
     app.router.add_get("/apps/{id}", views.page(views.app_page), name="portal-app")
     app.router.add_get("/agencies/{id}", views.page(views.agency_page), name="portal-agency")
     app.router.add_get(page.SCRIPT_PATH, views.script, name="portal-script")
+    app.router.add_get("/favicon.ico", views.favicon, name="portal-favicon")
