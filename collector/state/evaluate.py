@@ -135,13 +135,18 @@ async def _load_apps(conn: Conn, settings: StateSettings) -> list[_App]:
     return apps
 
 
-async def evaluate(conn: Conn, *, now: dt.datetime, settings: StateSettings) -> int:
+async def evaluate(
+    conn: Conn, *, now: dt.datetime, settings: StateSettings, wait: bool = False
+) -> int:
     """Recompute every app's state, zone states and incidents; returns the apps that changed.
 
-    Runs in one transaction; skipped (returns -1) while another replica is evaluating.
+    Runs in one transaction; while another replica (or task) is evaluating it is skipped
+    (returns -1), or with `wait` waits for its turn.
     """
     async with conn.transaction():
-        if not await conn.fetchval("SELECT pg_try_advisory_xact_lock($1)", EVALUATOR_LOCK_ID):
+        if wait:
+            await conn.execute("SELECT pg_advisory_xact_lock($1)", EVALUATOR_LOCK_ID)
+        elif not await conn.fetchval("SELECT pg_try_advisory_xact_lock($1)", EVALUATOR_LOCK_ID):
             return -1
         apps = await _load_apps(conn, settings)
         checks: dict[str, dict[str, list[CheckState]]] = defaultdict(lambda: defaultdict(list))
@@ -234,9 +239,11 @@ class Evaluator:
         self.settings = settings
         self._interval = interval
 
-    async def run_once(self, *, now: dt.datetime | None = None) -> int:
+    async def run_once(self, *, now: dt.datetime | None = None, wait: bool = False) -> int:
         async with self._pool.acquire() as conn:  # type: ignore[union-attr]
-            return await evaluate(conn, now=now or dt.datetime.now(dt.UTC), settings=self.settings)
+            return await evaluate(
+                conn, now=now or dt.datetime.now(dt.UTC), settings=self.settings, wait=wait
+            )
 
     async def run(self) -> None:
         while True:

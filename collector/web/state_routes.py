@@ -200,7 +200,7 @@ async def _change_windows(request: web.Request, change: str) -> tuple[App, list[
 async def _save_windows(request: web.Request, app: App, windows: list[MaintenanceWindow]) -> None:
     async with request.app[keys.POOL].acquire() as conn, conn.transaction():
         await store.upsert_apps(conn, [msgspec.structs.replace(app, maintenance=windows)])
-    await request.app[keys.EVALUATOR].run_once()  # the state follows at once
+    await request.app[keys.EVALUATOR].run_once(wait=True)  # the state follows before we answer
 
 
 async def add_window(request: web.Request) -> web.Response:
