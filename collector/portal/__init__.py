@@ -2,9 +2,12 @@
 
 Pages: `/` (every application, grouped by agency, with search and filters), `/apps/{id}` and
 `/agencies/{id}`; `/portal.js` is the small script that makes the filters instant, and
-`/favicon.ico` the brand mark (an SVG) that browsers ask for on every page, the review's too. When the
-config's `public_catalog` is false the pages answer 403 with a short page saying the portal is
-not public (the catalogue stays readable through the API with a token).
+`/favicon.ico` the brand mark (an SVG) that browsers ask for on every page, the review's too.
+
+When the config's `public_catalog` is false the pages answer 403 with a short page saying the
+portal is not public (the catalogue stays readable through the API with a token). The language
+is Bahasa Indonesia unless `?lang=en`; Accept-Language is not consulted, since many staff
+browsers are set to English while the office wants its portal in Indonesian.
 """
 
 from __future__ import annotations
