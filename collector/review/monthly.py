@@ -145,7 +145,10 @@ def previous_month(month: str) -> str:
 
 
 def _percent(up: float, down: float) -> float | None:
-    return None if up + down <= 0 else 100.0 * up / (up + down)
+    if up + down <= 0:
+        return None
+    # No downtime is exactly 100 %, not a float's 99.99999999999999.
+    return 100.0 if down <= 0 else 100.0 * up / (up + down)
 
 
 def _finish(av: Availability) -> Availability:
@@ -243,7 +246,7 @@ class _UsageDays:
     baseline: float | None
 
 
-def _usage_figures(metric: str, u: _UsageDays) -> UsageFigures:
+def usage_figures(metric: str, u: _UsageDays) -> UsageFigures:
     fig = UsageFigures(metric=metric, kind="counter" if u.kind == "counter" else "gauge")
     if u.kind == "counter":
         prev = u.baseline
@@ -264,7 +267,7 @@ def _usage_figures(metric: str, u: _UsageDays) -> UsageFigures:
     return fig
 
 
-async def _usage_from_days(
+async def usage_from_days(
     conn: Conn, start: dt.date, end: dt.date, app: str | None
 ) -> dict[str, dict[str, _UsageDays]]:
     where, args = ("AND app_id = $3", [app]) if app else ("", [])
@@ -332,9 +335,9 @@ async def review_from_aggregates(conn: Conn, *, month: str, settings: StateSetti
                for r in await conn.fetch(
         "SELECT DISTINCT ON (app_id) app_id, hour, carry FROM app_hourly WHERE hour <= $1 AND hour >= $2"
         " ORDER BY app_id, hour DESC", last_hour, period.start)}  # fmt: skip
-    usage = await _usage_from_days(conn, first_day, end_day, None)
+    usage = await usage_from_days(conn, first_day, end_day, None)
     prev = month_period(previous_month(month), settings.timezone)
-    usage_prev = await _usage_from_days(conn, _local_day(prev.start, tz), first_day, None)
+    usage_prev = await usage_from_days(conn, _local_day(prev.start, tz), first_day, None)
     reviews = []
     for app in apps:
         av = Availability()
@@ -351,8 +354,8 @@ async def review_from_aggregates(conn: Conn, *, month: str, settings: StateSetti
         carry, through = carries.get(app.id, (None, period.start))
         items = _outage_items(outages.get(app.id, []), carry.outage_start if carry else None,
                               carry.outage_causes if carry else [], period, through)  # fmt: skip
-        figures = [_usage_figures(m, u) for m, u in sorted(usage.get(app.id, {}).items())]
-        before = [_usage_figures(m, u) for m, u in sorted(usage_prev.get(app.id, {}).items())]
+        figures = [usage_figures(m, u) for m, u in sorted(usage.get(app.id, {}).items())]
+        before = [usage_figures(m, u) for m, u in sorted(usage_prev.get(app.id, {}).items())]
         reviews.append(_app_review(app, av, items, daily, _with_previous(figures, before), period))
     return _assemble(period, await store.list_agencies(conn), reviews)
 
@@ -451,4 +454,4 @@ async def _usage_from_raw(
             " AND total IS NOT NULL ORDER BY ts DESC LIMIT 1",
             app_id, metric, period.start,
         )  # fmt: skip
-    return [_usage_figures(m, u) for m, u in sorted(per.items())]
+    return [usage_figures(m, u) for m, u in sorted(per.items())]

@@ -1,0 +1,421 @@
+"""What the portal's pages show, read from PostgreSQL in a few queries per page.
+
+Uptime and usage follow docs/accounting.md and read the review's aggregates (`app_daily`,
+`app_hourly`, `usage_daily`); the usage series reuse the review's own arithmetic so that the
+portal and the monthly report never disagree about a day.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import zoneinfo
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import asyncpg
+
+from collector.catalog import store
+from collector.db import Conn
+from collector.review.monthly import usage_figures, usage_from_days
+from wire.catalog import Agency, App
+
+UPTIME_DAYS = 30
+TREND_DAYS = 14
+TIMELINE_DAYS = 7
+INCIDENT_LIMIT = 50
+
+
+@dataclass(frozen=True, kw_only=True)
+class Clock:
+    """The moment a page is made, and the collector's time zone."""
+
+    now: dt.datetime
+    tz: zoneinfo.ZoneInfo
+
+    @property
+    def today(self) -> dt.date:
+        return self.now.astimezone(self.tz).date()
+
+    def days_back(self, n: int) -> list[dt.date]:
+        """The last `n` local days, today included, oldest first."""
+        return [self.today - dt.timedelta(days=k) for k in range(n - 1, -1, -1)]
+
+    def local_midnight(self, day: dt.date) -> dt.datetime:
+        return dt.datetime.combine(day, dt.time(), self.tz)
+
+
+@dataclass(frozen=True, kw_only=True)
+class UsageSeries:
+    metric: str
+    kind: str  # counter: the day's increase; gauge: the day's average
+    days: list[tuple[dt.date, float | None]]  # every day of the window; None without data
+
+
+@dataclass(frozen=True, kw_only=True)
+class Availability:
+    up_s: float = 0.0  # degraded included
+    down_s: float = 0.0
+    degraded_s: float = 0.0
+    maintenance_s: float = 0.0
+    unknown_s: float = 0.0
+
+    @property
+    def uptime(self) -> float | None:
+        monitored = self.up_s + self.down_s
+        if monitored <= 0:
+            return None
+        if self.down_s <= 0:  # exactly 100: 100 * up / up can come out as 99.99999999999999
+            return 100.0
+        return 100.0 * self.up_s / monitored
+
+    def __add__(self, other: Availability) -> Availability:
+        return Availability(
+            up_s=self.up_s + other.up_s,
+            down_s=self.down_s + other.down_s,
+            degraded_s=self.degraded_s + other.degraded_s,
+            maintenance_s=self.maintenance_s + other.maintenance_s,
+            unknown_s=self.unknown_s + other.unknown_s,
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class AppSummary:
+    """One row of the lists: the catalogue record with its state, uptime and usage trend."""
+
+    app: App
+    agency_name: str
+    state: str  # up, degraded, down, maintenance, unknown
+    since: dt.datetime | None
+    availability: Availability  # the last UPTIME_DAYS local days
+    trend: UsageSeries | None  # the first metric with data, over TREND_DAYS
+
+    def search_text(self) -> str:
+        a = self.app
+        return " ".join([a.name, a.id, a.provider or "", a.description or "", *a.tags]).lower()
+
+
+@dataclass(frozen=True, kw_only=True)
+class IncidentRow:
+    id: int
+    app_id: str
+    app_name: str
+    started_at: dt.datetime
+    ended_at: dt.datetime | None
+    duration_s: float  # up to now while open
+    cause: list[str]
+    zones: list[str]
+
+
+@dataclass(frozen=True, kw_only=True)
+class ZoneRow:
+    zone: str
+    state: str
+    since: dt.datetime | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class HourRow:
+    hour: dt.datetime
+    up_s: float
+    down_s: float
+    degraded_s: float
+    maintenance_s: float
+    unknown_s: float
+
+    def dominant(self) -> str:
+        """Down when any second was down; else the state that held longest (ties: worst first)."""
+        if self.down_s > 0:
+            return "down"
+        seconds = {
+            "maintenance": self.maintenance_s,
+            "unknown": self.unknown_s,
+            "degraded": self.degraded_s,
+            "up": self.up_s,
+        }
+        return max(seconds, key=lambda s: seconds[s])  # max keeps the first of equals
+
+
+@dataclass(frozen=True, kw_only=True)
+class DayRow:
+    day: dt.date
+    availability: Availability
+
+
+@dataclass(frozen=True, kw_only=True)
+class CheckRow:
+    zone: str
+    check_name: str
+    kind: str
+    probe: str
+    ts: dt.datetime
+    ok: bool
+    reason: str | None
+    message: str | None
+    duration_s: float
+    status_code: int | None
+    tls_expiry: dt.datetime | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class AppDetail:
+    summary: AppSummary
+    agency: Agency | None
+    zones: list[ZoneRow]
+    hours: list[HourRow]  # the last TIMELINE_DAYS local days
+    days: list[DayRow]  # the last UPTIME_DAYS local days that have a row
+    incidents: list[IncidentRow]  # newest first
+    usage: list[UsageSeries]  # every metric, over UPTIME_DAYS
+    checks: list[CheckRow]
+
+
+@dataclass(frozen=True, kw_only=True)
+class AgencyDetail:
+    agency: Agency
+    parent: Agency | None
+    apps: list[AppSummary]
+    open_incidents: list[IncidentRow]
+
+
+# --- lists ------------------------------------------------------------------------------------
+
+
+async def _usage_series(
+    conn: Conn, days: Sequence[dt.date], app_id: str | None
+) -> dict[str, list[UsageSeries]]:
+    """Per app, its metrics' daily series over `days` (counters: increase; gauges: average)."""
+    raw = await usage_from_days(conn, days[0], days[-1] + dt.timedelta(days=1), app_id)
+    out: dict[str, list[UsageSeries]] = {}
+    for app, metrics in raw.items():
+        series = []
+        for metric, usage in sorted(metrics.items()):
+            figures = usage_figures(metric, usage)
+            by_day = dict(figures.daily)
+            series.append(
+                UsageSeries(
+                    metric=metric, kind=figures.kind, days=[(d, by_day.get(d)) for d in days]
+                )
+            )
+        out[app] = series
+    return out
+
+
+def _first_metric(app: App, series: list[UsageSeries]) -> UsageSeries | None:
+    """The catalogue's first metric that has data, else any metric with data."""
+    with_data = {s.metric: s for s in series if any(v is not None for _, v in s.days)}
+    for spec in app.usage:
+        if spec.metric in with_data:
+            return with_data[spec.metric]
+    return next(iter(with_data.values()), None)
+
+
+async def summaries(conn: Conn, apps: Sequence[App], clock: Clock) -> list[AppSummary]:
+    ids = [a.id for a in apps]
+    names = {a.id: a.name for a in await store.list_agencies(conn)}
+    states = {
+        r["app_id"]: r
+        for r in await conn.fetch(
+            "SELECT app_id, state, since FROM app_state WHERE app_id = ANY ($1::text[])", ids
+        )
+    }
+    start = clock.days_back(UPTIME_DAYS)[0]
+    availability = {
+        r["app_id"]: Availability(
+            up_s=r["up"],
+            down_s=r["down"],
+            degraded_s=r["degraded"],
+            maintenance_s=r["maintenance"],
+            unknown_s=r["unknown"],
+        )
+        for r in await conn.fetch(
+            "SELECT app_id, sum(up_s + degraded_s) AS up, sum(down_s) AS down,"
+            " sum(degraded_s) AS degraded, sum(maintenance_s) AS maintenance,"
+            " sum(unknown_s) AS unknown"
+            " FROM app_daily WHERE day >= $1 AND app_id = ANY ($2::text[]) GROUP BY app_id",
+            start,
+            ids,
+        )
+    }
+    usage = await _usage_series(conn, clock.days_back(TREND_DAYS), None)
+    out = []
+    for a in apps:
+        st = states.get(a.id)
+        out.append(
+            AppSummary(
+                app=a,
+                agency_name=names.get(a.agency, a.agency),
+                state=st["state"] if st else "unknown",
+                since=st["since"] if st else None,
+                availability=availability.get(a.id, Availability()),
+                trend=_first_metric(a, usage.get(a.id, [])),
+            )
+        )
+    return out
+
+
+async def catalogue(conn: Conn, clock: Clock) -> tuple[list[Agency], list[AppSummary]]:
+    """Every agency and every app (with its summary), for the list page."""
+    agencies = await store.list_agencies(conn)
+    apps = await store.list_apps(conn)
+    return agencies, await summaries(conn, apps, clock)
+
+
+_INCIDENTS_SQL = """
+SELECT i.id, i.app_id, a.name AS app_name, i.started_at, i.ended_at, i.cause, i.zones,
+       extract(epoch FROM coalesce(i.ended_at, $1) - i.started_at)::float8 AS duration
+FROM incidents i JOIN apps a ON a.id = i.app_id
+"""
+
+
+def _incident(row: asyncpg.Record) -> IncidentRow:
+    return IncidentRow(
+        id=row["id"],
+        app_id=row["app_id"],
+        app_name=row["app_name"],
+        started_at=row["started_at"],
+        ended_at=row["ended_at"],
+        duration_s=max(0.0, row["duration"]),
+        cause=list(row["cause"]),
+        zones=list(row["zones"]),
+    )
+
+
+# --- one app ----------------------------------------------------------------------------------
+
+
+async def app_detail(conn: Conn, app_id: str, clock: Clock) -> AppDetail | None:
+    app = await store.get_app(conn, app_id)
+    if app is None:
+        return None
+    (summary,) = await summaries(conn, [app], clock)
+    agency = await store.get_agency(conn, app.agency)
+    zone_rows = {
+        r["zone"]: r
+        for r in await conn.fetch(
+            "SELECT zone, state, since FROM app_zone_state WHERE app_id = $1", app.id
+        )
+    }
+    zones = [
+        ZoneRow(
+            zone=z,
+            state=zone_rows[z]["state"] if z in zone_rows else "unknown",
+            since=zone_rows[z]["since"] if z in zone_rows else None,
+        )
+        for z in [*app.zones, *sorted(set(zone_rows) - set(app.zones))]
+    ]
+    first_hour = clock.local_midnight(clock.days_back(TIMELINE_DAYS)[0])
+    hours = [
+        HourRow(
+            hour=r["hour"],
+            up_s=r["up_s"],
+            down_s=r["down_s"],
+            degraded_s=r["degraded_s"],
+            maintenance_s=r["maintenance_s"],
+            unknown_s=r["unknown_s"],
+        )
+        for r in await conn.fetch(
+            "SELECT hour, up_s, down_s, degraded_s, maintenance_s, unknown_s FROM app_hourly"
+            " WHERE app_id = $1 AND hour >= $2 ORDER BY hour",
+            app.id,
+            first_hour,
+        )
+    ]
+    days = [
+        DayRow(
+            day=r["day"],
+            availability=Availability(
+                up_s=r["up_s"] + r["degraded_s"],
+                down_s=r["down_s"],
+                degraded_s=r["degraded_s"],
+                maintenance_s=r["maintenance_s"],
+                unknown_s=r["unknown_s"],
+            ),
+        )
+        for r in await conn.fetch(
+            "SELECT day, up_s, down_s, degraded_s, maintenance_s, unknown_s FROM app_daily"
+            " WHERE app_id = $1 AND day >= $2 ORDER BY day",
+            app.id,
+            clock.days_back(UPTIME_DAYS)[0],
+        )
+    ]
+    incidents = [
+        _incident(r)
+        for r in await conn.fetch(
+            _INCIDENTS_SQL + " WHERE i.app_id = $2 ORDER BY i.started_at DESC LIMIT $3",
+            clock.now,
+            app.id,
+            INCIDENT_LIMIT,
+        )
+    ]
+    usage = (await _usage_series(conn, clock.days_back(UPTIME_DAYS), app.id)).get(app.id, [])
+    checks = [
+        CheckRow(
+            zone=r["zone"],
+            check_name=r["check_name"],
+            kind=r["kind"],
+            probe=r["probe"],
+            ts=r["ts"],
+            ok=r["ok"],
+            reason=r["reason"],
+            message=r["message"],
+            duration_s=r["duration_seconds"],
+            status_code=r["status_code"],
+            tls_expiry=r["tls_expiry"],
+        )
+        for r in await conn.fetch(
+            "SELECT zone, check_name, kind, probe, ts, ok, reason, message, duration_seconds,"
+            " status_code, tls_expiry FROM check_latest WHERE app_id = $1"
+            " ORDER BY zone, check_name",
+            app.id,
+        )
+    ]
+    return AppDetail(
+        summary=summary,
+        agency=agency,
+        zones=zones,
+        hours=hours,
+        days=days,
+        incidents=incidents,
+        usage=usage,
+        checks=checks,
+    )
+
+
+# --- one agency -------------------------------------------------------------------------------
+
+
+async def agency_detail(conn: Conn, agency_id: str, clock: Clock) -> AgencyDetail | None:
+    agency = await store.get_agency(conn, agency_id)
+    if agency is None:
+        return None
+    parent = await store.get_agency(conn, agency.parent) if agency.parent else None
+    apps = await store.list_apps(conn, store.AppFilter(agency=agency_id))
+    open_incidents = [
+        _incident(r)
+        for r in await conn.fetch(
+            _INCIDENTS_SQL + " WHERE a.agency_id = $2 AND i.ended_at IS NULL"
+            " ORDER BY i.started_at DESC",
+            clock.now,
+            agency_id,
+        )
+    ]
+    return AgencyDetail(
+        agency=agency,
+        parent=parent,
+        apps=await summaries(conn, apps, clock),
+        open_incidents=open_incidents,
+    )
+
+
+def total_availability(rows: Iterable[AppSummary]) -> Availability:
+    total = Availability()
+    for r in rows:
+        total = total + r.availability
+    return total
+
+
+def count_states(rows: Iterable[AppSummary]) -> dict[str, int]:
+    counts: dict[str, int] = defaultdict(int)
+    for r in rows:
+        counts[r.state] += 1
+    return dict(counts)
