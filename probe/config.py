@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Annotated
 
 import msgspec
-import yaml
 
+from wire.files import FileError, load_yaml_as
 from wire.messages import ProbeName
 from wire.specs import EnvName, Slug
 
@@ -76,12 +76,6 @@ class ProbeConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_on
 
 def load_config(path: Path) -> ProbeConfig:
     try:
-        data = yaml.safe_load(path.read_bytes()) or {}
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from exc
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
-    try:
-        return msgspec.convert(data, ProbeConfig)
-    except msgspec.ValidationError as exc:
-        raise ConfigError(f"{path}: {exc}") from exc
+        return load_yaml_as(path, ProbeConfig)
+    except FileError as exc:
+        raise ConfigError(str(exc)) from exc

@@ -11,7 +11,9 @@ import msgspec
 from wire.specs import Slug
 
 
-class MaintenanceWindow(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True, omit_defaults=True):
+class MaintenanceWindow(
+    msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True, omit_defaults=True
+):
     name: Slug
     title: Annotated[str, msgspec.Meta(max_length=200)] | None = None
     # One-off: both times (with a UTC offset, e.g. 2026-12-01T22:00:00+07:00).
@@ -27,7 +29,9 @@ class MaintenanceWindow(msgspec.Struct, frozen=True, forbid_unknown_fields=True,
         one_off = self.start is not None or self.end is not None
         recurring = self.cron is not None or self.duration_minutes is not None
         if one_off == recurring:
-            raise ValueError("a window has either `start` and `end`, or `cron` and `duration_minutes`")
+            raise ValueError(
+                "a window has either `start` and `end`, or `cron` and `duration_minutes`"
+            )
         if one_off:
             if self.start is None or self.end is None:
                 raise ValueError("a one-off window needs both `start` and `end`")
@@ -48,7 +52,9 @@ class MaintenanceWindow(msgspec.Struct, frozen=True, forbid_unknown_fields=True,
 
         assert self.cron is not None
         try:
-            return CronTrigger.from_crontab(self.cron, timezone=_zone(self.timezone or default_timezone))
+            return CronTrigger.from_crontab(
+                self.cron, timezone=_zone(self.timezone or default_timezone)
+            )
         except ValueError as exc:
             raise ValueError(f"bad cron expression {self.cron!r}: {exc}") from exc
 
@@ -58,7 +64,9 @@ class MaintenanceWindow(msgspec.Struct, frozen=True, forbid_unknown_fields=True,
         assert self.duration_minutes is not None
         opened = at - dt.timedelta(minutes=self.duration_minutes)
         # The first start after `opened`: if it is not later than `at`, the window is open.
-        fire = self.trigger(default_timezone).get_next_fire_time(None, opened + dt.timedelta(microseconds=1))
+        fire = self.trigger(default_timezone).get_next_fire_time(
+            None, opened + dt.timedelta(microseconds=1)
+        )
         return fire is not None and fire <= at
 
 

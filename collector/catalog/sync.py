@@ -19,6 +19,7 @@ import yaml
 from collector.catalog import store
 from collector.db import Conn, Executor
 from wire.catalog import Agency, App, Catalog
+from wire.files import FileError, load_yaml_as
 
 
 class CatalogError(Exception):
@@ -45,17 +46,9 @@ class CatalogDiff:
 
 def load_yaml(path: Path) -> Catalog:
     try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise CatalogError(f"{path}: cannot read: {exc.strerror}") from exc
-    try:
-        data = yaml.safe_load(raw) or {}
-    except yaml.YAMLError as exc:
-        raise CatalogError(f"{path}: not valid YAML: {exc}") from exc
-    try:
-        return msgspec.convert(data, Catalog)
-    except msgspec.ValidationError as exc:
-        raise CatalogError(f"{path}: {exc}") from exc
+        return load_yaml_as(path, Catalog)
+    except FileError as exc:
+        raise CatalogError(str(exc)) from exc
 
 
 CSV_COLUMNS = (

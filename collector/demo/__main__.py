@@ -25,10 +25,11 @@ from aiohttp import web
 from collector import db
 from collector.auth import create_token
 from collector.catalog import sync
-from collector.cli import _database, _setup_logging
+from collector.cli import _database
 from collector.config import CollectorConfig, Listen
 from collector.demo.apps import make_demo_app
 from wire.catalog import Catalog
+from wire.files import setup_logging
 
 log = logging.getLogger("pantau.demo")
 ZONE = "dc"
@@ -109,7 +110,7 @@ async def _start_probe(collector_url: str, token: str, workdir: Path) -> asyncio
 
 
 def run() -> int:
-    _setup_logging()
+    setup_logging()
     config = CollectorConfig()
     with (
         tempfile.TemporaryDirectory(prefix="pantau-run-") as workdir,
