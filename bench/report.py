@@ -35,7 +35,12 @@ from bench.common import Table, log, median, postgres_server, scratch_database
 from collector import db
 from collector.catalog import sync
 from collector.config import CollectorConfig
-from collector.review.monthly import Review, month_period, review_from_aggregates, review_from_raw
+from collector.review.monthly import (
+    comparable,
+    month_period,
+    review_from_aggregates,
+    review_from_raw,
+)
 from collector.review.rollup import rollup
 from wire.catalog import Catalog
 
@@ -137,19 +142,6 @@ async def load(url: str, apps: int, period_start: dt.datetime, period_end: dt.da
         await conn.close()
 
 
-def _rounded(r: Review) -> object:
-    def walk(x: object) -> object:
-        if isinstance(x, float):
-            return round(x, 3)
-        if isinstance(x, list):
-            return [walk(v) for v in x]
-        if isinstance(x, dict):
-            return {k: walk(v) for k, v in x.items()}
-        return x
-
-    return walk(msgspec.to_builtins(r))
-
-
 async def main(args: argparse.Namespace) -> int:
     settings = CollectorConfig().state_settings()
     now = dt.datetime.now(dt.UTC)
@@ -191,7 +183,7 @@ async def main(args: argparse.Namespace) -> int:
                 await conn.close()
     assert fast is not None
     assert slow is not None
-    same = _rounded(fast) == _rounded(slow)
+    same = comparable(fast) == comparable(slow)
     down = sum(a.availability.down_seconds for a in fast.apps)
     table.section("data")
     table.add("raw check results", [results], "rows", summary=results)

@@ -120,6 +120,21 @@ class Review(msgspec.Struct, kw_only=True):
     apps: list[AppReview]
 
 
+def comparable(review: Review, *, digits: int = 3) -> object:
+    """The review as plain data with floats rounded: to compare two ways of computing it."""
+
+    def walk(x: object) -> object:
+        if isinstance(x, float):
+            return round(x, digits)
+        if isinstance(x, list):
+            return [walk(v) for v in x]
+        if isinstance(x, dict):
+            return {k: walk(v) for k, v in x.items()}
+        return x
+
+    return walk(msgspec.to_builtins(review))
+
+
 # --- shared arithmetic --------------------------------------------------------------------
 
 
