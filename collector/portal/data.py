@@ -13,11 +13,10 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-import asyncpg
-
 from collector.catalog import store
 from collector.db import Conn
 from collector.review.monthly import usage_figures, usage_from_days
+from collector.state.incidents import Incident, find_incidents
 from wire.catalog import Agency, App
 
 UPTIME_DAYS = 30
@@ -96,18 +95,6 @@ class AppSummary:
 
 
 @dataclass(frozen=True, kw_only=True)
-class IncidentRow:
-    id: int
-    app_id: str
-    app_name: str
-    started_at: dt.datetime
-    ended_at: dt.datetime | None
-    duration_s: float  # up to now while open
-    cause: list[str]
-    zones: list[str]
-
-
-@dataclass(frozen=True, kw_only=True)
 class ZoneRow:
     zone: str
     state: str
@@ -164,7 +151,7 @@ class AppDetail:
     zones: list[ZoneRow]
     hours: list[HourRow]  # the last TIMELINE_DAYS local days
     days: list[DayRow]  # the last UPTIME_DAYS local days that have a row
-    incidents: list[IncidentRow]  # newest first
+    incidents: list[Incident]  # newest first
     usage: list[UsageSeries]  # every metric, over UPTIME_DAYS
     checks: list[CheckRow]
 
@@ -174,7 +161,7 @@ class AgencyDetail:
     agency: Agency
     parent: Agency | None
     apps: list[AppSummary]
-    open_incidents: list[IncidentRow]
+    open_incidents: list[Incident]
 
 
 # --- lists ------------------------------------------------------------------------------------
@@ -260,26 +247,6 @@ async def catalogue(conn: Conn, clock: Clock) -> tuple[list[Agency], list[AppSum
     return agencies, await summaries(conn, apps, clock)
 
 
-_INCIDENTS_SQL = """
-SELECT i.id, i.app_id, a.name AS app_name, i.started_at, i.ended_at, i.cause, i.zones,
-       extract(epoch FROM coalesce(i.ended_at, $1) - i.started_at)::float8 AS duration
-FROM incidents i JOIN apps a ON a.id = i.app_id
-"""
-
-
-def _incident(row: asyncpg.Record) -> IncidentRow:
-    return IncidentRow(
-        id=row["id"],
-        app_id=row["app_id"],
-        app_name=row["app_name"],
-        started_at=row["started_at"],
-        ended_at=row["ended_at"],
-        duration_s=max(0.0, row["duration"]),
-        cause=list(row["cause"]),
-        zones=list(row["zones"]),
-    )
-
-
 # --- one app ----------------------------------------------------------------------------------
 
 
@@ -338,15 +305,7 @@ async def app_detail(conn: Conn, app_id: str, clock: Clock) -> AppDetail | None:
             clock.days_back(UPTIME_DAYS)[0],
         )
     ]
-    incidents = [
-        _incident(r)
-        for r in await conn.fetch(
-            _INCIDENTS_SQL + " WHERE i.app_id = $2 ORDER BY i.started_at DESC LIMIT $3",
-            clock.now,
-            app.id,
-            INCIDENT_LIMIT,
-        )
-    ]
+    incidents = await find_incidents(conn, app=app.id, limit=INCIDENT_LIMIT, now=clock.now)
     usage = (await _usage_series(conn, clock.days_back(UPTIME_DAYS), app.id)).get(app.id, [])
     checks = [
         CheckRow(
@@ -390,15 +349,7 @@ async def agency_detail(conn: Conn, agency_id: str, clock: Clock) -> AgencyDetai
         return None
     parent = await store.get_agency(conn, agency.parent) if agency.parent else None
     apps = await store.list_apps(conn, store.AppFilter(agency=agency_id))
-    open_incidents = [
-        _incident(r)
-        for r in await conn.fetch(
-            _INCIDENTS_SQL + " WHERE a.agency_id = $2 AND i.ended_at IS NULL"
-            " ORDER BY i.started_at DESC",
-            clock.now,
-            agency_id,
-        )
-    ]
+    open_incidents = await find_incidents(conn, agency=agency_id, is_open=True, now=clock.now)
     return AgencyDetail(
         agency=agency,
         parent=parent,

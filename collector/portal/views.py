@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from collector.portal import data, i18n
-from collector.portal.data import AgencyDetail, AppDetail, AppSummary, Clock, IncidentRow
+from collector.portal.data import AgencyDetail, AppDetail, AppSummary, Clock
 from collector.portal.i18n import Lang, t
 from collector.portal.page import (
     agency_path,
@@ -27,6 +27,7 @@ from collector.portal.page import (
 from collector.portal.script import SCRIPT
 from collector.portal.svg import Bar, Cell, daily_chart, state_strip
 from collector.review.render import svg as report_svg
+from collector.state.incidents import Incident
 from collector.web import keys
 from collector.web.errors import DB_UNAVAILABLE
 
@@ -273,14 +274,14 @@ def state_summary(lang: Lang, rows: Sequence[AppSummary], *, link: bool) -> str:
 
 
 def incidents_table(
-    lang: Lang, incidents: Sequence[IncidentRow], clock: Clock, *, with_app: bool
+    lang: Lang, incidents: Sequence[Incident], clock: Clock, *, with_app: bool
 ) -> str:
     head = [t(lang, "i_app")] if with_app else []
     head += [t(lang, k) for k in ("i_started", "i_ended", "i_duration", "i_cause", "i_zones")]
     rows = []
     for i in incidents:
         app = (
-            f'<td><a href="{e(href(lang, app_path(i.app_id)))}">{e(i.app_name)}</a></td>'
+            f'<td><a href="{e(href(lang, app_path(i.app)))}">{e(i.app_name)}</a></td>'
             if with_app
             else ""
         )
@@ -292,7 +293,7 @@ def incidents_table(
         cause = ", ".join(i18n.reason_name(lang, c) for c in i.cause) or t(lang, "none")
         rows.append(
             f"<tr>{app}<td>{e(i18n.fmt_time(lang, i.started_at, clock.tz))}</td><td>{ended}</td>"
-            f'<td class="num">{e(i18n.fmt_duration(lang, i.duration_s))}</td><td>{e(cause)}</td>'
+            f'<td class="num">{e(i18n.fmt_duration(lang, i.duration_seconds))}</td><td>{e(cause)}</td>'
             f"<td>{e(', '.join(i.zones))}</td></tr>"
         )
     header = "".join(f'<th scope="col">{e(h)}</th>' for h in head)
@@ -732,7 +733,7 @@ async def app_page(request: web.Request, lang: Lang, clock: Clock) -> web.Respon
     banner = (
         f'<p class="banner down" role="status">'
         f"{e(t(lang, 'open_incident', at=i18n.fmt_time(lang, open_incident.started_at, clock.tz)))}"
-        f" · {e(i18n.fmt_duration(lang, open_incident.duration_s))}"
+        f" · {e(i18n.fmt_duration(lang, open_incident.duration_seconds))}"
         f" · {e(', '.join(i18n.reason_name(lang, c) for c in open_incident.cause))}</p>"
         if open_incident
         else ""

@@ -5,11 +5,11 @@ from __future__ import annotations
 import datetime as dt
 from typing import Literal
 
-import asyncpg
 import msgspec
 from aiohttp import web
 
 from collector.catalog import store
+from collector.state.incidents import Incident, find_incidents
 from collector.web import keys
 from collector.web.errors import ApiError
 from collector.web.requests import json_response, read_json, require, require_read
@@ -35,17 +35,6 @@ class ZoneStatus(msgspec.Struct, frozen=True, kw_only=True):
     checks: list[CheckStatus]
 
 
-class Incident(msgspec.Struct, frozen=True, kw_only=True):
-    id: int
-    app: str
-    agency: str
-    started_at: dt.datetime
-    ended_at: dt.datetime | None
-    duration_seconds: float | None  # up to now while open
-    cause: list[str]
-    zones: list[str]
-
-
 class AppStatus(msgspec.Struct, frozen=True, kw_only=True):
     app: str
     agency: str
@@ -54,26 +43,6 @@ class AppStatus(msgspec.Struct, frozen=True, kw_only=True):
     in_maintenance: bool
     open_incident: Incident | None
     zones: list[ZoneStatus]
-
-
-_INCIDENT_SQL = """
-SELECT i.id, i.app_id, a.agency_id, i.started_at, i.ended_at, i.cause, i.zones,
-       extract(epoch FROM coalesce(i.ended_at, now()) - i.started_at)::float8 AS duration
-FROM incidents i JOIN apps a ON a.id = i.app_id
-"""
-
-
-def _incident(row: asyncpg.Record) -> Incident:
-    return Incident(
-        id=row["id"],
-        app=row["app_id"],
-        agency=row["agency_id"],
-        started_at=row["started_at"],
-        ended_at=row["ended_at"],
-        duration_seconds=row["duration"],
-        cause=list(row["cause"]),
-        zones=list(row["zones"]),
-    )
 
 
 async def app_status(request: web.Request) -> web.Response:
@@ -95,9 +64,7 @@ async def app_status(request: web.Request) -> web.Response:
             " WHERE app_id = $1 ORDER BY zone, check_name",
             app.id,
         )
-        open_row = await conn.fetchrow(
-            _INCIDENT_SQL + " WHERE i.app_id = $1 AND i.ended_at IS NULL", app.id
-        )
+        open_now = await find_incidents(conn, app=app.id, is_open=True, limit=1)
     zone_list = [
         ZoneStatus(
             zone=z,
@@ -125,7 +92,7 @@ async def app_status(request: web.Request) -> web.Response:
             state=name,
             since=state["since"] if state else None,
             in_maintenance=name == "maintenance",
-            open_incident=_incident(open_row) if open_row else None,
+            open_incident=open_now[0] if open_now else None,
             zones=zone_list,
         )
     )
@@ -157,32 +124,20 @@ async def list_incidents(request: web.Request) -> web.Response:
         raise ApiError(
             400, f"unknown filter(s): {', '.join(unknown)}; known: {', '.join(_INCIDENT_FILTERS)}"
         )
-    where: list[str] = []
-    args: list[object] = []
-    for column, value in (("i.app_id", q.get("app")), ("a.agency_id", q.get("agency"))):
-        if value is not None:
-            args.append(value)
-            where.append(f"{column} = ${len(args)}")
+    is_open = None
     if "open" in q:
         if q["open"] not in ("true", "false"):
             raise ApiError(400, "open must be true or false")
-        where.append("i.ended_at IS NULL" if q["open"] == "true" else "i.ended_at IS NOT NULL")
-    start, end = _time_param(request, "from"), _time_param(request, "to")
-    if start is not None:  # incidents that overlap [from, to)
-        args.append(start)
-        where.append(f"coalesce(i.ended_at, 'infinity') > ${len(args)}")
-    if end is not None:
-        args.append(end)
-        where.append(f"i.started_at < ${len(args)}")
+        is_open = q["open"] == "true"
     try:
         limit = min(int(q.get("limit", "500")), 5000)
     except ValueError as exc:
         raise ApiError(400, "limit must be a number") from exc
-    sql = _INCIDENT_SQL + (" WHERE " + " AND ".join(where) if where else "")
-    rows = await request.app[keys.POOL].fetch(
-        sql + f" ORDER BY i.started_at DESC LIMIT {limit}", *args
-    )
-    return json_response([_incident(r) for r in rows])
+    found = await find_incidents(
+        request.app[keys.POOL], app=q.get("app"), agency=q.get("agency"), is_open=is_open,
+        start=_time_param(request, "from"), end=_time_param(request, "to"), limit=limit,
+    )  # fmt: skip
+    return json_response(found)
 
 
 async def _change_windows(request: web.Request, change: str) -> tuple[App, list[MaintenanceWindow]]:
