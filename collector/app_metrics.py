@@ -214,9 +214,8 @@ class AppMetrics:
                 usage=await conn.fetch(_USAGE_SQL),
                 probes=await conn.fetch(_PROBES_SQL),
             )
-        # Rendering 10,000 apps is CPU work: keep the event loop free for requests meanwhile.
-        families = build_families(rows)
-        self.snapshot = await asyncio.to_thread(_snapshot, families)
+        # Building and rendering 10,000 apps is CPU work: keep the event loop free meanwhile.
+        self.snapshot = await asyncio.to_thread(lambda: _snapshot(build_families(rows)))
         self._metrics.refresh_seconds.set(time.perf_counter() - started)
         self._metrics.refresh_timestamp.set(self.snapshot.rendered_at)
         self._refreshed.set()

@@ -47,7 +47,14 @@ class PartitionCache:
         self._months: set[dt.date] = set()
 
     async def ensure(self, pool: asyncpg.Pool, stamps: Iterable[float]) -> None:
-        months = {db.month_start(dt.datetime.fromtimestamp(t, UTC)) for t in stamps}
+        stamps = list(stamps)
+        if not stamps:
+            return
+        first = db.month_start(dt.datetime.fromtimestamp(min(stamps), UTC))
+        last = db.month_start(dt.datetime.fromtimestamp(max(stamps), UTC))
+        months = {first}
+        while (month := db.add_months(max(months), 1)) <= last:
+            months.add(month)
         missing = months - self._months
         if not missing:
             return
@@ -125,33 +132,6 @@ def _result_rows(results: Sequence[CheckResult], zone: str, probe: str) -> list[
         )
         for r in results
     ]
-
-
-async def _update_check_latest(conn: Conn, rows: list[tuple[Any, ...]]) -> None:
-    latest: dict[tuple[str, str, str], tuple[Any, ...]] = {}
-    for row in rows:
-        key = (row[1], row[4], row[2])
-        if key not in latest or latest[key][0] <= row[0]:
-            latest[key] = row
-    if not latest:
-        return
-    cols = list(zip(*latest.values(), strict=True))
-    await conn.execute(
-        """
-        INSERT INTO check_latest (ts, app_id, check_name, kind, zone, probe, ok, reason, message,
-                                  duration_seconds, status_code, tls_expiry)
-        SELECT * FROM unnest($1::timestamptz[], $2::text[], $3::text[], $4::text[], $5::text[],
-                             $6::text[], $7::bool[], $8::text[], $9::text[], $10::float8[],
-                             $11::int2[], $12::timestamptz[])
-        ON CONFLICT (app_id, zone, check_name) DO UPDATE SET
-            ts = EXCLUDED.ts, kind = EXCLUDED.kind, probe = EXCLUDED.probe, ok = EXCLUDED.ok,
-            reason = EXCLUDED.reason, message = EXCLUDED.message,
-            duration_seconds = EXCLUDED.duration_seconds, status_code = EXCLUDED.status_code,
-            tls_expiry = EXCLUDED.tls_expiry
-        WHERE check_latest.ts <= EXCLUDED.ts
-        """,
-        *cols[:12],
-    )
 
 
 async def store_usage(
@@ -249,7 +229,6 @@ class Ingestor:
                     await conn.copy_records_to_table(
                         "check_results", records=rows, columns=_RESULT_COLUMNS
                     )
-                    await _update_check_latest(conn, rows)
                     await record_results(conn, rows, defaults=self._policy.thresholds)
                 await store_usage(conn, batch.usage, zone=zone, source=batch.probe)
                 await mark_dirty(conn, [*batch.results, *batch.usage])

@@ -102,7 +102,8 @@ CREATE TABLE usage_samples (
 ) PARTITION BY RANGE (ts);
 CREATE INDEX usage_samples_app_ts_idx ON usage_samples (app_id, metric, ts);
 
--- Latest result per app, zone and check: what /metrics and the state logic read.
+-- Latest result per app, zone and check, with the consecutive-result counters behind the state
+-- thresholds (see collector/state/machine.py): what /metrics and the state evaluator read.
 CREATE TABLE check_latest (
     app_id            text NOT NULL,
     zone              text NOT NULL,
@@ -116,6 +117,10 @@ CREATE TABLE check_latest (
     duration_seconds  double precision NOT NULL,
     status_code       smallint,
     tls_expiry        timestamptz,
+    state             text NOT NULL CHECK (state IN ('up', 'down', 'degraded', 'unknown')),
+    failures          integer NOT NULL,
+    successes         integer NOT NULL,
+    since             timestamptz NOT NULL,
     PRIMARY KEY (app_id, zone, check_name)
 );
 

@@ -6,20 +6,6 @@ ALTER TABLE apps
     ADD COLUMN quorum             smallint CHECK (quorum BETWEEN 1 AND 100),
     ADD COLUMN maintenance        jsonb NOT NULL DEFAULT '[]'::jsonb;
 
--- Per check and zone: the consecutive-result counters behind the thresholds.
-CREATE TABLE check_state (
-    app_id      text NOT NULL,
-    zone        text NOT NULL,
-    check_name  text NOT NULL,
-    state       text NOT NULL CHECK (state IN ('up', 'down', 'degraded', 'unknown')),
-    failures    integer NOT NULL DEFAULT 0,
-    successes   integer NOT NULL DEFAULT 0,
-    since       timestamptz NOT NULL,
-    last_ts     timestamptz NOT NULL,
-    reason      text,
-    PRIMARY KEY (app_id, zone, check_name)
-);
-
 CREATE TABLE app_zone_state (
     app_id  text NOT NULL,
     zone    text NOT NULL,

@@ -1,5 +1,8 @@
 """State in PostgreSQL: check counters updated at ingest, app states and incidents by an evaluator.
 
+The counters live beside each check's latest result (check_latest), so a batch updates both with
+one statement.
+
 Ingest only advances the per-check counters (inside the batch's transaction). The evaluator runs
 every few seconds, in one replica at a time (an advisory lock), and turns the counters, the
 freshness of results and the maintenance windows into app states and incidents.
@@ -67,12 +70,31 @@ async def app_thresholds(
     }
 
 
+_LATEST_COLUMNS = (
+    "ts", "app_id", "check_name", "kind", "zone", "probe", "ok", "reason", "message",
+    "duration_seconds", "status_code", "tls_expiry", "state", "failures", "successes", "since",
+)  # fmt: skip
+_LATEST_TYPES = (
+    "timestamptz", "text", "text", "text", "text", "text", "bool", "text", "text", "float8",
+    "int2", "timestamptz", "text", "int4", "int4", "timestamptz",
+)  # fmt: skip
+_UPSERT_LATEST = (
+    f"INSERT INTO check_latest ({', '.join(_LATEST_COLUMNS)}) SELECT * FROM unnest("
+    + ", ".join(f"${i}::{t}[]" for i, t in enumerate(_LATEST_TYPES, start=1))
+    + ") ON CONFLICT (app_id, zone, check_name) DO UPDATE SET "
+    + ", ".join(
+        f"{c} = EXCLUDED.{c}" for c in _LATEST_COLUMNS if c not in ("app_id", "zone", "check_name")
+    )
+)
+
+
 async def record_results(
     conn: Conn, rows: Sequence[tuple[Any, ...]], *, defaults: Thresholds
 ) -> None:
-    """Advance the per-check counters by the batch's results, in time order.
+    """Advance each check's latest result and state counters by the batch's results, in time order.
 
-    `rows` are check_results rows (ts, app, check, kind, zone, probe, ok, reason, ...).
+    `rows` are check_results rows (ts, app, check, kind, zone, probe, ok, reason, message,
+    duration, status, tls_expiry, attempts). One locking read and one upsert for the batch.
     """
     if not rows:
         return
@@ -80,8 +102,8 @@ async def record_results(
     thresholds = await app_thresholds(conn, sorted({k[0] for k in keys}), defaults)
     # Sorted keys and FOR UPDATE: concurrent batches lock in one order, so never deadlock.
     found = await conn.fetch(
-        "SELECT app_id, zone, check_name, state, failures, successes, since, last_ts, reason"
-        " FROM check_state WHERE (app_id, zone, check_name) IN"
+        "SELECT app_id, zone, check_name, state, failures, successes, since, ts AS last_ts, reason"
+        " FROM check_latest WHERE (app_id, zone, check_name) IN"
         " (SELECT * FROM unnest($1::text[], $2::text[], $3::text[]))"
         " ORDER BY app_id, zone, check_name FOR UPDATE",
         [k[0] for k in keys], [k[1] for k in keys], [k[2] for k in keys],
@@ -89,22 +111,20 @@ async def record_results(
     states: dict[tuple[str, str, str], CheckState] = {
         (r["app_id"], r["zone"], r["check_name"]): _check_state(r) for r in found
     }
+    latest: dict[tuple[str, str, str], tuple[Any, ...]] = {}
     for row in sorted(rows, key=lambda r: r[0]):
         key = (row[1], row[4], row[2])
         prev = states.get(key)
         if prev is not None and row[0] < prev.last_ts:
-            continue  # an old result replayed late: the counters have moved on
+            continue  # an old result replayed late: the check has moved on
         states[key] = observe(prev, ok=row[6], reason=row[7], ts=row[0],
                               thresholds=thresholds.get(row[1], defaults))  # fmt: skip
-    changed = [(k, states[k]) for k in keys if k in states]
-    await conn.executemany(
-        "INSERT INTO check_state (app_id, zone, check_name, state, failures, successes, since, last_ts, reason)"
-        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
-        " ON CONFLICT (app_id, zone, check_name) DO UPDATE SET state = EXCLUDED.state,"
-        " failures = EXCLUDED.failures, successes = EXCLUDED.successes, since = EXCLUDED.since,"
-        " last_ts = EXCLUDED.last_ts, reason = EXCLUDED.reason",
-        [(*k, s.state, s.failures, s.successes, s.since, s.last_ts, s.reason) for k, s in changed],
-    )
+        latest[key] = row
+    # In key order, so concurrent inserts of new keys lock in one order too.
+    records = [(*latest[k][:12], states[k].state, states[k].failures, states[k].successes, states[k].since)
+               for k in keys if k in latest]  # fmt: skip
+    if records:
+        await conn.execute(_UPSERT_LATEST, *(list(col) for col in zip(*records, strict=True)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,7 +171,9 @@ async def evaluate(
         apps = await _load_apps(conn, settings)
         checks: dict[str, dict[str, list[CheckState]]] = defaultdict(lambda: defaultdict(list))
         reasons: dict[tuple[str, str], set[str]] = defaultdict(set)
-        for r in await conn.fetch("SELECT * FROM check_state"):
+        for r in await conn.fetch(
+            "SELECT app_id, zone, state, failures, successes, since, ts AS last_ts, reason FROM check_latest"
+        ):
             checks[r["app_id"]][r["zone"]].append(_check_state(r))
             if r["state"] == "down" and r["reason"]:
                 reasons[(r["app_id"], r["zone"])].add(r["reason"])

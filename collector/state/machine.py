@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Literal
 
 CheckStateName = Literal["up", "down", "degraded", "unknown"]
@@ -56,8 +56,9 @@ def observe(prev: CheckState | None, *, ok: bool, reason: str | None, ts: dt.dat
         successes, failures = 0, prev.failures + 1
         new_state = "down" if failures >= thresholds.failure else prev.state
     since = prev.since if new_state == prev.state else ts
-    return replace(prev, state=new_state, failures=failures, successes=successes, since=since,
-                   last_ts=ts, reason=None if ok else reason)  # fmt: skip
+    # Built directly rather than with dataclasses.replace: this runs once per ingested result.
+    return CheckState(state=new_state, failures=failures, successes=successes, since=since,
+                      last_ts=ts, reason=None if ok else reason)  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)

@@ -60,7 +60,7 @@ async def app_status(request: web.Request) -> web.Response:
             )
         }
         checks = await conn.fetch(
-            "SELECT zone, check_name, state, since, last_ts, reason FROM check_state"
+            "SELECT zone, check_name, state, since, ts AS last_ts, reason FROM check_latest"
             " WHERE app_id = $1 ORDER BY zone, check_name",
             app.id,
         )
