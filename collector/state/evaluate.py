@@ -74,14 +74,17 @@ _LATEST_COLUMNS = (
     "ts", "app_id", "check_name", "kind", "zone", "probe", "ok", "reason", "message",
     "duration_seconds", "status_code", "tls_expiry", "state", "failures", "successes", "since",
 )  # fmt: skip
-_LATEST_TYPES = (
-    "timestamptz", "text", "text", "text", "text", "text", "bool", "text", "text", "float8",
-    "int2", "timestamptz", "text", "int4", "int4", "timestamptz",
-)  # fmt: skip
+# Rows reach check_latest through a temporary table filled by COPY: binary COPY encodes a batch
+# several times cheaper than sixteen array parameters would.
+_STAGE = "check_latest_stage"
+_CREATE_STAGE = (
+    f"CREATE TEMP TABLE IF NOT EXISTS {_STAGE} (LIKE check_latest INCLUDING DEFAULTS)"
+    " ON COMMIT DELETE ROWS"
+)
 _UPSERT_LATEST = (
-    f"INSERT INTO check_latest ({', '.join(_LATEST_COLUMNS)}) SELECT * FROM unnest("
-    + ", ".join(f"${i}::{t}[]" for i, t in enumerate(_LATEST_TYPES, start=1))
-    + ") ON CONFLICT (app_id, zone, check_name) DO UPDATE SET "
+    f"INSERT INTO check_latest ({', '.join(_LATEST_COLUMNS)})"
+    f" SELECT {', '.join(_LATEST_COLUMNS)} FROM {_STAGE}"
+    " ON CONFLICT (app_id, zone, check_name) DO UPDATE SET "
     + ", ".join(
         f"{c} = EXCLUDED.{c}" for c in _LATEST_COLUMNS if c not in ("app_id", "zone", "check_name")
     )
@@ -124,7 +127,9 @@ async def record_results(
     records = [(*latest[k][:12], states[k].state, states[k].failures, states[k].successes, states[k].since)
                for k in keys if k in latest]  # fmt: skip
     if records:
-        await conn.execute(_UPSERT_LATEST, *(list(col) for col in zip(*records, strict=True)))
+        await conn.execute(_CREATE_STAGE)
+        await conn.copy_records_to_table(_STAGE, records=records, columns=_LATEST_COLUMNS)
+        await conn.execute(_UPSERT_LATEST)
 
 
 @dataclass(frozen=True, slots=True)
