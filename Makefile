@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: run test lint typecheck unit bench clean
+.PHONY: run test lint typecheck unit bench bench-ingest bench-probe bench-report clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -32,8 +32,17 @@ unit: $(VENV)/.installed-test
 
 test: lint typecheck unit
 
-bench: $(VENV)/.installed-test
+# Benchmarks (not tests): each prints its table and ends with `RESULT ratio=<x> goal=<y>`.
+bench: bench-ingest bench-probe bench-report
+
+bench-ingest: $(VENV)/.installed-test   # about 2 minutes
 	$(BIN)/python bench/ingest.py
+
+bench-probe: $(VENV)/.installed-test    # a few minutes; installs Debian's blackbox exporter and nginx
+	$(BIN)/python bench/probe_throughput.py
+
+bench-report: $(VENV)/.installed-test   # about 25 minutes: 44.6 million results
+	$(BIN)/python bench/report.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache *.egg-info
