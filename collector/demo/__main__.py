@@ -72,9 +72,11 @@ async def main(dsn: str, workdir: Path) -> None:
         f"""
 Pantau is running (Ctrl-C stops everything).
 
+  Portal          {url}/
   Catalogue API   {url}/api/v1/apps
   OpenAPI         {url}/api/v1/openapi.json
   Metrics         {url}/metrics
+  Monthly review  {url}/api/v1/reports/monthly?format=html
   Readiness       {url}/readyz
   Demo apps       {demo_url}/website/  (goes down for 40 s every 3 minutes)
   Admin token     {admin}
