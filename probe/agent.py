@@ -119,7 +119,7 @@ class Agent:
                         check_interval=self.config.defaults.interval_seconds,
                         usage_interval=self.config.defaults.usage_interval_seconds,
                     )
-                    added, changed, removed = self.schedule.update(jobs)
+                    added, changed, removed = await self.schedule.update(jobs)
                     self.metrics.targets.set(len(targets.targets))
                     log.info("targets %s: %d apps, jobs +%d ~%d -%d", targets.version,
                              len(targets.targets), added, changed, removed)  # fmt: skip

@@ -19,7 +19,6 @@ from typing import Any
 import msgspec
 from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
-from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from wire.messages import Target
@@ -27,7 +26,6 @@ from wire.specs import CheckSpec, PushSource, UsageSpec
 
 EPOCH = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
 FIRST_RUN_SPREAD_SECONDS = 10.0  # the first round after start is spread over this much
-FIRST_RUN_SUFFIX = "#first"
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +66,9 @@ Runner = Callable[[Job, float], Awaitable[None]]  # (job, planned start as unix 
 
 
 class Schedule:
+    """APScheduler runs each job in its slot; the first run after a job is added is a plain
+    loop timer (cheap, and nothing for APScheduler to track)."""
+
     def __init__(
         self, *, runner: Runner, concurrency: int, on_lag: Callable[[float], None]
     ) -> None:
@@ -77,6 +78,8 @@ class Schedule:
         self._on_lag = on_lag
         self._jobs: dict[str, Job] = {}
         self._fingerprints: dict[str, bytes] = {}
+        self._first_runs: dict[str, asyncio.TimerHandle] = {}
+        self._busy: set[str] = set()  # jobs running now: a run never overlaps the previous one
         self._running: set[asyncio.Task[Any]] = set()
 
     def start(self) -> None:
@@ -84,85 +87,113 @@ class Schedule:
 
     async def shutdown(self, *, grace: float) -> None:
         """Stop scheduling, let running jobs finish for `grace` seconds, then cancel them."""
+        for handle in self._first_runs.values():
+            handle.cancel()
+        self._first_runs.clear()
         if self._scheduler.running:
-            self._scheduler.shutdown(wait=False)
+            self._scheduler.pause()  # no new runs; the running ones go on
         running = set(self._running)
         if running:
             _, late = await asyncio.wait(running, timeout=grace)
             for task in late:
                 task.cancel()
             await asyncio.gather(*late, return_exceptions=True)
+        if self._scheduler.running:
+            self._scheduler.shutdown(wait=False)
 
     @property
     def jobs(self) -> dict[str, Job]:
         return self._jobs
 
-    def update(self, jobs: dict[str, Job]) -> tuple[int, int, int]:
-        """Make the schedule match `jobs`; returns (added, changed, removed)."""
+    async def update(self, jobs: dict[str, Job], *, chunk: int = 500) -> tuple[int, int, int]:
+        """Make the schedule match `jobs`; returns (added, changed, removed).
+
+        Adding a job to APScheduler costs tens of microseconds, so a large target list is added
+        in chunks that let running checks go on, with the scheduler paused meanwhile (each add
+        would otherwise wake it up).
+        """
         added = changed = removed = 0
+        new: list[Job] = []
+        paused = self._scheduler.running
+        if paused:
+            self._scheduler.pause()
+        try:
+            for n, job_id in enumerate(list(self._jobs), start=1):
+                if job_id not in jobs:
+                    self._remove(job_id)
+                    del self._jobs[job_id], self._fingerprints[job_id]
+                    removed += 1
+                if n % chunk == 0:
+                    await asyncio.sleep(0)
+            for n, (job_id, job) in enumerate(jobs.items(), start=1):
+                fp = job.fingerprint
+                if self._fingerprints.get(job_id) != fp:
+                    if job_id in self._jobs:
+                        self._remove(job_id)
+                        changed += 1
+                    else:
+                        added += 1
+                    self._add(job)
+                    self._jobs[job_id] = job
+                    self._fingerprints[job_id] = fp
+                    new.append(job)
+                if n % chunk == 0:
+                    await asyncio.sleep(0)
+        finally:
+            if paused:
+                self._scheduler.resume()
+        # First runs are planned once all jobs are in, so adding them takes nothing off their time.
+        loop = asyncio.get_running_loop()
         now = time.time()
-        for job_id in list(self._jobs):
-            if job_id not in jobs:
-                self._remove(job_id)
-                del self._jobs[job_id], self._fingerprints[job_id]
-                removed += 1
-        for job_id, job in jobs.items():
-            fp = job.fingerprint
-            if self._fingerprints.get(job_id) == fp:
-                continue
-            if job_id in self._jobs:
-                self._remove(job_id)
-                changed += 1
-            else:
-                added += 1
-            self._add(job, now)
-            self._jobs[job_id] = job
-            self._fingerprints[job_id] = fp
+        for job in new:
+            frac = offset_fraction(job.job_id)
+            delay = frac * min(job.interval, FIRST_RUN_SPREAD_SECONDS)
+            self._first_runs[job.job_id] = loop.call_later(delay, self._first_run, job, now + delay)
         return added, changed, removed
 
     def _remove(self, job_id: str) -> None:
-        self._scheduler.remove_job(job_id)
-        with contextlib.suppress(JobLookupError):  # the first run may have happened already
-            self._scheduler.remove_job(job_id + FIRST_RUN_SUFFIX)
+        with contextlib.suppress(JobLookupError):
+            self._scheduler.remove_job(job_id)
+        handle = self._first_runs.pop(job_id, None)
+        if handle is not None:
+            handle.cancel()
 
-    def _add(self, job: Job, now: float) -> None:
-        frac = offset_fraction(job.job_id)
-        anchor = EPOCH + dt.timedelta(seconds=frac * job.interval)
-        common: dict[str, Any] = {"max_instances": 1, "coalesce": True,
-                                  "misfire_grace_time": max(1, int(job.interval / 2))}  # fmt: skip
+    def _add(self, job: Job) -> None:
+        anchor = EPOCH + dt.timedelta(seconds=offset_fraction(job.job_id) * job.interval)
         # The job runs in its slot: anchor + k * interval (the trigger counts from start_date).
         self._scheduler.add_job(
             self._execute,
             IntervalTrigger(seconds=job.interval, start_date=anchor, timezone=dt.UTC),
-            args=(job, anchor.timestamp(), None),
+            args=(job, anchor.timestamp()),
             id=job.job_id,
             name=job.job_id,
-            **common,
-        )
-        # And once right after start (spread a little), so nothing waits a whole interval.
-        first = now + frac * min(job.interval, FIRST_RUN_SPREAD_SECONDS)
-        self._scheduler.add_job(
-            self._execute,
-            DateTrigger(run_date=dt.datetime.fromtimestamp(first, dt.UTC)),
-            args=(job, anchor.timestamp(), first),
-            id=job.job_id + FIRST_RUN_SUFFIX,
-            name=job.job_id + FIRST_RUN_SUFFIX,
-            **common,
+            max_instances=1,
+            coalesce=True,
+            misfire_grace_time=max(1, int(job.interval / 2)),
         )
 
-    async def _execute(self, job: Job, anchor: float, first: float | None) -> None:
+    def _first_run(self, job: Job, planned: float) -> None:
+        self._first_runs.pop(job.job_id, None)
+        task = asyncio.get_running_loop().create_task(self._run(job, planned))
+        self._running.add(task)
+        task.add_done_callback(self._running.discard)
+
+    async def _execute(self, job: Job, anchor: float) -> None:
+        now = time.time()
+        await self._run(job, now - (now - anchor) % job.interval)  # the slot this run belongs to
+
+    async def _run(self, job: Job, planned: float) -> None:
+        if job.job_id in self._busy:
+            return  # the previous run (say, the first one) is still going: this slot is skipped
+        self._busy.add(job.job_id)
         task = asyncio.current_task()
         assert task is not None
         self._running.add(task)
         try:
-            await self._gated(job, anchor, first)
+            async with self._gate:
+                # Lag: how late this run starts against its planned time.
+                self._on_lag(max(0.0, time.time() - planned))
+                await self._runner(job, planned)
         finally:
+            self._busy.discard(job.job_id)
             self._running.discard(task)
-
-    async def _gated(self, job: Job, anchor: float, first: float | None) -> None:
-        async with self._gate:
-            now = time.time()
-            # Lag: how late this run starts against its planned time (its slot, or the first run).
-            planned = first if first is not None else now - (now - anchor) % job.interval
-            self._on_lag(max(0.0, now - planned))
-            await self._runner(job, planned)

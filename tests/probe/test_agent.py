@@ -285,7 +285,6 @@ async def _at_least(count: Callable[[], Awaitable[int]], n: int) -> bool:
 
 async def test_jobs_run_in_their_slot_after_a_first_run_right_away() -> None:
     """Every job runs once soon after start, then at anchor + k * interval: spread, stable."""
-
     from probe.schedule import EPOCH, FIRST_RUN_SPREAD_SECONDS, Job, Schedule
 
     runs: list[tuple[str, float]] = []
@@ -295,28 +294,53 @@ async def test_jobs_run_in_their_slot_after_a_first_run_right_away() -> None:
 
     schedule = Schedule(runner=runner, concurrency=10, on_lag=lambda _: None)
     schedule.start()
+    loop = asyncio.get_running_loop()
     try:
         jobs = {f"app-{i}/check/http": Job(f"app-{i}/check/http", f"app-{i}", HttpCheck(url="http://a/"), 60.0)
                 for i in range(200)}  # fmt: skip
         before = time.time()
-        schedule.update(jobs)
+        assert await schedule.update(jobs, chunk=50) == (200, 0, 0)
         after = time.time()
-        periodic = [j for j in schedule._scheduler.get_jobs() if not j.id.endswith("#first")]
-        first = [j for j in schedule._scheduler.get_jobs() if j.id.endswith("#first")]
-        assert len(periodic) == len(first) == 200
+        periodic = schedule._scheduler.get_jobs()
+        assert len(periodic) == 200
         for j in periodic:
             slot = EPOCH.timestamp() + offset_fraction(j.id) * 60
             off = (j.next_run_time.timestamp() - slot) % 60
             assert min(off, 60 - off) < 1e-3  # on the slot (microsecond rounding aside)
             assert before <= j.next_run_time.timestamp() <= after + 60  # the next slot, not later
-        assert all(
-            j.next_run_time.timestamp() - before <= FIRST_RUN_SPREAD_SECONDS + 1 for j in first
-        )
         # the slots fill the interval evenly: no bunching in the first seconds
         seconds = sorted((j.next_run_time.timestamp() - before) for j in periodic)
         assert seconds[100] > 20
-        schedule.update({})
+        # and each job also runs once within the first seconds
+        assert len(schedule._first_runs) == 200
+        assert all(
+            h.when() - loop.time() <= FIRST_RUN_SPREAD_SECONDS + 1
+            for h in schedule._first_runs.values()
+        )
+        assert await schedule.update(jobs) == (0, 0, 0)  # unchanged: nothing moves
+        assert await schedule.update({}) == (0, 0, 200)
         assert schedule._scheduler.get_jobs() == []
-
+        assert schedule._first_runs == {}
     finally:
         await schedule.shutdown(grace=1)
+
+
+async def test_shutdown_lets_running_checks_finish() -> None:
+    from probe.schedule import Job, Schedule
+
+    finished: list[str] = []
+
+    async def runner(job: Job, planned: float) -> None:
+        await asyncio.sleep(0.3)
+        finished.append(job.job_id)
+
+    schedule = Schedule(runner=runner, concurrency=10, on_lag=lambda _: None)
+    schedule.start()
+    jobs = {f"a{i}/check/http": Job(f"a{i}/check/http", f"a{i}", HttpCheck(url="http://a/"), 0.1)
+            for i in range(3)}  # fmt: skip
+    await schedule.update(jobs)
+    await asyncio.sleep(0.15)  # every job's first run has started
+    assert schedule._running
+    await schedule.shutdown(grace=2)
+    assert set(finished) == set(jobs)  # every running check finished, none was cancelled
+    assert not schedule._running
