@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import logging
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -22,6 +23,7 @@ from collector.state.machine import Thresholds
 from wire.messages import BatchAck, CheckResult, ResultBatch, UsageSample
 
 UTC = dt.UTC
+log = logging.getLogger(__name__)
 MAX_FUTURE_SECONDS = 300.0  # a probe clock a little ahead is fine; a day ahead is a bug
 
 
@@ -87,19 +89,25 @@ def _check_times(batch: ResultBatch, policy: IngestPolicy, now: float) -> None:
             )
 
 
-async def _check_apps(conn: Conn, batch: ResultBatch, zone: str) -> None:
-    """Every item names an app of the catalogue that the probe's zone watches."""
+async def _watched(
+    conn: Conn, batch: ResultBatch, zone: str
+) -> tuple[list[CheckResult], list[UsageSample]]:
+    """The items for apps of the catalogue that the probe's zone watches.
+
+    Items for other apps are dropped, not refused: an app deleted or moved to another zone while
+    the probe still had results for it must not cost the rest of the batch.
+    """
     names = {r.app for r in batch.results} | {u.app for u in batch.usage}
     rows = await conn.fetch("SELECT id, zones FROM apps WHERE id = ANY ($1::text[])", list(names))
-    zones = {r["id"]: r["zones"] for r in rows}
-    for label, item, i in _items(batch):
-        if item.app not in zones:
-            raise BatchRejected(f"unknown application {item.app!r}", field=f"$.{label}[{i}].app")
-        if zone not in zones[item.app]:
-            raise BatchRejected(
-                f"application {item.app!r} is not watched by zone {zone!r}",
-                field=f"$.{label}[{i}].app",
-            )
+    watched = {r["id"] for r in rows if zone in r["zones"]}
+    results = [r for r in batch.results if r.app in watched]
+    usage = [u for u in batch.usage if u.app in watched]
+    if len(results) + len(usage) < len(batch.results) + len(batch.usage):
+        log.warning(
+            "batch %s of probe %s: dropped items for apps zone %s does not watch: %s",
+            batch.batch_id, batch.probe, zone, ", ".join(sorted(names - watched)),
+        )  # fmt: skip
+    return results, usage
 
 
 def _ts(value: float) -> dt.datetime:
@@ -217,27 +225,31 @@ class Ingestor:
                 batch.probe,
                 zone,
             )
+            results, usage = await _watched(conn, batch, zone)
+            dropped = len(batch.results) + len(batch.usage) - len(results) - len(usage)
             new = await conn.fetchval(
-                "INSERT INTO ingested_batches (probe, batch_id, results, usage)"
-                " VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING RETURNING true",
-                batch.probe, batch.batch_id, len(batch.results), len(batch.usage),
+                "INSERT INTO ingested_batches (probe, batch_id, results, usage, dropped)"
+                " VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING RETURNING true",
+                batch.probe, batch.batch_id, len(results), len(usage), dropped,
             )  # fmt: skip
-            if new:
-                await _check_apps(conn, batch, zone)
-                rows = _result_rows(batch.results, zone, batch.probe)
-                if rows:
-                    await conn.copy_records_to_table(
-                        "check_results", records=rows, columns=_RESULT_COLUMNS
-                    )
-                    await record_results(conn, rows, defaults=self._policy.thresholds)
-                await store_usage(conn, batch.usage, zone=zone, source=batch.probe)
-                await mark_dirty(conn, [*batch.results, *batch.usage])
-        return BatchAck(
-            batch_id=batch.batch_id,
-            duplicate=not new,
-            results=len(batch.results),
-            usage=len(batch.usage),
-        )
+            if not new:  # stored before: acknowledge what was stored then
+                row = await conn.fetchrow(
+                    "SELECT results, usage, dropped FROM ingested_batches WHERE probe = $1 AND batch_id = $2",
+                    batch.probe, batch.batch_id,
+                )  # fmt: skip
+                assert row is not None
+                return BatchAck(batch_id=batch.batch_id, duplicate=True, results=row["results"],
+                                usage=row["usage"], dropped=row["dropped"])  # fmt: skip
+            rows = _result_rows(results, zone, batch.probe)
+            if rows:
+                await conn.copy_records_to_table(
+                    "check_results", records=rows, columns=_RESULT_COLUMNS
+                )
+                await record_results(conn, rows, defaults=self._policy.thresholds)
+            await store_usage(conn, usage, zone=zone, source=batch.probe)
+            await mark_dirty(conn, [*results, *usage])
+        return BatchAck(batch_id=batch.batch_id, duplicate=False, results=len(results), usage=len(usage),
+                        dropped=dropped)  # fmt: skip
 
     async def store_pushed(self, sample: UsageSample) -> None:
         await self._partitions.ensure(self._pool, [sample.ts])

@@ -20,6 +20,11 @@ class CollectorMetrics:
             ["type"],
             registry=registry,
         )
+        self.dropped = Counter(
+            "pantau_ingest_items_dropped_total",
+            "Items dropped from accepted batches: for apps the probe's zone does not watch.",
+            registry=registry,
+        )
         self.rejected = Counter(
             "pantau_ingest_rejected_batches_total",
             "Batches refused, by reason (invalid, too_large, bad_encoding, unauthorized,"

@@ -34,7 +34,8 @@ FAILURE_REASONS: tuple[str, ...] = FailureReason.__args__  # type: ignore[attr-d
 Timestamp = Annotated[float, msgspec.Meta(ge=946_684_800, le=4_102_444_800)]  # 2000..2100
 BatchId = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_.:-]{1,128}$")]
 ProbeName = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_.-]{1,128}$")]
-Message = Annotated[str, msgspec.Meta(max_length=1024)]
+# No NUL: PostgreSQL text cannot hold it (it would fail the whole batch at COPY).
+Message = Annotated[str, msgspec.Meta(max_length=1024, pattern=r"^[^\x00]*$")]
 
 
 class Target(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
@@ -86,8 +87,9 @@ class ResultBatch(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_on
 class BatchAck(msgspec.Struct, frozen=True, kw_only=True):
     batch_id: str
     duplicate: bool  # true: this batch was stored before; nothing was stored again
-    results: int
-    usage: int
+    results: int  # stored
+    usage: int  # stored
+    dropped: int = 0  # items for apps the probe's zone does not watch (deleted, moved)
 
 
 class PushedUsage(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):

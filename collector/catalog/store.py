@@ -153,8 +153,9 @@ async def list_apps(conn: Executor, flt: AppFilter = AppFilter()) -> list[App]:
     return [app_from_row(r) for r in rows]
 
 
-async def get_app(conn: Executor, app_id: str) -> App | None:
-    row = await conn.fetchrow(f"SELECT {_APP_COLUMNS} FROM apps WHERE id = $1", app_id)
+async def get_app(conn: Executor, app_id: str, *, for_update: bool = False) -> App | None:
+    lock = " FOR UPDATE" if for_update else ""
+    row = await conn.fetchrow(f"SELECT {_APP_COLUMNS} FROM apps WHERE id = $1{lock}", app_id)
     return app_from_row(row) if row else None
 
 

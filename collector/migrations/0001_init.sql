@@ -67,8 +67,9 @@ CREATE TABLE ingested_batches (
     probe        text NOT NULL,
     batch_id     text NOT NULL,
     received_at  timestamptz NOT NULL DEFAULT now(),
-    results      integer NOT NULL,
-    usage        integer NOT NULL,
+    results      integer NOT NULL,  -- stored
+    usage        integer NOT NULL,  -- stored
+    dropped      integer NOT NULL DEFAULT 0,  -- items for apps the zone does not watch
     PRIMARY KEY (probe, batch_id)
 );
 CREATE INDEX ingested_batches_received_idx ON ingested_batches (received_at);

@@ -367,7 +367,10 @@ async def review_from_aggregates(conn: Conn, *, month: str, settings: StateSetti
                                     uptime_percent=_percent(r["up_s"] + r["degraded_s"], r["down_s"]),
                                     maintenance_seconds=r["maintenance_s"], unknown_seconds=r["unknown_s"]))  # fmt: skip
         carry, through = carries.get(app.id, (None, period.start))
-        items = _outage_items(outages.get(app.id, []), carry.outage_start if carry else None,
+        # An outage that ended after the rolled-up hours is still open as far as they know: it
+        # comes from the carry, not (again) from app_outages.
+        ended = [o for o in outages.get(app.id, []) if o.end <= through]
+        items = _outage_items(ended, carry.outage_start if carry else None,
                               carry.outage_causes if carry else [], period, through)  # fmt: skip
         figures = [usage_figures(m, u) for m, u in sorted(usage.get(app.id, {}).items())]
         before = [usage_figures(m, u) for m, u in sorted(usage_prev.get(app.id, {}).items())]

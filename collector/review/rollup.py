@@ -110,28 +110,37 @@ async def rollup(conn: Conn, *, settings: StateSettings, now: dt.datetime | None
             if app_id not in rules:
                 continue
             async with conn.transaction():
-                p = await conn.fetchrow(
-                    "SELECT rolled_until, dirty_since FROM rollup_progress WHERE app_id = $1",
+                # Locked: ingest marking this app dirty meanwhile waits, then compares with the new
+                # rolled_until, so no result slips between this run and the next.
+                await conn.execute(
+                    "INSERT INTO rollup_progress (app_id) VALUES ($1) ON CONFLICT DO NOTHING",
                     app_id,
                 )
-                rolled, dirty = (p["rolled_until"], p["dirty_since"]) if p else (None, None)
+                p = await conn.fetchrow(
+                    "SELECT rolled_until, dirty_since FROM rollup_progress WHERE app_id = $1 FOR UPDATE",
+                    app_id,
+                )
+                assert p is not None  # inserted just above
+                rolled, dirty = p["rolled_until"], p["dirty_since"]
                 starts: list[dt.datetime] = [t for t in (rolled, dirty) if t is not None]
-                if rolled is None:
-                    # Never rolled: from the app's first data or its registration.
-                    starts.append(await first_data(conn, app_id) or created[app_id])
+                origin = None
+                if rolled is None or dirty is not None:
+                    # Nothing before the app's first data or its registration, whichever came first.
+                    first = await first_data(conn, app_id)
+                    origin = floor_hour(min(created[app_id], first or created[app_id]))
+                    if rolled is None:
+                        starts.append(origin)
                 start = floor_hour(min(starts))
+                if origin is not None:
+                    start = max(start, origin)
                 if start >= until:
                     continue
                 total_hours += await _roll_app(
                     conn, app_id, rules[app_id], start, until, settings.timezone
                 )
-                # Late results that came in meanwhile changed dirty_since: it stays for next time.
                 await conn.execute(
-                    "INSERT INTO rollup_progress (app_id, rolled_until, dirty_since) VALUES ($1, $2, NULL)"
-                    " ON CONFLICT (app_id) DO UPDATE SET rolled_until = EXCLUDED.rolled_until,"
-                    " dirty_since = CASE WHEN rollup_progress.dirty_since IS NOT DISTINCT FROM $3"
-                    " THEN NULL ELSE rollup_progress.dirty_since END",
-                    app_id, until, dirty,
+                    "UPDATE rollup_progress SET rolled_until = $2, dirty_since = NULL WHERE app_id = $1",
+                    app_id, until,
                 )  # fmt: skip
                 done += 1
         return RollupStats(done, total_hours)

@@ -143,8 +143,27 @@ def sweep(results: Iterable[Result], *, rules: AppRules, start: dt.datetime, end
         result = app_state(zones, quorum=rules.thresholds.quorum, in_maintenance=False)
         return result.state, result.down_zones
 
+    def follow(t: dt.datetime) -> AppStateName:
+        """The state at `t`, opening or closing an outage when it changes there."""
+        nonlocal outage_start, causes
+        new, down_zones = state_at(t)
+        if new == "down":
+            causes |= {
+                c.reason
+                for (z, _), c in checks.items()
+                if z in down_zones and c.state == "down" and c.reason
+            }
+            if outage_start is None:
+                outage_start = t
+        elif outage_start is not None and new != "unknown":
+            # `unknown` keeps an outage open, as it keeps an incident open: no news is not good news.
+            out.outages.append(Outage(outage_start, t, sorted(causes)))
+            outage_start, causes = None, set()
+        return new
+
     t = start
-    current, down_zones = state_at(t)
+    # A chunk may begin on a change (a window's edge on the hour): the same rules apply there.
+    current = follow(t)
     while t < end:
         # The next moment anything can change: a result, a check going stale, a window edge.
         candidates = [end]
@@ -169,20 +188,7 @@ def sweep(results: Iterable[Result], *, rules: AppRules, start: dt.datetime, end
                                   ts=pending.ts, thresholds=rules.thresholds)  # fmt: skip
             heapq.heappush(stale, pending.ts + rules.stale_after)
             pending = next(it, None)
-        new, down_zones = state_at(t)
-        if new == "down":
-            causes |= {
-                c.reason
-                for (z, _), c in checks.items()
-                if z in down_zones and c.state == "down" and c.reason
-            }
-        if new == "down" and outage_start is None:
-            outage_start = t
-        elif new != "down" and outage_start is not None and new != "unknown":
-            # `unknown` keeps an outage open, as it keeps an incident open: no news is not good news.
-            out.outages.append(Outage(outage_start, t, sorted(causes)))
-            outage_start, causes = None, set()
-        current = new
+        current = follow(t)
     out.carry = Carry(
         checks=[CarriedCheck(z, c, s.state, s.failures, s.successes, s.since, s.last_ts, s.reason)
                 for (z, c), s in sorted(checks.items())],

@@ -8,7 +8,7 @@ import msgspec
 from aiohttp import web
 
 from collector.catalog import store
-from collector.ingest import BatchRejected
+from collector.ingest import MAX_FUTURE_SECONDS, BatchRejected
 from collector.web import keys
 from collector.web.errors import DB_UNAVAILABLE, ApiError, validation_field
 from collector.web.requests import json_response, read_body, read_json, require
@@ -57,6 +57,7 @@ async def post_results(request: web.Request) -> web.Response:
     if not ack.duplicate:
         metrics.items.labels("check_result").inc(ack.results)
         metrics.items.labels("usage_sample").inc(ack.usage)
+        metrics.dropped.inc(ack.dropped)
     metrics.ingest_seconds.observe(time.perf_counter() - started)
     return json_response(ack)
 
@@ -85,8 +86,14 @@ async def push_usage(request: web.Request) -> web.Response:
         ts=pushed.ts if pushed.ts is not None else time.time(),
         value=pushed.value,
     )
-    if abs(sample.ts - time.time()) > 86_400:
-        raise ApiError(400, "ts must be within a day of now", field="$.ts")
+    now = time.time()
+    if not now - 86_400 <= sample.ts <= now + MAX_FUTURE_SECONDS:
+        # A reading in the future would freeze the counter's total until that time comes.
+        raise ApiError(
+            400,
+            f"ts must be within the last day and at most {MAX_FUTURE_SECONDS:.0f} s ahead",
+            field="$.ts",
+        )
     await request.app[keys.INGESTOR].store_pushed(sample)
     return json_response(sample, status=202)
 

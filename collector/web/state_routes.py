@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from typing import Literal
 
 import msgspec
@@ -14,7 +15,6 @@ from collector.web import keys
 from collector.web.errors import ApiError
 from collector.web.requests import json_response, read_json, require, require_read
 from collector.web.routes import Route
-from wire.catalog import App
 from wire.maintenance import MaintenanceWindow
 
 StateName = Literal["up", "down", "degraded", "maintenance", "unknown"]
@@ -130,9 +130,11 @@ async def list_incidents(request: web.Request) -> web.Response:
             raise ApiError(400, "open must be true or false")
         is_open = q["open"] == "true"
     try:
-        limit = min(int(q.get("limit", "500")), 5000)
+        limit = int(q.get("limit", "500"))
     except ValueError as exc:
         raise ApiError(400, "limit must be a number") from exc
+    if not 1 <= limit <= 5000:
+        raise ApiError(400, "limit must be between 1 and 5000")
     found = await find_incidents(
         request.app[keys.POOL], app=q.get("app"), agency=q.get("agency"), is_open=is_open,
         start=_time_param(request, "from"), end=_time_param(request, "to"), limit=limit,
@@ -140,30 +142,36 @@ async def list_incidents(request: web.Request) -> web.Response:
     return json_response(found)
 
 
-async def _change_windows(request: web.Request, change: str) -> tuple[App, list[MaintenanceWindow]]:
+async def _change_windows(
+    request: web.Request, change: Callable[[list[MaintenanceWindow]], list[MaintenanceWindow]]
+) -> None:
+    """Apply `change` to the app's windows under a row lock, so concurrent edits don't undo each other."""
     who = await require(request, "admin", "agency")
-    app = await store.get_app(request.app[keys.POOL], request.match_info["id"])
-    if app is None:
-        raise ApiError(404, f"no application {request.match_info['id']!r}")
-    if not who.may_manage_app(app.agency):
-        raise ApiError(
-            403, f"this token may not {change} maintenance of agency {app.agency!r}'s apps"
-        )
-    return app, list(app.maintenance)
-
-
-async def _save_windows(request: web.Request, app: App, windows: list[MaintenanceWindow]) -> None:
+    app_id = request.match_info["id"]
     async with request.app[keys.POOL].acquire() as conn, conn.transaction():
-        await store.upsert_apps(conn, [msgspec.structs.replace(app, maintenance=windows)])
+        app = await store.get_app(conn, app_id, for_update=True)
+        if app is None:
+            raise ApiError(404, f"no application {app_id!r}")
+        if not who.may_manage_app(app.agency):
+            raise ApiError(
+                403, f"this token may not change maintenance of agency {app.agency!r}'s apps"
+            )
+        await store.upsert_apps(
+            conn, [msgspec.structs.replace(app, maintenance=change(list(app.maintenance)))]
+        )
     await request.app[keys.EVALUATOR].run_once(wait=True)  # the state follows before we answer
 
 
 async def add_window(request: web.Request) -> web.Response:
+    await require(request, "admin", "agency")  # before reading a body from anyone
     window = await read_json(request, MaintenanceWindow)
-    app, windows = await _change_windows(request, "add")
-    if any(w.name == window.name for w in windows):
-        raise ApiError(409, f"window {window.name!r} exists; delete it first", field="$.name")
-    await _save_windows(request, app, [*windows, window])
+
+    def add(windows: list[MaintenanceWindow]) -> list[MaintenanceWindow]:
+        if any(w.name == window.name for w in windows):
+            raise ApiError(409, f"window {window.name!r} exists; delete it first", field="$.name")
+        return [*windows, window]
+
+    await _change_windows(request, add)
     return json_response(window, status=201)
 
 
@@ -176,11 +184,15 @@ async def list_windows(request: web.Request) -> web.Response:
 
 
 async def delete_window(request: web.Request) -> web.Response:
-    app, windows = await _change_windows(request, "delete")
-    kept = [w for w in windows if w.name != request.match_info["name"]]
-    if len(kept) == len(windows):
-        raise ApiError(404, f"no window {request.match_info['name']!r}")
-    await _save_windows(request, app, kept)
+    name = request.match_info["name"]
+
+    def delete(windows: list[MaintenanceWindow]) -> list[MaintenanceWindow]:
+        kept = [w for w in windows if w.name != name]
+        if len(kept) == len(windows):
+            raise ApiError(404, f"no window {name!r}")
+        return kept
+
+    await _change_windows(request, delete)
     return web.Response(status=204)
 
 

@@ -176,6 +176,7 @@ def clean_message(message: str | None, *, secrets: Iterable[str] = ()) -> str | 
     for secret in sorted(set(secrets), key=len, reverse=True):
         if secret:
             message = message.replace(secret, "***")
+    message = message.replace("\x00", "")  # the wire refuses NUL (PostgreSQL text cannot hold it)
     if len(message) > MAX_MESSAGE_CHARS:
         message = message[: MAX_MESSAGE_CHARS - 1] + "…"
     return message

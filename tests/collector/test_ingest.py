@@ -58,6 +58,7 @@ async def test_batch_is_stored_and_a_retry_is_acknowledged_but_stored_once(
             "duplicate": expect_duplicate,
             "results": 2,
             "usage": 0,
+            "dropped": 0,
         }
     assert await count(seeded_db, "check_results") == 2
     assert await count(seeded_db, "ingested_batches") == 1
@@ -86,21 +87,52 @@ async def test_one_bad_item_rejects_the_whole_batch(
     assert await count(seeded_db, "ingested_batches") == 0
 
 
-async def test_unknown_app_and_foreign_zone_are_rejected_with_the_item(
+async def test_items_for_apps_the_zone_does_not_watch_are_dropped_not_the_batch(
     client: TestClient, tokens: Tokens, seeded_db: str
 ) -> None:
-    resp = await client.post(
-        "/api/v1/results", json=batch([result(), result("nope")]), headers=bearer(tokens.probe_dc)
-    )
-    assert resp.status == 400
-    assert (await resp.json())["field"] == "$.results[1].app"
-    # website is watched from zone "dc" only: the dinkes LAN probe may not report it.
+    # "nope" was deleted (or never existed); the rest of the batch must still count.
+    body = batch([result(), result("nope"), result()])
+    resp = await client.post("/api/v1/results", json=body, headers=bearer(tokens.probe_dc))
+    assert resp.status == 200, await resp.text()
+    assert await resp.json() == {
+        "batch_id": body["batch_id"],
+        "duplicate": False,
+        "results": 2,
+        "usage": 0,
+        "dropped": 1,
+    }
+    again = await client.post("/api/v1/results", json=body, headers=bearer(tokens.probe_dc))
+    assert (await again.json())["dropped"] == 1  # a retry is acknowledged the same way
+    # website is watched from zone "dc" only: the dinkes LAN probe's results for it are not stored.
     resp = await client.post(
         "/api/v1/results", json=batch([result()]), headers=bearer(tokens.probe_dinkes)
     )
+    assert (await resp.json())["dropped"] == 1
+    assert await count(seeded_db, "check_results") == 2
+    metrics = await (await client.get("/metrics")).text()
+    assert "pantau_ingest_items_dropped_total 2.0" in metrics
+
+
+async def test_a_nul_character_is_refused_with_its_field(
+    client: TestClient, tokens: Tokens
+) -> None:
+    resp = await client.post(
+        "/api/v1/results",
+        json=batch([result(ok=False, message="bad\x00byte")]),
+        headers=bearer(tokens.probe_dc),
+    )
     assert resp.status == 400
-    assert "not watched by zone 'dinkes-lan'" in (await resp.json())["message"]
-    assert await count(seeded_db, "check_results") == 0
+    assert (await resp.json())["field"] == "$.results[0].message"
+
+
+async def test_pushed_usage_from_the_future_is_refused(client: TestClient, tokens: Tokens) -> None:
+    ahead = time.time() + 7 * 3600  # local time sent as if it were UTC
+    resp = await client.post(
+        "/api/v1/usage", json={"metric": "logins", "kind": "counter", "value": 1, "ts": ahead},
+        headers=bearer(tokens.app_simpus),
+    )  # fmt: skip
+    assert resp.status == 400
+    assert (await resp.json())["field"] == "$.ts"
 
 
 async def test_clock_far_ahead_is_rejected(client: TestClient, tokens: Tokens) -> None:
