@@ -11,8 +11,9 @@ import re
 import signal
 import sys
 import tempfile
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 from aiohttp import web
@@ -21,7 +22,7 @@ from collector import db
 from collector.auth import create_token, list_tokens, revoke_token
 from collector.catalog import sync
 from collector.config import CollectorConfig, ConfigError, load_config
-from wire.files import setup_logging
+from wire.files import run_main, setup_logging
 
 log = logging.getLogger("pantau.collector")
 
@@ -98,13 +99,8 @@ async def serve(
         await runner.cleanup()
 
 
-def _run(coro: Awaitable[int]) -> int:
-    try:
-        import uvloop
-
-        return uvloop.run(coro)  # type: ignore[arg-type]
-    except ImportError:
-        return asyncio.run(coro)  # type: ignore[arg-type]
+def _run(coro: Coroutine[Any, Any, int]) -> int:
+    return run_main(coro)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:

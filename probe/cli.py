@@ -15,7 +15,7 @@ from probe.checks import run_check
 from probe.checks.base import CheckContext
 from probe.config import ConfigError, ProbeConfig, load_config
 from probe.targets import CollectorTargets, FileTargets, TargetsError, TargetSource
-from wire.files import setup_logging
+from wire.files import run_main, setup_logging
 
 
 async def _run(config: ProbeConfig) -> int:
@@ -87,8 +87,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"configuration OK: {args.config} (zone {config.zone}, probe {config.name})")
             return 0
         if args.command == "once":
-            return asyncio.run(_once(config, args.app))
-        return asyncio.run(_run(config))
+            return run_main(_once(config, args.app))
+        return run_main(_run(config))
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

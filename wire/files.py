@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
+from collections.abc import Coroutine
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import msgspec
 import yaml
@@ -30,6 +32,15 @@ def load_yaml_as(path: Path, type_: type[T]) -> T:
         return msgspec.convert(data, type_)
     except msgspec.ValidationError as exc:
         raise FileError(f"{path}: {exc}") from exc
+
+
+def run_main(coro: Coroutine[Any, Any, T]) -> T:
+    """Run a program's main coroutine on uvloop where it is installed (faster), else asyncio."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(coro)
+    return uvloop.run(coro)
 
 
 def setup_logging() -> None:

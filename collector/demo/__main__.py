@@ -29,7 +29,7 @@ from collector.cli import _database
 from collector.config import CollectorConfig, Listen
 from collector.demo.apps import make_demo_app
 from wire.catalog import Catalog
-from wire.files import setup_logging
+from wire.files import run_main, setup_logging
 
 log = logging.getLogger("pantau.demo")
 ZONE = "dc"
@@ -119,7 +119,7 @@ def run() -> int:
         _database(config) as dsn,
         contextlib.suppress(KeyboardInterrupt),
     ):
-        asyncio.run(main(dsn, Path(workdir)))
+        run_main(main(dsn, Path(workdir)))
     print("stopped; the embedded database was removed" if not config.database_url() else "stopped")
     return 0
 
