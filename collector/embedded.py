@@ -6,8 +6,10 @@ that is then never stopped. SIGTERM is turned into a normal exit so the server i
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
+import shutil
 import signal
 import tempfile
 from collections.abc import Iterator
@@ -22,7 +24,9 @@ def _private_runtime_dir() -> None:
     current = os.environ.get("XDG_RUNTIME_DIR")
     if current and Path(current).is_dir() and (Path(current).stat().st_mode & 0o077) == 0:
         return
-    os.environ["XDG_RUNTIME_DIR"] = tempfile.mkdtemp(prefix="pantau-xdg-")
+    path = tempfile.mkdtemp(prefix="pantau-xdg-")
+    os.environ["XDG_RUNTIME_DIR"] = path
+    atexit.register(shutil.rmtree, path, ignore_errors=True)  # it only holds a lock file
 
 
 def _raise_on_sigterm(signum: int, frame: FrameType | None) -> None:
