@@ -105,7 +105,7 @@ def _state_families(rows: Rows) -> list[Family]:
     return [state, up, zone_up, incident, maintenance]
 
 
-def build_families(rows: Rows) -> list[Family]:
+def build_families(rows: Rows, *, expose_owner: bool = True) -> list[Family]:
     app_info = Family(
         "pantau_app_info",
         "Catalogue labels of each registered application (value 1); severity follows criticality.",
@@ -114,7 +114,9 @@ def build_families(rows: Rows) -> list[Family]:
          "owner", "owner_email", "owner_phone"),
     )  # fmt: skip
     for row in rows.info:
-        app_info.add(tuple(row), 1)
+        # Owners' contacts are personal data: /metrics shows them only when the catalogue is
+        # public (alerts then carry them); otherwise the labels are empty and Prometheus drops them.
+        app_info.add(tuple(row) if expose_owner else (*tuple(row)[:7], "", "", ""), 1)
 
     check_labels = ("app", "agency", "zone", "check", "kind")
     success = Family(
@@ -193,10 +195,18 @@ def _snapshot(families: list[Family]) -> Snapshot:
 class AppMetrics:
     """Holds the latest rendered snapshot; `run()` refreshes it every `interval` seconds."""
 
-    def __init__(self, pool: asyncpg.Pool, *, metrics: CollectorMetrics, interval: float) -> None:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        *,
+        metrics: CollectorMetrics,
+        interval: float,
+        expose_owner: bool = True,
+    ) -> None:
         self._pool = pool
         self._metrics = metrics
         self._interval = interval
+        self._expose_owner = expose_owner
         self.snapshot = Snapshot(text=b"", gzipped=gzip.compress(b""), rendered_at=0.0)
         self._refreshed = asyncio.Event()
 
@@ -215,7 +225,9 @@ class AppMetrics:
                 probes=await conn.fetch(_PROBES_SQL),
             )
         # Building and rendering 10,000 apps is CPU work: keep the event loop free meanwhile.
-        self.snapshot = await asyncio.to_thread(lambda: _snapshot(build_families(rows)))
+        self.snapshot = await asyncio.to_thread(
+            lambda: _snapshot(build_families(rows, expose_owner=self._expose_owner))
+        )
         self._metrics.refresh_seconds.set(time.perf_counter() - started)
         self._metrics.refresh_timestamp.set(self.snapshot.rendered_at)
         self._refreshed.set()

@@ -7,7 +7,6 @@ import asyncio
 import contextlib
 import logging
 import os
-import re
 import signal
 import sys
 import tempfile
@@ -205,18 +204,24 @@ def cmd_token(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    from collector.review.monthly import MONTH_PATTERN
     from collector.review.render import RENDERERS
     from collector.review.report import build_report
 
     config = _config(args)
     month = args.month
-    if not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", month):
-        raise CliError(f"--month must look like 2026-11, not {month!r}")
+    if not MONTH_PATTERN.fullmatch(month):
+        raise CliError(f"--month must look like 2026-11 (years 2000 to 2099), not {month!r}")
     if args.format not in RENDERERS:
         raise CliError(f"--format must be one of {', '.join(sorted(RENDERERS))}")
     out: list[bytes] = []
 
     async def report(conn: asyncpg.Connection) -> int:
+        if (
+            args.agency
+            and await conn.fetchval("SELECT 1 FROM agencies WHERE id = $1", args.agency) is None
+        ):
+            raise CliError(f"no agency {args.agency!r}")
         built = await build_report(
             conn, month=month, settings=config.state_settings(), agency=args.agency
         )

@@ -6,6 +6,7 @@ reads at check time, so the catalogue, the API and the database hold no credenti
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Literal
 
 import msgspec
@@ -14,7 +15,8 @@ Slug = Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$", max_le
 EnvName = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", max_length=128)]
 Seconds = Annotated[float, msgspec.Meta(gt=0, le=86_400)]
 Port = Annotated[int, msgspec.Meta(ge=1, le=65_535)]
-Url = Annotated[str, msgspec.Meta(pattern=r"^https?://[^\s]+$", max_length=2048)]
+# No user:password@ in the address: credentials come from environment variables.
+Url = Annotated[str, msgspec.Meta(pattern=r"^https?://[^\s/?#@]+([/?#][^\s]*)?$", max_length=2048)]
 
 
 class BasicAuth(msgspec.Struct, frozen=True, forbid_unknown_fields=True, omit_defaults=True):
@@ -48,6 +50,11 @@ class CheckBase(
         return self.name or self.kind
 
 
+# A quantified group that itself ends in a quantifier, like (a+)+ or (\w+\s?)*: such patterns can
+# backtrack for minutes on an unlucky body, and Python's re cannot be interrupted meanwhile.
+_NESTED_QUANTIFIER = re.compile(r"\((?:[^()\\]|\\.)*[+*}?]\)[+*{]")
+
+
 class HttpCheck(CheckBase, tag="http", frozen=True, kw_only=True):
     url: Url
     method: Literal["GET", "HEAD", "POST", "PUT", "OPTIONS"] = "GET"
@@ -62,6 +69,17 @@ class HttpCheck(CheckBase, tag="http", frozen=True, kw_only=True):
     follow_redirects: bool = True
     tls_verify: bool = True
     ca_file: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.body_regex is not None:
+            try:
+                re.compile(self.body_regex)
+            except re.error as exc:
+                raise ValueError(f"body_regex is not a valid regular expression: {exc}") from exc
+            if _NESTED_QUANTIFIER.search(self.body_regex):
+                raise ValueError(
+                    "body_regex nests quantifiers (like (a+)+): it could run for minutes"
+                )
 
 
 class TcpCheck(CheckBase, tag="tcp", frozen=True, kw_only=True):

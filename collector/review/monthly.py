@@ -7,6 +7,7 @@ reference the tests and the benchmark compare it with.
 from __future__ import annotations
 
 import datetime as dt
+import re
 import zoneinfo
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -136,6 +137,9 @@ def comparable(review: Review, *, digits: int = 3) -> object:
 
 
 # --- shared arithmetic --------------------------------------------------------------------
+
+
+MONTH_PATTERN = re.compile(r"20\d\d-(0[1-9]|1[0-2])")  # what reports accept: 2000-01 .. 2099-12
 
 
 def month_period(month: str, timezone: str, *, now: dt.datetime | None = None) -> Period:

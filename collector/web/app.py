@@ -80,7 +80,10 @@ def make_app(
         )
         app[keys.INGESTOR] = Ingestor(pool, policy=policy)
         app[keys.APP_METRICS] = AppMetrics(
-            pool, metrics=app[keys.METRICS], interval=config.metrics_refresh_seconds
+            pool,
+            metrics=app[keys.METRICS],
+            interval=config.metrics_refresh_seconds,
+            expose_owner=config.public_catalog,
         )
         app[keys.EVALUATOR] = Evaluator(
             pool, settings=settings, interval=config.state.evaluate_seconds

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import logging
 
 from aiohttp import web
 from prometheus_client import generate_latest
@@ -13,6 +14,7 @@ from collector.web.errors import DB_UNAVAILABLE
 from collector.web.requests import json_response
 from collector.web.routes import Route
 
+log = logging.getLogger(__name__)
 OPENAPI = web.AppKey("openapi", dict)
 # The classic text format, which both our renderer and generate_latest() write.
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -41,7 +43,12 @@ async def readyz(request: web.Request) -> web.Response:
         async with request.app[keys.POOL].acquire(timeout=2) as conn:
             version = await db.current_version(conn)
     except DB_UNAVAILABLE as exc:
-        return json_response({"status": "unavailable", "reason": f"database: {exc}"}, status=503)
+        log.warning(
+            "readiness: database unreachable: %s", exc
+        )  # details in the log, not to callers
+        return json_response(
+            {"status": "unavailable", "reason": "database unreachable"}, status=503
+        )
     wanted = db.latest_version()
     if version != wanted:
         return json_response(

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
-import re
 
 from aiohttp import web
 
+from collector.catalog import store
+from collector.review.monthly import MONTH_PATTERN
 from collector.review.render import RENDERERS
 from collector.review.report import MonthlyReport, build_report
 from collector.web import keys
@@ -26,14 +27,17 @@ async def monthly_report(request: web.Request) -> web.Response:
             400, f"unknown parameter(s): {', '.join(unknown)}; known: {', '.join(_QUERY)}"
         )
     month = q.get("month") or _last_month(request)
-    if not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", month):
-        raise ApiError(400, "month must look like 2026-11")
+    if not MONTH_PATTERN.fullmatch(month):
+        raise ApiError(400, "month must look like 2026-11 (years 2000 to 2099)")
     fmt = q.get("format", "json")
     if fmt not in RENDERERS:
         raise ApiError(400, f"format must be one of {', '.join(sorted(RENDERERS))}")
     lang = q.get("lang", "id")
     if lang not in ("id", "en"):
         raise ApiError(400, "lang must be id or en")
+    agency = q.get("agency")
+    if agency is not None and await store.get_agency(request.app[keys.POOL], agency) is None:
+        raise ApiError(404, f"no agency {agency!r}")
     config = request.app[keys.CONFIG]
     async with request.app[keys.POOL].acquire() as conn:
         report = await build_report(

@@ -57,7 +57,12 @@ async def run_check(spec: CheckSpec, *, app: str, ctx: CheckContext) -> CheckRes
         if outcome.ok or outcome.reason == "config" or attempts > spec.retries:
             break
     duration = time.perf_counter() - started
-    message = clean_message(outcome.message, secrets=spec_secrets(spec, env=ctx.env))
+    status, message = outcome.status_code, outcome.message
+    if status is not None and not 100 <= status <= 599:
+        # HTTP allows any three digits (some firewalls answer 999); the wire carries 100..599.
+        message = f"status {status}" + (f"; {message}" if message else "")
+        status = None
+    message = clean_message(message, secrets=spec_secrets(spec, env=ctx.env))
     if not outcome.ok:
         log.debug("check %s/%s failed: %s: %s", app, spec.check_name, outcome.reason, message)
     return CheckResult(
@@ -69,7 +74,7 @@ async def run_check(spec: CheckSpec, *, app: str, ctx: CheckContext) -> CheckRes
         reason=None if outcome.ok else outcome.reason or "error",
         message=message,
         duration_seconds=duration,
-        status_code=outcome.status_code,
+        status_code=status,
         tls_expiry=None if outcome.tls_expiry is None else clamp_timestamp(outcome.tls_expiry),
         attempts=attempts,
     )

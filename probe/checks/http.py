@@ -85,9 +85,11 @@ async def check_http(spec: HttpCheck, *, ctx: CheckContext) -> Outcome:
 
 def _codec(charset: str | None) -> str:
     try:
-        return codecs.lookup(charset or "utf-8").name
+        info = codecs.lookup(charset or "utf-8")
     except LookupError:  # a charset Python does not know: read it as UTF-8
         return "utf-8"
+    # Some codecs (hex, base64, ...) are not text encodings at all.
+    return info.name if getattr(info, "_is_text_encoding", True) else "utf-8"
 
 
 def _compile(regex: str) -> re.Pattern[str]:

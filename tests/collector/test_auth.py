@@ -8,6 +8,7 @@ import uuid
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
+from collector.web import keys
 from collector.web.app import ALL_ROUTES, make_app
 from tests.collector.conftest import Tokens, bearer, collector_config
 
@@ -131,7 +132,10 @@ async def test_catalogue_reads_need_a_token_when_not_public(seeded_db: str, toke
     async with TestClient(TestServer(app, host="127.0.0.1", port=0)) as c:
         assert (await c.get("/api/v1/apps")).status == 401
         assert (await c.get("/api/v1/apps", headers=bearer(tokens.dinkes))).status == 200
-        assert (await c.get("/metrics")).status == 200  # Prometheus scrapes without a token
+        await c.app[keys.APP_METRICS].refresh()
+        metrics = await c.get("/metrics")
+        assert metrics.status == 200  # Prometheus scrapes without a token
+        assert "budi@kotimkab.go.id" not in await metrics.text()  # owners stay private too
 
 
 async def test_secrets_never_appear_in_api_output(client: TestClient, tokens: Tokens) -> None:
@@ -148,3 +152,11 @@ async def test_secrets_never_appear_in_api_output(client: TestClient, tokens: To
     resp = await client.post("/api/v1/apps", json=app, headers=bearer(tokens.admin))
     assert resp.status == 400
     assert "s3cret" not in await resp.text()
+    for bad in (
+        {**DINKES_APP, "checks": [{"type": "http", "url": "https://admin:hunter2@simrs.local/"}]},
+        {**DINKES_APP, "checks": [{"type": "http", "url": "http://x/", "headers": {"X-Auth-Token": "t"}}]},
+        {**DINKES_APP, "usage": [{"metric": "logins", "kind": "counter", "source": {
+            "type": "json", "url": "http://x/stats", "path": "n", "headers": {"Authorization": "Bearer t"}}}]},
+    ):  # fmt: skip
+        resp = await client.post("/api/v1/apps", json=bad, headers=bearer(tokens.admin))
+        assert resp.status == 400, bad

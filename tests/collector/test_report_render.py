@@ -463,6 +463,19 @@ async def test_report_route_serves_every_format(month_db: str) -> None:
         assert "JDIH" in one
         assert "Website" not in one
         for bad in ({"month": "2026-13"}, {"month": "Oktober"}, {"format": "pdf"},
-                    {"format": "html", "lang": "fr"}):  # fmt: skip
+                    {"format": "html", "lang": "fr"}, {"month": "9999-12"}, {"month": "0001-01"}):  # fmt: skip
             resp = await client.get(url, params={"month": MONTH.label, **bad})
             assert resp.status == 400, bad
+        resp = await client.get(
+            url, params={"month": MONTH.label, "format": "md", "agency": 'x"; filename*=a'}
+        )
+        assert resp.status == 404  # only agencies of the catalogue: nothing to smuggle into headers
+
+
+def test_csv_uptime_is_rounded_down_like_the_other_formats() -> None:
+    from collector.review.render.csv_report import _uptime
+
+    assert _uptime(99.949959) == "99.9499"  # not 99.95: that would read as meeting a 99.95 target
+    assert _uptime(99.99999) == "99.9999"
+    assert _uptime(100.0) == "100"
+    assert _uptime(None) == ""

@@ -159,7 +159,7 @@ class _Builder:
         return i18n.duration(a.availability.down_seconds if monitored else None, self.lang)
 
     def target(self, value: float | None) -> str:
-        return i18n.percent(value, self.lang, 2, trim=True)
+        return i18n.percent(value, self.lang, 3, trim=True)  # 99.999 must not read as 100
 
     def usage_value(self, u: UsageFigures) -> str:
         if u.kind == "counter":
