@@ -223,7 +223,9 @@ async def summaries(conn: Conn, apps: Sequence[App], clock: Clock) -> list[AppSu
             ids,
         )
     }
-    usage = await _usage_series(conn, clock.days_back(TREND_DAYS), None)
+    # One app (its own page): read only its usage, not every app's.
+    only = apps[0].id if len(apps) == 1 else None
+    usage = await _usage_series(conn, clock.days_back(TREND_DAYS), only)
     out = []
     for a in apps:
         st = states.get(a.id)
