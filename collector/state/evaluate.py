@@ -192,27 +192,12 @@ async def evaluate(
         open_incidents = {r["app_id"]: r for r in await conn.fetch(
             "SELECT id, app_id, cause, zones FROM incidents WHERE ended_at IS NULL")}  # fmt: skip
 
-        app_rows, zone_rows = [], []
-        changed = 0
-        for app in apps:
-            zones: dict[str, ZoneState] = {}
-            for zone in app.zones:
-                zs = zone_state(checks[app.id].get(zone, []), now=now, stale_after=app.stale_after)
-                old = prev_zones.get((app.id, zone))
-                since = old[1] if old and old[0] == zs.state else zs.since
-                zones[zone] = ZoneState(zs.state, since)
-                if old is None or old[0] != zs.state:
-                    zone_rows.append((app.id, zone, zs.state, since))
-            maintenance = any(
-                w.active_at(now, default_timezone=settings.timezone) for w in app.windows
-            )
-            new = app_state(zones, quorum=app.quorum, in_maintenance=maintenance)
-            old_app = previous.get(app.id)
-            if old_app is None or old_app[0] != new.state:
-                changed += 1
-                app_rows.append((app.id, new.state, new.since or now))
-            await _incident(conn, app.id, new, now=now, open_row=open_incidents.get(app.id),
-                            reasons=reasons)  # fmt: skip
+        # The rules run in a thread: with thousands of apps they would hold up the event loop.
+        changed, app_rows, zone_rows, actions = await asyncio.to_thread(
+            _decide, apps, checks, reasons, previous, prev_zones, open_incidents, now, settings
+        )
+        for sql, *args in actions:
+            await conn.execute(sql, *args)
         await conn.executemany(
             "INSERT INTO app_state (app_id, state, since, updated_at) VALUES ($1, $2, $3, now())"
             " ON CONFLICT (app_id) DO UPDATE SET state = EXCLUDED.state, since = EXCLUDED.since,"
@@ -235,29 +220,67 @@ async def evaluate(
         return changed
 
 
-async def _incident(conn: Conn, app_id: str, new: AppState, *, now: dt.datetime,
-                    open_row: Any, reasons: dict[tuple[str, str], set[str]]) -> None:  # fmt: skip
+Action = tuple[Any, ...]  # (sql, *args)
+
+
+def _decide(
+    apps: list[_App],
+    checks: dict[str, dict[str, list[CheckState]]],
+    reasons: dict[tuple[str, str], set[str]],
+    previous: dict[str, tuple[str, dt.datetime]],
+    prev_zones: dict[tuple[str, str], tuple[str, dt.datetime]],
+    open_incidents: dict[str, Any],
+    now: dt.datetime,
+    settings: StateSettings,
+) -> tuple[int, list[tuple[Any, ...]], list[tuple[Any, ...]], list[Action]]:
+    """The new app and zone states and the incident changes; pure, so it can run in a thread."""
+    app_rows: list[tuple[Any, ...]] = []
+    zone_rows: list[tuple[Any, ...]] = []
+    actions: list[Action] = []
+    changed = 0
+    for app in apps:
+        zones: dict[str, ZoneState] = {}
+        for zone in app.zones:
+            zs = zone_state(
+                checks.get(app.id, {}).get(zone, []), now=now, stale_after=app.stale_after
+            )
+            old = prev_zones.get((app.id, zone))
+            since = old[1] if old and old[0] == zs.state else zs.since
+            zones[zone] = ZoneState(zs.state, since)
+            if old is None or old[0] != zs.state:
+                zone_rows.append((app.id, zone, zs.state, since))
+        maintenance = any(w.active_at(now, default_timezone=settings.timezone) for w in app.windows)
+        new = app_state(zones, quorum=app.quorum, in_maintenance=maintenance)
+        old_app = previous.get(app.id)
+        if old_app is None or old_app[0] != new.state:
+            changed += 1
+            app_rows.append((app.id, new.state, new.since or now))
+        action = _incident(
+            app.id, new, now=now, open_row=open_incidents.get(app.id), reasons=reasons
+        )
+        if action is not None:
+            actions.append(action)
+    return changed, app_rows, zone_rows, actions
+
+
+def _incident(app_id: str, new: AppState, *, now: dt.datetime, open_row: Any,
+              reasons: dict[tuple[str, str], set[str]]) -> Action | None:  # fmt: skip
     if new.state == "down":
         cause = sorted(set().union(*(reasons.get((app_id, z), set()) for z in new.down_zones)))
         if open_row is None:
-            await conn.execute(
-                "INSERT INTO incidents (app_id, started_at, cause, zones) VALUES ($1, $2, $3, $4)",
-                app_id, new.since or now, cause, list(new.down_zones),
-            )  # fmt: skip
-        else:
-            merged_cause = sorted(set(open_row["cause"]) | set(cause))
-            merged_zones = sorted(set(open_row["zones"]) | set(new.down_zones))
-            if merged_cause != sorted(open_row["cause"]) or merged_zones != sorted(
-                open_row["zones"]
-            ):
-                await conn.execute("UPDATE incidents SET cause = $2, zones = $3 WHERE id = $1",
-                                   open_row["id"], merged_cause, merged_zones)  # fmt: skip
-    elif open_row is not None and new.state in ("up", "degraded", "maintenance"):
+            return ("INSERT INTO incidents (app_id, started_at, cause, zones) VALUES ($1, $2, $3, $4)",
+                    app_id, new.since or now, cause, list(new.down_zones))  # fmt: skip
+        merged_cause = sorted(set(open_row["cause"]) | set(cause))
+        merged_zones = sorted(set(open_row["zones"]) | set(new.down_zones))
+        if merged_cause != sorted(open_row["cause"]) or merged_zones != sorted(open_row["zones"]):
+            return ("UPDATE incidents SET cause = $2, zones = $3 WHERE id = $1",
+                    open_row["id"], merged_cause, merged_zones)  # fmt: skip
+        return None
+    if open_row is not None and new.state in ("up", "degraded", "maintenance"):
         # `unknown` keeps an incident open: no news is not good news.
-        await conn.execute(
-            "UPDATE incidents SET ended_at = greatest(started_at, $2) WHERE id = $1",
-            open_row["id"], min(new.since or now, now),
-        )  # fmt: skip
+        return ("UPDATE incidents SET ended_at = greatest(started_at, $2) WHERE id = $1",
+                open_row["id"], min(new.since or now, now))  # fmt: skip
+    return None
 
 
 class Evaluator:
