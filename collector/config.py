@@ -8,8 +8,8 @@ from typing import Annotated
 
 import msgspec
 
-from collector.state.evaluate import StateSettings
 from collector.state.machine import Thresholds
+from collector.state.rules import StateSettings
 from wire.files import FileError, load_yaml_as
 
 Port = Annotated[int, msgspec.Meta(ge=0, le=65_535)]

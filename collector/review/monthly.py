@@ -19,9 +19,9 @@ import msgspec
 
 from collector.catalog import store
 from collector.db import Conn
-from collector.review.rollup import app_rules, first_data, load_results
+from collector.review.rollup import first_data, load_results
 from collector.review.timeline import STATES, Carry, Outage, sweep
-from collector.state.evaluate import StateSettings
+from collector.state.rules import StateSettings, app_rules
 from wire.catalog import Agency, App
 
 _carry_decoder = msgspec.json.Decoder(Carry)

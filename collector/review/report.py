@@ -10,7 +10,7 @@ from collector.db import Conn
 from collector.review.insights import Insight, insights
 from collector.review.monthly import Review, review_from_aggregates
 from collector.review.rollup import rollup
-from collector.state.evaluate import StateSettings
+from collector.state.rules import StateSettings
 
 
 class MonthlyReport(msgspec.Struct, kw_only=True):

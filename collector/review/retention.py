@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from collector import db
 from collector.db import Conn
 from collector.review.rollup import rollup
-from collector.state.evaluate import StateSettings
+from collector.state.rules import StateSettings
 
 
 @dataclass(frozen=True)

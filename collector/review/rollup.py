@@ -18,48 +18,18 @@ from typing import Any
 import msgspec
 
 from collector.db import Conn
-from collector.review.timeline import AppRules, Carry, Outage, Result, sweep
-from collector.state.evaluate import StateSettings
-from collector.state.machine import Thresholds
-from wire.maintenance import MaintenanceWindow
-from wire.specs import CheckSpec
+from collector.review.timeline import Carry, Outage, Result, sweep
+from collector.state.rules import AppRules, StateSettings, app_rules
 
 log = logging.getLogger(__name__)
 
 ROLLUP_LOCK_ID = 0x50414E544155 + 2
 HOUR = dt.timedelta(hours=1)
 _carry_decoder = msgspec.json.Decoder(Carry)
-_windows = msgspec.json.Decoder(list[MaintenanceWindow])
-_checks = msgspec.json.Decoder(list[CheckSpec])
 
 
 def floor_hour(t: dt.datetime) -> dt.datetime:
     return t.replace(minute=0, second=0, microsecond=0)
-
-
-async def app_rules(conn: Conn, settings: StateSettings) -> dict[str, AppRules]:
-    """The rules of every app, from the catalogue (thresholds, zones, intervals, windows)."""
-    rows = await conn.fetch(
-        "SELECT id, zones, checks, maintenance, failure_threshold, success_threshold, quorum FROM apps"
-    )
-    defaults = settings.thresholds
-    out = {}
-    for r in rows:
-        checks = _checks.decode(r["checks"])
-        interval = max((c.interval_seconds or settings.default_interval_seconds for c in checks),
-                       default=settings.default_interval_seconds)  # fmt: skip
-        out[r["id"]] = AppRules(
-            zones=list(r["zones"]),
-            thresholds=Thresholds(
-                failure=r["failure_threshold"] or defaults.failure,
-                success=r["success_threshold"] or defaults.success,
-                quorum=r["quorum"] or defaults.quorum,
-            ),
-            stale_after=dt.timedelta(seconds=interval * settings.stale_after_intervals),
-            windows=_windows.decode(r["maintenance"]),
-            timezone=settings.timezone,
-        )
-    return out
 
 
 async def load_results(

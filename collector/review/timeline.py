@@ -18,12 +18,12 @@ import msgspec
 from collector.state.machine import (
     AppStateName,
     CheckState,
-    Thresholds,
     ZoneState,
     app_state,
     observe,
     zone_state,
 )
+from collector.state.rules import AppRules
 from wire.maintenance import MaintenanceWindow
 
 STATES: tuple[AppStateName, ...] = ("up", "down", "degraded", "maintenance", "unknown")
@@ -36,15 +36,6 @@ class Result:
     check: str
     ok: bool
     reason: str | None
-
-
-@dataclass(frozen=True, kw_only=True)
-class AppRules:
-    zones: Sequence[str]
-    thresholds: Thresholds
-    stale_after: dt.timedelta
-    windows: Sequence[MaintenanceWindow] = ()
-    timezone: str = "Asia/Jakarta"
 
 
 class CarriedCheck(msgspec.Struct, frozen=True, array_like=True):

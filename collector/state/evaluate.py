@@ -15,10 +15,7 @@ import datetime as dt
 import logging
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import Any
-
-import msgspec
 
 from collector.db import Conn, Executor
 from collector.state.machine import (
@@ -30,22 +27,11 @@ from collector.state.machine import (
     observe,
     zone_state,
 )
-from wire.maintenance import MaintenanceWindow
-from wire.specs import CheckSpec
+from collector.state.rules import AppRules, StateSettings, app_rules, thresholds_of
 
 log = logging.getLogger(__name__)
 
 EVALUATOR_LOCK_ID = 0x50414E544155 + 1
-_windows = msgspec.json.Decoder(list[MaintenanceWindow])
-_checks = msgspec.json.Decoder(list[CheckSpec])
-
-
-@dataclass(frozen=True, kw_only=True)
-class StateSettings:
-    thresholds: Thresholds = field(default_factory=Thresholds)
-    default_interval_seconds: float = 60.0
-    stale_after_intervals: float = 3.0
-    timezone: str = "Asia/Jakarta"
 
 
 def _check_state(r: Any) -> CheckState:
@@ -60,14 +46,7 @@ async def app_thresholds(
         "SELECT id, failure_threshold, success_threshold, quorum FROM apps WHERE id = ANY ($1::text[])",
         list(app_ids),
     )
-    return {
-        r["id"]: Thresholds(
-            failure=r["failure_threshold"] or defaults.failure,
-            success=r["success_threshold"] or defaults.success,
-            quorum=r["quorum"] or defaults.quorum,
-        )
-        for r in rows
-    }
+    return {r["id"]: thresholds_of(r, defaults) for r in rows}
 
 
 _LATEST_COLUMNS = (
@@ -132,34 +111,6 @@ async def record_results(
         await conn.execute(_UPSERT_LATEST)
 
 
-@dataclass(frozen=True, slots=True)
-class _App:
-    id: str
-    zones: list[str]
-    checks: list[str]
-    stale_after: dt.timedelta
-    quorum: int
-    windows: list[MaintenanceWindow]
-
-
-async def _load_apps(conn: Conn, settings: StateSettings) -> list[_App]:
-    rows = await conn.fetch(
-        "SELECT id, zones, checks, quorum, maintenance FROM apps"
-        " WHERE lifecycle IN ('active', 'deprecated') ORDER BY id"
-    )
-    apps = []
-    for r in rows:
-        checks = _checks.decode(r["checks"])
-        interval = max((c.interval_seconds or settings.default_interval_seconds for c in checks),
-                       default=settings.default_interval_seconds)  # fmt: skip
-        apps.append(_App(
-            id=r["id"], zones=list(r["zones"]), checks=[c.check_name for c in checks],
-            stale_after=dt.timedelta(seconds=interval * settings.stale_after_intervals),
-            quorum=r["quorum"] or settings.thresholds.quorum, windows=_windows.decode(r["maintenance"]),
-        ))  # fmt: skip
-    return apps
-
-
 async def evaluate(
     conn: Conn, *, now: dt.datetime, settings: StateSettings, wait: bool = False
 ) -> int:
@@ -173,7 +124,7 @@ async def evaluate(
             await conn.execute("SELECT pg_advisory_xact_lock($1)", EVALUATOR_LOCK_ID)
         elif not await conn.fetchval("SELECT pg_try_advisory_xact_lock($1)", EVALUATOR_LOCK_ID):
             return -1
-        apps = await _load_apps(conn, settings)
+        apps = await app_rules(conn, settings, watched_only=True)
         checks: dict[str, dict[str, list[CheckState]]] = defaultdict(lambda: defaultdict(list))
         reasons: dict[tuple[str, str], set[str]] = defaultdict(set)
         for r in await conn.fetch(
@@ -224,7 +175,7 @@ Action = tuple[Any, ...]  # (sql, *args)
 
 
 def _decide(
-    apps: list[_App],
+    apps: dict[str, AppRules],
     checks: dict[str, dict[str, list[CheckState]]],
     reasons: dict[tuple[str, str], set[str]],
     previous: dict[str, tuple[str, dt.datetime]],
@@ -238,25 +189,25 @@ def _decide(
     zone_rows: list[tuple[Any, ...]] = []
     actions: list[Action] = []
     changed = 0
-    for app in apps:
+    for app_id, app in apps.items():
         zones: dict[str, ZoneState] = {}
         for zone in app.zones:
             zs = zone_state(
-                checks.get(app.id, {}).get(zone, []), now=now, stale_after=app.stale_after
+                checks.get(app_id, {}).get(zone, []), now=now, stale_after=app.stale_after
             )
-            old = prev_zones.get((app.id, zone))
+            old = prev_zones.get((app_id, zone))
             since = old[1] if old and old[0] == zs.state else zs.since
             zones[zone] = ZoneState(zs.state, since)
             if old is None or old[0] != zs.state:
-                zone_rows.append((app.id, zone, zs.state, since))
+                zone_rows.append((app_id, zone, zs.state, since))
         maintenance = any(w.active_at(now, default_timezone=settings.timezone) for w in app.windows)
-        new = app_state(zones, quorum=app.quorum, in_maintenance=maintenance)
-        old_app = previous.get(app.id)
+        new = app_state(zones, quorum=app.thresholds.quorum, in_maintenance=maintenance)
+        old_app = previous.get(app_id)
         if old_app is None or old_app[0] != new.state:
             changed += 1
-            app_rows.append((app.id, new.state, new.since or now))
+            app_rows.append((app_id, new.state, new.since or now))
         action = _incident(
-            app.id, new, now=now, open_row=open_incidents.get(app.id), reasons=reasons
+            app_id, new, now=now, open_row=open_incidents.get(app_id), reasons=reasons
         )
         if action is not None:
             actions.append(action)

@@ -13,8 +13,9 @@ from collector.ingest import Ingestor
 from collector.review import rollup as rollup_mod
 from collector.review.monthly import comparable, review_from_aggregates, review_from_raw
 from collector.review.rollup import floor_hour, rollup
-from collector.review.timeline import AppRules, Result, sweep
+from collector.review.timeline import Result, sweep
 from collector.state.machine import Thresholds
+from collector.state.rules import AppRules
 from tests.collector.review_month import SETTINGS, Month
 from wire.maintenance import MaintenanceWindow
 from wire.messages import CheckResult, ResultBatch

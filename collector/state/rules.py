@@ -1,0 +1,72 @@
+"""Each app's state rules, read from the catalogue: the live evaluator and the review share them."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgspec
+
+from collector.db import Executor
+from collector.state.machine import Thresholds
+from wire.maintenance import MaintenanceWindow
+from wire.specs import CheckSpec
+
+_windows = msgspec.json.Decoder(list[MaintenanceWindow])
+_checks = msgspec.json.Decoder(list[CheckSpec])
+
+
+@dataclass(frozen=True, kw_only=True)
+class StateSettings:
+    """The collector's defaults (config `state` and `timezone`)."""
+
+    thresholds: Thresholds = field(default_factory=Thresholds)
+    default_interval_seconds: float = 60.0
+    stale_after_intervals: float = 3.0
+    timezone: str = "Asia/Jakarta"
+
+
+@dataclass(frozen=True, kw_only=True)
+class AppRules:
+    zones: Sequence[str]
+    thresholds: Thresholds
+    stale_after: dt.timedelta  # a check's latest result speaks for the app this long
+    windows: Sequence[MaintenanceWindow] = ()
+    timezone: str = "Asia/Jakarta"
+
+
+def thresholds_of(row: Any, defaults: Thresholds) -> Thresholds:
+    """An app's own thresholds (apps columns), else the defaults."""
+    return Thresholds(
+        failure=row["failure_threshold"] or defaults.failure,
+        success=row["success_threshold"] or defaults.success,
+        quorum=row["quorum"] or defaults.quorum,
+    )
+
+
+async def app_rules(
+    conn: Executor, settings: StateSettings, *, watched_only: bool = False
+) -> dict[str, AppRules]:
+    """The rules of every app (with `watched_only`, of the apps in service), by id."""
+    where = " WHERE lifecycle IN ('active', 'deprecated')" if watched_only else ""
+    rows = await conn.fetch(
+        "SELECT id, zones, checks, maintenance, failure_threshold, success_threshold, quorum FROM apps"
+        + where
+        + " ORDER BY id"
+    )
+    out = {}
+    for r in rows:
+        checks = _checks.decode(r["checks"])
+        # With several checks, the longest interval decides when the app has gone quiet.
+        interval = max((c.interval_seconds or settings.default_interval_seconds for c in checks),
+                       default=settings.default_interval_seconds)  # fmt: skip
+        out[r["id"]] = AppRules(
+            zones=list(r["zones"]),
+            thresholds=thresholds_of(r, settings.thresholds),
+            stale_after=dt.timedelta(seconds=interval * settings.stale_after_intervals),
+            windows=_windows.decode(r["maintenance"]),
+            timezone=settings.timezone,
+        )
+    return out
