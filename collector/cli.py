@@ -10,9 +10,8 @@ import os
 import signal
 import sys
 import tempfile
-from collections.abc import Awaitable, Callable, Coroutine, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import asyncpg
 from aiohttp import web
@@ -98,10 +97,6 @@ async def serve(
         await runner.cleanup()
 
 
-def _run(coro: Coroutine[Any, Any, int]) -> int:
-    return run_main(coro)
-
-
 def cmd_serve(args: argparse.Namespace) -> int:
     config = _config(args)
     if args.check_config:
@@ -113,7 +108,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         return 0
 
     with _database(config) as dsn:
-        return _run(main(dsn))
+        return run_main(main(dsn))
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
@@ -126,7 +121,7 @@ def cmd_migrate(args: argparse.Namespace) -> int:
         print("\n".join(f"applied {n}" for n in applied) or "schema is current")
         return 0
 
-    return _run(main())
+    return run_main(main())
 
 
 def cmd_catalog(args: argparse.Namespace) -> int:
@@ -138,7 +133,7 @@ def cmd_catalog(args: argparse.Namespace) -> int:
             exported.append(await sync.export(conn))
             return 0
 
-        _run(_with_conn(_dsn(config), export))
+        run_main(_with_conn(_dsn(config), export))
         if args.output:
             Path(args.output).write_text(exported[0], encoding="utf-8")
         else:
@@ -162,7 +157,7 @@ def cmd_catalog(args: argparse.Namespace) -> int:
         print(f"{len(diff.lines())} {verb}" if not diff.empty else "catalogue already up to date")
         return 0
 
-    return _run(_with_conn(_dsn(config), apply))
+    return run_main(_with_conn(_dsn(config), apply))
 
 
 def cmd_token(args: argparse.Namespace) -> int:
@@ -200,7 +195,7 @@ def cmd_token(args: argparse.Namespace) -> int:
         return 0
 
     actions = {"create": create, "list": show, "revoke": revoke}
-    return _run(_with_conn(_dsn(config), actions[args.action]))
+    return run_main(_with_conn(_dsn(config), actions[args.action]))
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -228,7 +223,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         out.append(RENDERERS[args.format][0](built, args.lang))
         return 0
 
-    _run(_with_conn(_dsn(config), report))
+    run_main(_with_conn(_dsn(config), report))
     if args.output:
         Path(args.output).write_bytes(out[0])
         print(f"wrote {args.output}", file=sys.stderr)
@@ -247,7 +242,7 @@ def cmd_rollup(args: argparse.Namespace) -> int:
         print(f"rolled up {stats.apps} apps, {stats.hours} app-hours")
         return 0
 
-    return _run(_with_conn(_dsn(config), run))
+    return run_main(_with_conn(_dsn(config), run))
 
 
 def cmd_retention(args: argparse.Namespace) -> int:
@@ -268,7 +263,7 @@ def cmd_retention(args: argparse.Namespace) -> int:
             print(f"dropped {len(dropped)} partitions (after rolling up)")
         return 0
 
-    return _run(_with_conn(_dsn(config), run))
+    return run_main(_with_conn(_dsn(config), run))
 
 
 def build_parser() -> argparse.ArgumentParser:
