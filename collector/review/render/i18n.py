@@ -204,6 +204,7 @@ MESSAGES: Final[dict[str, tuple[str, str]]] = {
     "reason.body": ("isi halaman tidak sesuai", "unexpected content"),
     "reason.json": ("JSON tidak sesuai", "JSON condition failed"),
     "reason.latency": ("terlalu lambat", "too slow"),
+    "reason.expiring": ("sertifikat segera kedaluwarsa", "certificate expiring soon"),
     "reason.redirects": ("terlalu banyak pengalihan", "too many redirects"),
     "reason.config": ("konfigurasi pemeriksaan", "check configuration"),
     "reason.error": ("galat lain", "other error"),
