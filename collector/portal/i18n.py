@@ -77,6 +77,9 @@ MESSAGES: Final[dict[str, tuple[str, str]]] = {
     "usage_trend": ("{metric}: {what}, 14 hari terakhir", "{metric}: {what}, last 14 days"),
     "usage_last": ("{day}: {value}", "{day}: {value}"),
     "per_day": ("per hari", "per day"),
+    # a day not wholly covered: today, or the first day the metric reported (after none the day before)
+    "so_far_today": ("hari ini sejauh ini", "today so far"),
+    "partial_day": ("hari tidak lengkap", "partial day"),
     "daily_avg": ("rata-rata harian", "daily average"),
     "no_usage": ("tidak ada data", "no data"),
     # catalogue details

@@ -78,6 +78,10 @@ MESSAGES: Final[dict[str, tuple[str, str]]] = {
         "Each app measures its own usage (visits, logins, transactions): compare with care.",
     ),
     "summary.without_usage": ("Tanpa data penggunaan: {apps}.", "Without usage data: {apps}."),
+    "summary.levels_only": (
+        "Hanya diukur sebagai level (rata-rata, tidak diperingkat): {apps}.",
+        "Measured only as a level (an average, not ranked): {apps}.",
+    ),
     # insights
     "insights.title": ("Wawasan perencanaan", "Planning insights"),
     "insights.none": ("Tidak ada temuan.", "Nothing found."),
@@ -162,6 +166,7 @@ MESSAGES: Final[dict[str, tuple[str, str]]] = {
     "col.category": ("Kategori", "Category"),
     "col.agencies": ("Jumlah perangkat daerah", "Agencies"),
     "col.apps": ("Aplikasi", "Apps"),
+    "usage.previous_partial": ("— (bulan lalu tidak lengkap)", "— (last month partial)"),
     "usage.gauge_value": ("rata-rata {average} · puncak {peak}", "average {average} · peak {peak}"),
     "kind.counter": ("jumlah", "count"),
     "kind.gauge": ("level", "level"),
@@ -247,8 +252,13 @@ def label(prefix: str, value: str, lang: Lang) -> str:
 
 
 def metric_label(metric: str, lang: Lang) -> str:
-    """The metric's name, with its id when the name does not already say it."""
-    name = label("metric", metric, lang)
+    """The metric's name, with its id when the name does not already say it.
+
+    A metric without a name of its own is shown by its id, once.
+    """
+    if f"metric.{metric}" not in MESSAGES:
+        return metric
+    name = t(f"metric.{metric}", lang)
     plain = metric.replace("-", " ").replace("_", " ")
     return name if name.casefold() == plain.casefold() else f"{name} ({metric})"
 
