@@ -148,7 +148,9 @@ def logins_samples(m: Month) -> Iterator[dict[str, object]]:
 def logins_hours_before(m: Month) -> int:
     """Hours from the previous month's 21st 00:00 to this month's start."""
     prev_year, prev_month = (m.year - 1, 12) if m.month == 1 else (m.year, m.month - 1)
-    return int((m.start - dt.datetime(prev_year, prev_month, 21, tzinfo=WIB)).total_seconds() // 3600)
+    return int(
+        (m.start - dt.datetime(prev_year, prev_month, 21, tzinfo=WIB)).total_seconds() // 3600
+    )
 
 
 def website_results(m: Month) -> Iterator[dict[str, object]]:
