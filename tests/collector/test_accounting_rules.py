@@ -376,3 +376,60 @@ def test_a_metric_without_a_name_is_shown_once() -> None:
     assert i18n.metric_label("api_queries", "en") == "api_queries"
     assert i18n.metric_label("visits", "en") == "Visits"
     assert i18n.metric_label("active-users", "id") == "Pengguna aktif (active-users)"
+
+
+# --- the portal -----------------------------------------------------------------------------------
+
+
+async def test_the_portal_counts_the_running_hour(seeded_db: str) -> None:
+    """An incident of 6 minutes in the running hour shows in the 30-day downtime at once."""
+    import zoneinfo
+
+    from collector.catalog import store
+    from collector.ingest import Ingestor
+    from collector.portal import data
+    from tests.collector.test_review_edges import batch
+    from tests.collector.test_review_edges import result as check_result
+
+    hour = dt.datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - dt.timedelta(hours=1)
+    conn = await asyncpg.connect(seeded_db)
+    pool = await asyncpg.create_pool(seeded_db, min_size=1, max_size=2)
+    try:
+        await conn.execute("UPDATE apps SET created_at = $1", hour)
+        items = [
+            check_result(hour + dt.timedelta(minutes=k), ok=not 10 <= k < 17) for k in range(40)
+        ]
+        await Ingestor(pool).store_batch(batch(items), zone="dc")
+        now = hour + dt.timedelta(minutes=41)
+        await rollup(conn, settings=SETTINGS, now=now)
+        clock = data.Clock(now=now, tz=zoneinfo.ZoneInfo("Asia/Jakarta"))  # default state settings
+        app = await store.get_app(conn, "website")
+        assert app is not None
+        (summary,) = await data.summaries(conn, [app], clock)
+        assert summary.availability.down_s == 6 * 60  # down at :12, up at :18
+        detail = await data.app_detail(conn, "website", clock)
+        assert detail is not None
+        assert sum(d.availability.down_s for d in detail.days) == 6 * 60
+        assert sum(h.down_s for h in detail.hours) == 6 * 60
+    finally:
+        await conn.close()
+        await pool.close()
+
+
+def test_the_portal_does_not_call_a_partial_day_per_day() -> None:
+    from types import SimpleNamespace
+
+    from collector.portal import views
+    from collector.portal.data import UsageSeries
+
+    days = [dt.date(2026, 11, d) for d in range(17, 31)]
+
+    def cell(values: list[float | None]) -> str:
+        trend = UsageSeries(
+            metric="visits", kind="counter", days=list(zip(days, values, strict=True))
+        )
+        return views.usage_cell("en", SimpleNamespace(trend=trend, app=SimpleNamespace(id="a")))  # type: ignore[arg-type]
+
+    assert "123 today so far" in cell([None] * 13 + [123.0])  # 37 minutes since registration
+    assert "123 partial day" in cell([None] * 12 + [123.0, None])  # began yesterday
+    assert "123 per day" in cell([None] * 11 + [5.0, 123.0, None])
