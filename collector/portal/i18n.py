@@ -36,7 +36,7 @@ MESSAGES: Final[dict[str, tuple[str, str]]] = {
     "switch_lang_title": ("Switch to English", "Ganti ke Bahasa Indonesia"),
     "footer_times": ("Waktu dalam {tz}. Halaman dibuat {at}.", "Times in {tz}. Page made {at}."),
     "footer_uptime": (
-        "Uptime = waktu berjalan (termasuk lambat) ÷ (berjalan + mati); waktu pemeliharaan dan"
+        "Uptime = waktu berjalan (termasuk menurun) ÷ (berjalan + mati); waktu pemeliharaan dan"
         " waktu tanpa data tidak dihitung.",
         "Uptime = time up (degraded included) ÷ (up + down); maintenance and time without data"
         " are not counted.",

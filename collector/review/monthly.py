@@ -39,7 +39,7 @@ class Period(msgspec.Struct, frozen=True, kw_only=True):
 class Availability(msgspec.Struct, kw_only=True):
     up_seconds: float = 0  # answering, degraded included
     down_seconds: float = 0
-    degraded_seconds: float = 0  # part of up_seconds: answered, but slower than its limit
+    degraded_seconds: float = 0  # part of up_seconds: answered with a warning (slow, cert expiring)
     maintenance_seconds: float = 0
     unknown_seconds: float = 0
     uptime_percent: float | None = None  # up / (up + down); None without monitored time

@@ -145,7 +145,7 @@ MESSAGES: Final[dict[str, tuple[str, str]]] = {
     "col.downtime": ("Waktu henti", "Downtime"),
     "col.maintenance": ("Pemeliharaan", "Maintenance"),
     "col.unknown": ("Tidak terpantau", "Unknown"),
-    "col.degraded": ("Lambat", "Degraded"),
+    "col.degraded": ("Menurun (lambat atau sertifikat)", "Degraded (slow or certificate)"),
     "col.incidents": ("Gangguan", "Incidents"),
     "col.longest": ("Gangguan terlama", "Longest outage"),
     "col.mttr": ("Rata-rata pemulihan (MTTR)", "Mean time to recover (MTTR)"),
@@ -180,7 +180,7 @@ MESSAGES: Final[dict[str, tuple[str, str]]] = {
     # states
     "state.up": ("Normal", "Up"),
     "state.down": ("Mati", "Down"),
-    "state.degraded": ("Lambat", "Degraded"),
+    "state.degraded": ("Menurun", "Degraded"),
     "state.maintenance": ("Pemeliharaan", "Maintenance"),
     "state.unknown": ("Tidak terpantau", "Unknown"),
     "state.no_data": ("tanpa data", "no data"),
