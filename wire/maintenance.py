@@ -1,11 +1,19 @@
-"""Maintenance windows: one-off (start and end) or recurring (cron and a duration)."""
+"""Maintenance windows: one-off (start and end) or recurring (cron and a duration).
+
+Recurring windows are standard crontab expressions, evaluated by cronsim exactly as Debian's cron
+does: day-of-week 0 and 7 are Sunday, and when both day-of-month and day-of-week are restricted a
+day matching either one opens the window. (APScheduler, which runs the probe's jobs, counts
+weekdays from Monday and needs both to match: it is not used for windows.)
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 import zoneinfo
-from typing import Annotated, Any
+from collections.abc import Iterator
+from typing import Annotated
 
+import cronsim
 import msgspec
 
 from wire.specs import Slug
@@ -19,8 +27,9 @@ class MaintenanceWindow(
     # One-off: both times (with a UTC offset, e.g. 2026-12-01T22:00:00+07:00).
     start: dt.datetime | None = None
     end: dt.datetime | None = None
-    # Recurring: a 5-field cron expression in `timezone` (default: the collector's), e.g.
-    # "0 23 * * sun" for every Sunday at 23:00, lasting `duration_minutes`.
+    # Recurring: a 5-field crontab expression in `timezone` (default: the collector's), e.g.
+    # "0 23 * * sun" (or "0 23 * * 0", "0 23 * * 7") for every Sunday at 23:00, lasting
+    # `duration_minutes`.
     cron: Annotated[str, msgspec.Meta(max_length=100)] | None = None
     duration_minutes: Annotated[int, msgspec.Meta(ge=1, le=10_080)] | None = None
     timezone: str | None = None
@@ -42,32 +51,34 @@ class MaintenanceWindow(
         elif self.cron is None or self.duration_minutes is None:
             raise ValueError("a recurring window needs both `cron` and `duration_minutes`")
         else:
-            self.trigger("UTC")  # a bad expression or time zone fails here, naming the window
+            self.starts(dt.datetime(2000, 1, 1, tzinfo=dt.UTC), default_timezone="UTC")
         if self.timezone is not None:
             _zone(self.timezone)
 
-    def trigger(self, default_timezone: str) -> Any:
-        """The APScheduler CronTrigger of a recurring window."""
-        from apscheduler.triggers.cron import CronTrigger
+    def starts(self, after: dt.datetime, *, default_timezone: str) -> Iterator[dt.datetime]:
+        """The recurring window's start times strictly after `after`, in its time zone."""
+        return self._cron(after, default_timezone, reverse=False)
 
+    def _cron(
+        self, at: dt.datetime, default_timezone: str, *, reverse: bool
+    ) -> Iterator[dt.datetime]:
         assert self.cron is not None
+        local = at.astimezone(_zone(self.timezone or default_timezone))
         try:
-            return CronTrigger.from_crontab(
-                self.cron, timezone=_zone(self.timezone or default_timezone)
-            )
-        except ValueError as exc:
+            return iter(cronsim.CronSim(self.cron, local, reverse=reverse))
+        except cronsim.CronSimError as exc:
             raise ValueError(f"bad cron expression {self.cron!r}: {exc}") from exc
 
     def active_at(self, at: dt.datetime, *, default_timezone: str) -> bool:
         if self.start is not None and self.end is not None:
             return self.start <= at < self.end
         assert self.duration_minutes is not None
-        opened = at - dt.timedelta(minutes=self.duration_minutes)
-        # The first start after `opened`: if it is not later than `at`, the window is open.
-        fire = self.trigger(default_timezone).get_next_fire_time(
-            None, opened + dt.timedelta(microseconds=1)
+        # The latest start at or before `at` (cron times are whole minutes, so one microsecond
+        # later reaches back to `at` itself): the window is open if it has not ended yet.
+        latest = next(
+            self._cron(at + dt.timedelta(microseconds=1), default_timezone, reverse=True), None
         )
-        return fire is not None and fire <= at
+        return latest is not None and at < latest + dt.timedelta(minutes=self.duration_minutes)
 
 
 def _zone(name: str) -> zoneinfo.ZoneInfo:

@@ -20,7 +20,8 @@ FailureReason = Literal[
     "timeout",  # no answer within the check's timeout
     "dns",  # name did not resolve (or not to the expected address)
     "connect",  # connection refused / unreachable / reset
-    "tls",  # handshake failed, certificate invalid, expired or expiring too soon
+    "tls",  # handshake failed, certificate invalid or expired
+    "expiring",  # answered, but the certificate has fewer than min_days_left days left
     "status",  # unexpected HTTP status
     "body",  # body did not contain / match what was expected
     "json",  # JSON condition failed or the answer was not JSON
@@ -59,7 +60,8 @@ class CheckResult(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_on
     kind: Literal["http", "tcp", "dns", "tls"]
     ts: Timestamp  # when the check started
     ok: bool
-    # Set exactly when ok is false ("latency": it answered, too slowly).
+    # Set exactly when ok is false ("latency", "expiring": it answered, too slowly or with a
+    # certificate about to expire; the collector counts these as answers, not failures).
     reason: FailureReason | None = None
     message: Message | None = None
     duration_seconds: Annotated[float, msgspec.Meta(ge=0, le=86_400)]

@@ -1,7 +1,8 @@
 """What the portal's pages show, read from PostgreSQL in a few queries per page.
 
 Uptime and usage follow docs/accounting.md and read the review's aggregates (`app_daily`,
-`app_hourly`, `usage_daily`); the usage series reuse the review's own arithmetic so that the
+`app_hourly`, `usage_daily`), plus the running hour swept from the raw results as the review
+does (collector.review.tail); the usage series reuse the review's own arithmetic so that the
 portal and the monthly report never disagree about a day.
 """
 
@@ -11,12 +12,15 @@ import datetime as dt
 import zoneinfo
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from collector.catalog import store
 from collector.db import Conn
 from collector.review.monthly import usage_figures, usage_from_days
+from collector.review.rollup import HOUR, floor_hour
+from collector.review.tail import Piece, tails
 from collector.state.incidents import Incident, find_incidents
+from collector.state.rules import StateSettings, app_rules
 from wire.catalog import Agency, App
 
 UPTIME_DAYS = 30
@@ -31,6 +35,7 @@ class Clock:
 
     now: dt.datetime
     tz: zoneinfo.ZoneInfo
+    settings: StateSettings = field(default_factory=StateSettings)
 
     @property
     def today(self) -> dt.date:
@@ -76,6 +81,20 @@ class Availability:
             maintenance_s=self.maintenance_s + other.maintenance_s,
             unknown_s=self.unknown_s + other.unknown_s,
         )
+
+
+def _of_piece(p: Piece) -> Availability:
+    s = p.seconds
+    return Availability(up_s=s["up"] + s["degraded"], down_s=s["down"], degraded_s=s["degraded"],
+                        maintenance_s=s["maintenance"], unknown_s=s["unknown"])  # fmt: skip
+
+
+async def _running(conn: Conn, app_ids: Sequence[str], clock: Clock,
+                   cuts: Sequence[dt.datetime] = ()) -> dict[str, list[Piece]]:  # fmt: skip
+    """Per app, the time after its rolled-up hours (the running hour), in pieces."""
+    rules = await app_rules(conn, clock.settings)
+    found = await tails(conn, rules, app_ids, now=clock.now, tz=clock.tz, cuts=cuts)
+    return {app: t.pieces.pieces for app, t in found.items()}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -223,6 +242,12 @@ async def summaries(conn: Conn, apps: Sequence[App], clock: Clock) -> list[AppSu
             ids,
         )
     }
+    running = await _running(conn, ids, clock)
+    since = clock.local_midnight(start)
+    for app_id, pieces in running.items():
+        for p in pieces:
+            if p.start >= since:
+                availability[app_id] = availability.get(app_id, Availability()) + _of_piece(p)
     # One app (its own page): read only its usage, not every app's.
     only = apps[0].id if len(apps) == 1 else None
     usage = await _usage_series(conn, clock.days_back(TREND_DAYS), only)
@@ -307,6 +332,28 @@ async def app_detail(conn: Conn, app_id: str, clock: Clock) -> AppDetail | None:
             clock.days_back(UPTIME_DAYS)[0],
         )
     ]
+    # The running hour (and any the rollup has not reached), cut at the hours for the timeline.
+    hour_marks = [floor_hour(clock.now) - k * HOUR for k in range(TIMELINE_DAYS * 24 + 24)]
+    pieces = (await _running(conn, [app.id], clock, hour_marks)).get(app.id, [])
+    hours_by: dict[dt.datetime, Availability] = {}
+    days_by: dict[dt.date, Availability] = {d.day: d.availability for d in days}
+    for p in pieces:
+        a = _of_piece(p)
+        if p.start >= first_hour:
+            hours_by[floor_hour(p.start)] = hours_by.get(floor_hour(p.start), Availability()) + a
+        days_by[p.day] = days_by.get(p.day, Availability()) + a
+    known = {h.hour: h for h in hours}
+    for hour, a in hours_by.items():
+        if hour in known:
+            k = known[hour]
+            a = a + Availability(up_s=k.up_s + k.degraded_s, down_s=k.down_s, degraded_s=k.degraded_s,
+                                 maintenance_s=k.maintenance_s, unknown_s=k.unknown_s)  # fmt: skip
+        known[hour] = HourRow(hour=hour, up_s=a.up_s - a.degraded_s, down_s=a.down_s,
+                              degraded_s=a.degraded_s, maintenance_s=a.maintenance_s,
+                              unknown_s=a.unknown_s)  # fmt: skip
+    hours = [known[h] for h in sorted(known)]
+    oldest = clock.days_back(UPTIME_DAYS)[0]
+    days = [DayRow(day=d, availability=days_by[d]) for d in sorted(days_by) if d >= oldest]
     incidents = await find_incidents(conn, app=app.id, limit=INCIDENT_LIMIT, now=clock.now)
     usage = (await _usage_series(conn, clock.days_back(UPTIME_DAYS), app.id)).get(app.id, [])
     checks = [

@@ -36,7 +36,7 @@ MESSAGES: Final[dict[str, tuple[str, str]]] = {
     "switch_lang_title": ("Switch to English", "Ganti ke Bahasa Indonesia"),
     "footer_times": ("Waktu dalam {tz}. Halaman dibuat {at}.", "Times in {tz}. Page made {at}."),
     "footer_uptime": (
-        "Uptime = waktu berjalan (termasuk lambat) ÷ (berjalan + mati); waktu pemeliharaan dan"
+        "Uptime = waktu berjalan (termasuk menurun) ÷ (berjalan + mati); waktu pemeliharaan dan"
         " waktu tanpa data tidak dihitung.",
         "Uptime = time up (degraded included) ÷ (up + down); maintenance and time without data"
         " are not counted.",
@@ -77,6 +77,9 @@ MESSAGES: Final[dict[str, tuple[str, str]]] = {
     "usage_trend": ("{metric}: {what}, 14 hari terakhir", "{metric}: {what}, last 14 days"),
     "usage_last": ("{day}: {value}", "{day}: {value}"),
     "per_day": ("per hari", "per day"),
+    # a day not wholly covered: today, or the first day the metric reported (after none the day before)
+    "so_far_today": ("hari ini sejauh ini", "today so far"),
+    "partial_day": ("hari tidak lengkap", "partial day"),
     "daily_avg": ("rata-rata harian", "daily average"),
     "no_usage": ("tidak ada data", "no data"),
     # catalogue details

@@ -61,8 +61,9 @@ def other_lang_href(request: web.Request, lang: Lang) -> str:
 
 
 def clock_of(request: web.Request) -> Clock:
-    tz = zoneinfo.ZoneInfo(request.app[keys.CONFIG].timezone)
-    return Clock(now=dt.datetime.now(dt.UTC), tz=tz)
+    config = request.app[keys.CONFIG]
+    return Clock(now=dt.datetime.now(dt.UTC), tz=zoneinfo.ZoneInfo(config.timezone),
+                 settings=config.state_settings())  # fmt: skip
 
 
 def html_response(text: str, *, status: int = 200) -> web.Response:
@@ -180,19 +181,30 @@ def usage_cell(lang: Lang, s: AppSummary) -> str:
     what = t(lang, "per_day" if counter else "daily_avg")
     metric = i18n.metric_name(lang, trend.metric)
     values = [v for _, v in trend.days]
-    last = next((v for v in reversed(values) if v is not None), None)
+    last_at = next((k for k in range(len(values) - 1, -1, -1) if values[k] is not None), None)
+    last = values[last_at] if last_at is not None else None
     last_text = i18n.fmt_compact(lang, last) if last is not None else t(lang, "none")
+    # A day's figure is "per day" only for a whole day: not today, nor a day the metric began
+    # reporting (no data the day before), such as 37 minutes after registration.
+    last_what = what
+    if counter and last_at is not None and last_at == len(values) - 1:  # the series ends today
+        last_what = t(lang, "so_far_today")
+    elif counter and last_at is not None and (last_at == 0 or values[last_at - 1] is None):
+        last_what = t(lang, "partial_day")
     chart = report_svg.Trend(
         title=t(lang, "usage_trend", metric=metric, what=what),
         desc=t(
-            lang, "usage_last", day=i18n.fmt_day_month(lang, trend.days[-1][0]), value=last_text
+            lang,
+            "usage_last",
+            day=i18n.fmt_day_month(lang, trend.days[last_at if last_at is not None else -1][0]),
+            value=last_text,
         ),
         values=values,
         style="bars" if counter else "line",
     )
     return (
         f'<div class="trend">{report_svg.trend(chart, f"u-{s.app.id}")}'
-        f'<span class="muted small">{e(metric)} · {e(last_text)} {e(what)}</span></div>'
+        f'<span class="muted small">{e(metric)} · {e(last_text)} {e(last_what)}</span></div>'
     )
 
 

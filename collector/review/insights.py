@@ -20,6 +20,11 @@ FALLING_PERCENT = -25.0  # usage down by a quarter or more against last month
 CERT_DAYS = 30
 
 
+def days_left(expiry: dt.datetime, now: dt.datetime) -> float:
+    """Days until a certificate expires, to one decimal (rounded to nearest), as the alerts say."""
+    return round((expiry - now).total_seconds() / 86_400, 1)
+
+
 class InsightItem(msgspec.Struct, frozen=True, kw_only=True):
     app: str | None = None
     agency: str | None = None
@@ -32,6 +37,7 @@ class Insight(msgspec.Struct, frozen=True, kw_only=True):
 
 
 def _usage_insights(apps: list[AppReview]) -> list[Insight]:
+    """A metric may belong to both: one that fell to zero is falling and little used."""
     falling, little = [], []
     for a in apps:
         for u in a.usage:
@@ -39,8 +45,8 @@ def _usage_insights(apps: list[AppReview]) -> list[Insight]:
             if u.change_percent is not None and u.change_percent <= FALLING_PERCENT:
                 falling.append(InsightItem(app=a.app, agency=a.agency, figures={
                     "metric": u.metric, "this_month": value, "last_month": u.previous,
-                    "change_percent": round(u.change_percent, 1)}))  # fmt: skip
-            elif value is not None and value == 0:
+                    "change_percent": u.change_percent}))  # fmt: skip
+            if value is not None and value == 0:
                 little.append(
                     InsightItem(
                         app=a.app, agency=a.agency, figures={"metric": u.metric, "this_month": 0}
@@ -58,7 +64,7 @@ def _downtime(apps: list[AppReview], top: int = 5) -> Insight:
     return Insight(kind="most_downtime", items=[
         InsightItem(app=a.app, agency=a.agency, figures={
             "down_minutes": round(a.availability.down_seconds / 60), "incidents": a.incidents,
-            "uptime_percent": None if a.availability.uptime_percent is None else round(a.availability.uptime_percent, 3),
+            "uptime_percent": a.availability.uptime_percent,
             "target_uptime": a.target_uptime})
         for a in worst])  # fmt: skip
 
@@ -98,7 +104,7 @@ async def _certificates(conn: Conn, now: dt.datetime) -> Insight:
     return Insight(kind="certificates_expiring", items=[
         InsightItem(app=r["app_id"], agency=r["agency_id"], figures={
             "expires": r["expiry"].date().isoformat(),
-            "days_left": (r["expiry"] - now).days})
+            "days_left": days_left(r["expiry"], now)})
         for r in rows])  # fmt: skip
 
 

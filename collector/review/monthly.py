@@ -19,13 +19,11 @@ import msgspec
 
 from collector.catalog import store
 from collector.db import Conn
-from collector.review.rollup import first_data, load_results
-from collector.review.timeline import STATES, Carry, Outage, sweep
+from collector.review.rollup import accounting_start, load_results
+from collector.review.tail import Pieces, sweep_pieces, tails
+from collector.review.timeline import Outage
 from collector.state.rules import StateSettings, app_rules
 from wire.catalog import Agency, App
-
-_carry_decoder = msgspec.json.Decoder(Carry)
-
 
 # --- the review's shape -------------------------------------------------------------------
 
@@ -41,7 +39,7 @@ class Period(msgspec.Struct, frozen=True, kw_only=True):
 class Availability(msgspec.Struct, kw_only=True):
     up_seconds: float = 0  # answering, degraded included
     down_seconds: float = 0
-    degraded_seconds: float = 0  # part of up_seconds: answered, but slower than its limit
+    degraded_seconds: float = 0  # part of up_seconds: answered with a warning (slow, cert expiring)
     maintenance_seconds: float = 0
     unknown_seconds: float = 0
     uptime_percent: float | None = None  # up / (up + down); None without monitored time
@@ -53,8 +51,8 @@ class Availability(msgspec.Struct, kw_only=True):
 
 class OutageItem(msgspec.Struct, frozen=True, kw_only=True):
     started_at: dt.datetime
-    ended_at: dt.datetime | None  # None: still down at the end of the month
-    duration_seconds: float  # up to the month's end while still open
+    ended_at: dt.datetime | None  # None: still down when the review was made
+    duration_seconds: float  # its whole duration, even past the month; while open, up to then
     causes: list[str]
 
 
@@ -73,6 +71,8 @@ class UsageFigures(msgspec.Struct, kw_only=True):
     average: float | None = None  # gauges
     peak: float | None = None  # gauges
     previous: float | None = None  # the same figure (total or average) last month
+    # Last month only partly covered: the metric began reporting during it. No change then.
+    previous_partial: bool = False
     change_percent: float | None = None
     daily: list[tuple[dt.date, float]] = []  # counters: used that day; gauges: the day's average
 
@@ -177,7 +177,8 @@ def _finish(av: Availability) -> Availability:
 
 def _outage_items(ended: Iterable[Outage], open_start: dt.datetime | None, open_causes: Sequence[str],
                   period: Period, through: dt.datetime) -> list[OutageItem]:  # fmt: skip
-    """Outages that overlap the month; one still open at the end (`through`) has no end."""
+    """Outages that overlap the month, whole; one still open at `through` (the review's time)
+    has no end and counts up to then."""
     items = [OutageItem(started_at=o.start, ended_at=o.end, duration_seconds=o.seconds, causes=o.causes)
              for o in ended if o.end > period.start and o.start < period.end]  # fmt: skip
     if open_start is not None and open_start < period.end:
@@ -310,24 +311,65 @@ async def usage_from_days(
     return out
 
 
-def _with_previous(current: list[UsageFigures], previous: list[UsageFigures]) -> list[UsageFigures]:
+def _with_previous(current: list[UsageFigures], previous: list[UsageFigures],
+                   older: set[str]) -> list[UsageFigures]:  # fmt: skip
+    """Last month's figure and the change; `older`: metrics with data before last month began."""
     before = {u.metric: u for u in previous}
     for u in current:
         p = before.get(u.metric)
         if p is None:
             continue
         u.previous = p.total if u.kind == "counter" else p.average
+        # A metric that began reporting during last month has only part of it: comparing a
+        # whole month with a few days would show a made-up rise.
+        u.previous_partial = u.metric not in older
         now = u.total if u.kind == "counter" else u.average
-        if u.previous and now is not None:
+        if u.previous and now is not None and not u.previous_partial:
             u.change_percent = 100.0 * (now - u.previous) / u.previous
     return current
+
+
+def _add(into: dict[dt.date, list[float]], day: dt.date, up: float, down: float, degraded: float,
+         maintenance: float, unknown: float) -> None:  # fmt: skip
+    row = into.setdefault(day, [0.0] * 5)
+    for i, v in enumerate((up, down, degraded, maintenance, unknown)):
+        row[i] += v
+
+
+def _month_figures(days: dict[dt.date, list[float]]) -> tuple[Availability, list[DayFigures]]:
+    """The month's availability and its days (`up` here excludes degraded, as in the sweep)."""
+    av = Availability()
+    daily = []
+    for day, (up, down, degraded, maintenance, unknown) in sorted(days.items()):
+        av.up_seconds += up + degraded
+        av.down_seconds += down
+        av.degraded_seconds += degraded
+        av.maintenance_seconds += maintenance
+        av.unknown_seconds += unknown
+        if up + down + degraded + maintenance + unknown > 0:
+            daily.append(DayFigures(day=day, down_seconds=down, uptime_percent=_percent(up + degraded, down),
+                                    maintenance_seconds=maintenance, unknown_seconds=unknown))  # fmt: skip
+    return av, daily
 
 
 # --- from the aggregates --------------------------------------------------------------------
 
 
+async def _older_metrics(conn: Conn, before: dt.date) -> dict[str, set[str]]:
+    """Per app, the metrics with data on a day before `before` (a local day: a month's start)."""
+    out: dict[str, set[str]] = defaultdict(set)
+    for r in await conn.fetch(
+        "SELECT DISTINCT ON (app_id, metric) app_id, metric FROM usage_daily WHERE day < $1"
+        " ORDER BY app_id, metric, day",
+        before,
+    ):
+        out[r["app_id"]].add(r["metric"])
+    return out
+
+
 async def review_from_aggregates(conn: Conn, *, month: str, settings: StateSettings,
                                  agency: str | None = None, now: dt.datetime | None = None) -> Review:  # fmt: skip
+    now = now or dt.datetime.now(dt.UTC)
     period = month_period(month, settings.timezone, now=now)
     tz = zoneinfo.ZoneInfo(settings.timezone)
     first_day, end_day = _local_day(period.start, tz), _local_day(period.end, tz)
@@ -349,36 +391,40 @@ async def review_from_aggregates(conn: Conn, *, month: str, settings: StateSetti
         period.start, period.end,
     ):  # fmt: skip
         outages[r["app_id"]].append(Outage(r["started_at"], r["ended_at"], list(r["causes"])))
-    last_hour = period.end - dt.timedelta(hours=1)
-    carries = {r["app_id"]: (_carry_decoder.decode(r["carry"]), r["hour"] + dt.timedelta(hours=1))
-               for r in await conn.fetch(
-        "SELECT DISTINCT ON (app_id) app_id, hour, carry FROM app_hourly WHERE hour <= $1 AND hour >= $2"
-        " ORDER BY app_id, hour DESC", last_hour, period.start)}  # fmt: skip
+    # After the rolled-up hours, up to now: the running hour, and whether an outage still open at
+    # the month's end has ended since.
+    rules = await app_rules(conn, settings)
+    tail = await tails(conn, rules, [a.id for a in apps], now=now, tz=tz,
+                       cuts=(period.start, period.end))  # fmt: skip
     usage = await usage_from_days(conn, first_day, end_day, None)
     prev = month_period(previous_month(month), settings.timezone)
-    usage_prev = await usage_from_days(conn, _local_day(prev.start, tz), first_day, None)
+    prev_first = _local_day(prev.start, tz)
+    usage_prev = await usage_from_days(conn, prev_first, first_day, None)
+    older = await _older_metrics(conn, prev_first)
     reviews = []
     for app in apps:
-        av = Availability()
-        daily = []
+        per_day: dict[dt.date, list[float]] = {}
         for r in days.get(app.id, []):
-            av.up_seconds += r["up_s"] + r["degraded_s"]
-            av.down_seconds += r["down_s"]
-            av.degraded_seconds += r["degraded_s"]
-            av.maintenance_seconds += r["maintenance_s"]
-            av.unknown_seconds += r["unknown_s"]
-            daily.append(DayFigures(day=r["day"], down_seconds=r["down_s"],
-                                    uptime_percent=_percent(r["up_s"] + r["degraded_s"], r["down_s"]),
-                                    maintenance_seconds=r["maintenance_s"], unknown_seconds=r["unknown_s"]))  # fmt: skip
-        carry, through = carries.get(app.id, (None, period.start))
-        # An outage that ended after the rolled-up hours is still open as far as they know: it
-        # comes from the carry, not (again) from app_outages.
-        ended = [o for o in outages.get(app.id, []) if o.end <= through]
+            _add(per_day, r["day"], r["up_s"], r["down_s"], r["degraded_s"], r["maintenance_s"],
+                 r["unknown_s"])  # fmt: skip
+        t = tail.get(app.id)
+        ended = list(outages.get(app.id, []))
+        carry = None
+        if t is not None:
+            ended = [o for o in ended if o.end <= t.through] + t.pieces.outages
+            carry = t.pieces.carry
+            for piece in t.pieces.pieces:
+                if period.start <= piece.start < period.end:
+                    sec = piece.seconds
+                    _add(per_day, piece.day, sec["up"], sec["down"], sec["degraded"],
+                         sec["maintenance"], sec["unknown"])  # fmt: skip
+        av, daily = _month_figures(per_day)
         items = _outage_items(ended, carry.outage_start if carry else None,
-                              carry.outage_causes if carry else [], period, through)  # fmt: skip
+                              carry.outage_causes if carry else [], period, now)  # fmt: skip
         figures = [usage_figures(m, u) for m, u in sorted(usage.get(app.id, {}).items())]
         before = [usage_figures(m, u) for m, u in sorted(usage_prev.get(app.id, {}).items())]
-        reviews.append(_app_review(app, av, items, daily, _with_previous(figures, before), period))
+        reviews.append(_app_review(app, av, items, daily,
+                                   _with_previous(figures, before, older.get(app.id, set())), period))  # fmt: skip
     return _assemble(period, await store.list_agencies(conn), reviews)
 
 
@@ -388,59 +434,56 @@ async def review_from_aggregates(conn: Conn, *, month: str, settings: StateSetti
 async def review_from_raw(conn: Conn, *, month: str, settings: StateSettings,
                           agency: str | None = None, now: dt.datetime | None = None) -> Review:  # fmt: skip
     """The same figures straight from check_results and usage_samples (slow: for comparison)."""
+    now = now or dt.datetime.now(dt.UTC)
     period = month_period(month, settings.timezone, now=now)
     tz = zoneinfo.ZoneInfo(settings.timezone)
-    until = min(
-        period.end, (now or dt.datetime.now(dt.UTC)).replace(minute=0, second=0, microsecond=0)
-    )
     rules = await app_rules(conn, settings)
     apps = [
         a
         for a in await store.list_apps(conn, store.AppFilter(agency=agency))
         if a.lifecycle != "planned"
     ]
+    prev = month_period(previous_month(month), settings.timezone)
     reviews = []
     for app in apps:
-        first = await first_data(conn, app.id)
-        created = await conn.fetchval("SELECT created_at FROM apps WHERE id = $1", app.id)
-        origin = (first or created).replace(minute=0, second=0, microsecond=0)
-        lead = sweep(await load_results(conn, app.id, origin, period.start), rules=rules[app.id],
-                     start=origin, end=period.start) if origin < period.start else None  # fmt: skip
-        av, daily, outages, carry = (
-            Availability(),
-            [],
-            list(lead.outages if lead else []),
-            lead.carry if lead else None,
-        )
-        day_start = max(period.start, origin)
-        month_results = await load_results(conn, app.id, day_start, until)
-        while day_start < until:
-            local = _local_day(day_start, tz)
-            day_end = min(
-                until,
-                dt.datetime.combine(local + dt.timedelta(days=1), dt.time(), tz).astimezone(dt.UTC),
+        # One sweep from the accounting start to now, cut at midnights and the month's edges.
+        origin = await accounting_start(conn, app.id)
+        swept = (
+            sweep_pieces(
+                await load_results(conn, app.id, origin, now),
+                rules=rules[app.id],
+                start=origin,
+                end=now,
+                carry=None,
+                tz=tz,
+                cuts=(period.start, period.end),
             )
-            chunk = [r for r in month_results if day_start <= r.ts < day_end]
-            s = sweep(chunk, rules=rules[app.id], start=day_start, end=day_end, carry=carry)
-            carry = s.carry
-            outages.extend(s.outages)
-            sec = s.seconds
-            av.up_seconds += sec["up"] + sec["degraded"]
-            av.down_seconds += sec["down"]
-            av.degraded_seconds += sec["degraded"]
-            av.maintenance_seconds += sec["maintenance"]
-            av.unknown_seconds += sec["unknown"]
-            if sum(sec[k] for k in STATES) > 0:
-                daily.append(DayFigures(day=local, down_seconds=sec["down"],
-                                        uptime_percent=_percent(sec["up"] + sec["degraded"], sec["down"]),
-                                        maintenance_seconds=sec["maintenance"], unknown_seconds=sec["unknown"]))  # fmt: skip
-            day_start = day_end
-        items = _outage_items(outages, carry.outage_start if carry else None,
-                              carry.outage_causes if carry else [], period, until)  # fmt: skip
+            if origin < now
+            else Pieces()
+        )
+        per_day: dict[dt.date, list[float]] = {}
+        for piece in swept.pieces:
+            if period.start <= piece.start < period.end:
+                sec = piece.seconds
+                _add(per_day, piece.day, sec["up"], sec["down"], sec["degraded"],
+                     sec["maintenance"], sec["unknown"])  # fmt: skip
+        av, daily = _month_figures(per_day)
+        carry = swept.carry
+        items = _outage_items(swept.outages, carry.outage_start if carry else None,
+                              carry.outage_causes if carry else [], period, now)  # fmt: skip
         usage = await _usage_from_raw(conn, app.id, period, tz)
-        prev = month_period(previous_month(month), settings.timezone)
         before = await _usage_from_raw(conn, app.id, prev, tz)
-        reviews.append(_app_review(app, av, items, daily, _with_previous(usage, before), period))
+        older = {
+            r["metric"]
+            for r in await conn.fetch(
+                "SELECT DISTINCT metric FROM usage_samples WHERE app_id = $1 AND ts < $2",
+                app.id,
+                prev.start,
+            )
+        }
+        reviews.append(
+            _app_review(app, av, items, daily, _with_previous(usage, before, older), period)
+        )
     return _assemble(period, await store.list_agencies(conn), reviews)
 
 

@@ -53,6 +53,19 @@ async def first_data(conn: Conn, app_id: str) -> dt.datetime | None:
     return value
 
 
+async def accounting_start(conn: Conn, app_id: str) -> dt.datetime:
+    """When an app's time starts to count: the earlier of its registration and its first result.
+
+    Silence after it is unknown time; the time before it is not counted at all.
+    """
+    value: dt.datetime = await conn.fetchval(
+        "SELECT least(created_at, (SELECT min(ts) FROM check_results WHERE app_id = $1))"
+        " FROM apps WHERE id = $1",
+        app_id,
+    )
+    return value
+
+
 @dataclass(frozen=True)
 class RollupStats:
     apps: int
@@ -71,9 +84,6 @@ async def rollup(conn: Conn, *, settings: StateSettings, now: dt.datetime | None
         return RollupStats(0, 0)  # another replica is at it
     try:
         rules = await app_rules(conn, settings)
-        created = {
-            r["id"]: r["created_at"] for r in await conn.fetch("SELECT id, created_at FROM apps")
-        }
         total_hours = 0
         done = 0
         for app_id in sorted(apps if apps is not None else rules):
@@ -93,11 +103,13 @@ async def rollup(conn: Conn, *, settings: StateSettings, now: dt.datetime | None
                 assert p is not None  # inserted just above
                 rolled, dirty = p["rolled_until"], p["dirty_since"]
                 starts: list[dt.datetime] = [t for t in (rolled, dirty) if t is not None]
-                origin = None
+                origin = counted_from = None
                 if rolled is None or dirty is not None:
-                    # Nothing before the app's first data or its registration, whichever came first.
+                    # Availability counts from the accounting start (to the second); usage pushed
+                    # before it still gets its hours.
+                    counted_from = await accounting_start(conn, app_id)
                     first = await first_data(conn, app_id)
-                    origin = floor_hour(min(created[app_id], first or created[app_id]))
+                    origin = floor_hour(min(counted_from, first or counted_from))
                     if rolled is None:
                         starts.append(origin)
                 start = floor_hour(min(starts))
@@ -105,9 +117,8 @@ async def rollup(conn: Conn, *, settings: StateSettings, now: dt.datetime | None
                     start = max(start, origin)
                 if start >= until:
                     continue
-                total_hours += await _roll_app(
-                    conn, app_id, rules[app_id], start, until, settings.timezone
-                )
+                total_hours += await _roll_app(conn, app_id, rules[app_id], start, until,
+                                               settings.timezone, counted_from)  # fmt: skip
                 await conn.execute(
                     "UPDATE rollup_progress SET rolled_until = $2, dirty_since = NULL WHERE app_id = $1",
                     app_id, until,
@@ -119,7 +130,7 @@ async def rollup(conn: Conn, *, settings: StateSettings, now: dt.datetime | None
 
 
 async def _roll_app(conn: Conn, app_id: str, rules: AppRules, start: dt.datetime,
-                    until: dt.datetime, timezone: str) -> int:  # fmt: skip
+                    until: dt.datetime, timezone: str, counted_from: dt.datetime | None) -> int:  # fmt: skip
     raw = await conn.fetchval(
         "SELECT carry FROM app_hourly WHERE app_id = $1 AND hour = $2", app_id, start - HOUR
     )
@@ -135,7 +146,9 @@ async def _roll_app(conn: Conn, app_id: str, rules: AppRules, start: dt.datetime
         while j < len(results) and results[j].ts < nxt:
             j += 1
         chunk = results[i:j]
-        s = sweep(chunk, rules=rules, start=hour, end=nxt, carry=carry)
+        # The hour of the accounting start counts from it, not from the hour's beginning.
+        begin = hour if counted_from is None else min(max(hour, counted_from), nxt)
+        s = sweep(chunk, rules=rules, start=begin, end=nxt, carry=carry)
         failures = sum(1 for r in chunk if not r.ok)
         rows.append((app_id, hour, s.seconds["up"], s.seconds["down"], s.seconds["degraded"],
                      s.seconds["maintenance"], s.seconds["unknown"], len(chunk), failures,

@@ -20,6 +20,7 @@ from collector.state.machine import (
     CheckState,
     ZoneState,
     app_state,
+    is_cause,
     observe,
     zone_state,
 )
@@ -86,11 +87,12 @@ def maintenance_intervals(
             continue
         assert w.duration_minutes is not None
         length = dt.timedelta(minutes=w.duration_minutes)
-        trigger = w.trigger(timezone)
-        fire = trigger.get_next_fire_time(None, start - length)
-        while fire is not None and fire < end:
+        # Starts from `start - length` on (strictly after it: a window that began exactly then has
+        # already ended at `start`).
+        for fire in w.starts(start - length, default_timezone=timezone):
+            if fire >= end:
+                break
             spans.append((fire, fire + length))
-            fire = trigger.get_next_fire_time(fire, fire + dt.timedelta(seconds=1))
     clipped = sorted((max(s, start), min(e, end)) for s, e in spans if e > start and s < end)
     merged: list[tuple[dt.datetime, dt.datetime]] = []
     for s, e in clipped:
@@ -142,7 +144,7 @@ def sweep(results: Iterable[Result], *, rules: AppRules, start: dt.datetime, end
             causes |= {
                 c.reason
                 for (z, _), c in checks.items()
-                if z in down_zones and c.state == "down" and c.reason
+                if z in down_zones and c.state == "down" and is_cause(c.reason)
             }
             if outage_start is None:
                 outage_start = t

@@ -24,6 +24,7 @@ from collector.state.machine import (
     Thresholds,
     ZoneState,
     app_state,
+    is_cause,
     observe,
     zone_state,
 )
@@ -131,7 +132,7 @@ async def evaluate(
             "SELECT app_id, zone, state, failures, successes, since, ts AS last_ts, reason FROM check_latest"
         ):
             checks[r["app_id"]][r["zone"]].append(_check_state(r))
-            if r["state"] == "down" and r["reason"]:
+            if r["state"] == "down" and is_cause(r["reason"]):
                 reasons[(r["app_id"], r["zone"])].add(r["reason"])
         # A check removed from the catalogue stops getting results, goes stale, and drops out.
         previous = {

@@ -1,8 +1,12 @@
 """The state rules, as pure functions: per check, then per zone, then per app.
 
 - A check is `down` after `failure_threshold` consecutive failures and `up` again after
-  `success_threshold` consecutive successes; an answer slower than its latency limit counts as a
-  success for these counters but makes the check `degraded`.
+  `success_threshold` consecutive successes; an answer that came with a warning (slower than its
+  latency limit, or a certificate about to expire) counts as a success for these counters but
+  makes the check `degraded`. Only failures name an outage's causes.
+- A new check is `unknown` until its first answer (`up` or `degraded` at once) or until
+  `failure_threshold` failures in a row (`down`). Failures short of the threshold keep the state
+  the check had (`up`, `degraded` or `unknown`).
 - A zone is the worst of its fresh checks; a check without a fresh result is `unknown`.
 - An app is `down` when at least `quorum` of its zones are down, so one agency's broken uplink
   pages nobody about a healthy app; `maintenance` overrides everything.
@@ -13,12 +17,19 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, TypeGuard
 
 CheckStateName = Literal["up", "down", "degraded", "unknown"]
 AppStateName = Literal["up", "down", "degraded", "maintenance", "unknown"]
 APP_STATES: tuple[AppStateName, ...] = ("up", "down", "degraded", "maintenance", "unknown")
 _SEVERITY = {"unknown": 0, "up": 1, "degraded": 2, "down": 3}
+# Reasons of a result that did answer: a warning, not a failure (wire.messages.FailureReason).
+ANSWERED_REASONS = frozenset({"latency", "expiring"})
+
+
+def is_cause(reason: str | None) -> TypeGuard[str]:
+    """Whether a down check's latest reason names a cause of the outage (a failure, not a warning)."""
+    return reason is not None and reason not in ANSWERED_REASONS
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -45,7 +56,7 @@ def observe(prev: CheckState | None, *, ok: bool, reason: str | None, ts: dt.dat
         prev = CheckState(
             state="unknown", failures=0, successes=0, since=ts, last_ts=ts, reason=None
         )
-    if ok or reason == "latency":
+    if ok or reason in ANSWERED_REASONS:
         answered: CheckStateName = "up" if ok else "degraded"
         successes, failures = prev.successes + 1, 0
         if prev.state == "down" and successes < thresholds.success:

@@ -27,7 +27,7 @@ async def check_tls(spec: TlsCheck, *, ctx: CheckContext) -> Outcome:
     if days_left < spec.min_days_left:
         return Outcome(
             ok=False,
-            reason="tls",
+            reason="expiring",  # it answered: a warning (degraded), not an outage
             message=f"certificate expires in {days_left:.1f} days,"
             f" fewer than min_days_left={spec.min_days_left}",
             tls_expiry=not_after,

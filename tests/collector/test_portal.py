@@ -44,6 +44,7 @@ EXPECTED_STATES = {
     "website": "up",  # diskominfo (from the synthetic month), fresh results all fine
     "jdih": "down",  # setda: failing for the last minutes -> an open incident
     "sipd": "unknown",  # setda, central: no checks
+    "simpeg": "unknown",  # setda (from the synthetic month): no results since last month
     "e-office": "maintenance",  # setda: inside a maintenance window
     "xss": "degraded",  # dinkes, vendor: answers too slowly
     "simpus": "up",  # dinkes
@@ -51,7 +52,7 @@ EXPECTED_STATES = {
 }
 BY_AGENCY = {
     "diskominfo": {"website"},
-    "setda": {"jdih", "sipd", "e-office"},
+    "setda": {"jdih", "sipd", "simpeg", "e-office"},
     "dinkes": {"xss", "simpus", "p-care"},
 }
 
@@ -358,7 +359,7 @@ async def test_agency_page_counts_states_and_lists_open_incidents(portal: Portal
     assert "<h1>Setda</h1>" in html
     assert set(rows_of(html).shown) == BY_AGENCY["setda"]
     summary = html.split('class="summary"', 1)[1].split("</ul>")[0]
-    assert "3 aplikasi" in summary
+    assert "4 aplikasi" in summary
     for state in ("down", "maintenance", "unknown"):
         assert f"st-{state}" in summary
     incidents = html.split("<h2>Insiden terbuka</h2>", 1)[1]
@@ -390,7 +391,7 @@ async def test_english_on_request_and_links_keep_the_language(portal: Portal) ->
     assert 'name="lang" value="en"' in html  # the form keeps it too
     assert 'href="/?state=down"' in html  # the switch back to Indonesian keeps the filter
     assert "format=html&amp;lang=en" in html
-    assert "1 of 7 applications" in html
+    assert "1 of 8 applications" in html
     app = await get_html(portal, "/apps/jdih?lang=en")
     assert "Open incident since" in app
     assert reason_name("en", "status") in app
@@ -472,7 +473,7 @@ async def test_list_page_filters_instantly_in_chromium(
     await page.type_text("#f-q", "simpus")
     assert await page.evaluate(VISIBLE_IDS) == ["simpus"]
     assert await page.evaluate("document.getElementById('count').textContent") == (
-        "1 dari 7 aplikasi"
+        "1 dari 8 aplikasi"
     )
     assert await page.evaluate("location.search") == "?q=simpus"
     assert await page.evaluate("document.getElementById('lang-switch').search") == (

@@ -187,9 +187,9 @@ async def test_html_summary(report: MonthlyReport, lang: Lang) -> None:
     assert page.figures[words["uptime"]] == shown_uptime(
         regency.availability.uptime_percent or 0, lang
     )
-    assert page.figures[words["incidents"]] == "1"
-    assert page.figures[words["met"]] == f"1 {words['of']} 2"
-    assert page.figures[words["downtime"]] == f"29 {words['minutes']}"
+    assert page.figures[words["incidents"]] == "2"  # website's, and simpeg's across the month end
+    assert page.figures[words["met"]] == f"2 {words['of']} 3"
+    assert page.figures[words["downtime"]] == ("1 jam 27 menit" if lang == "id" else "1 h 27 min")
     text = page.text
     month = MONTHS[lang][MONTH.month - 1]
     assert f"{month} {MONTH.year}" in text
@@ -232,12 +232,12 @@ async def test_html_is_self_contained_with_inline_charts(report: MonthlyReport) 
     assert "@media print" in body
     assert "size: A4" in body
     assert "break-before: page" in body
-    # bars per agency (2), a daily strip per checked app (2), a trend per usage metric (2)
+    # bars per agency (2), a daily strip per checked app (3), a trend per usage metric (3)
     assert body.count('class="chart chart-bars"') == 2
-    assert body.count('class="chart chart-strip"') == 2
-    assert body.count('class="chart chart-trend"') == 2
-    assert page.tags["svg"] == 6
-    assert page.tags["title"] >= 1 + 6  # the page's, and one per chart at least
+    assert body.count('class="chart chart-strip"') == 3
+    assert body.count('class="chart chart-trend"') == 3
+    assert page.tags["svg"] == 8
+    assert page.tags["title"] >= 1 + 8  # the page's, and one per chart at least
     strip = body[body.index("chart-strip") :]
     day10 = f"10 {MONTHS['id'][MONTH.month - 1][:3]}"
     assert re.search(rf"<title>{day10}: [0-9,]+% · Waktu henti 29 menit</title>", strip)
@@ -394,7 +394,7 @@ async def test_markdown_has_the_tables(report: MonthlyReport, lang: Lang) -> Non
     assert f"## {words['summary']}" in md
     assert f"- **{words['downtime']}:** 29 {words['minutes']}" in md
     assert f"- **{words['incidents']}:** 1" in md
-    assert f"### {words['not_monitored']} (2)" in md
+    assert f"### {words['not_monitored']} (3)" in md
     assert f"### {words['consolidation']} (0)" in md
     tables = _md_tables(md)
     assert len(tables) >= 8

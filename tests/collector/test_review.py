@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import asyncpg
 import pytest
 
@@ -53,6 +55,7 @@ async def test_availability_to_the_second(month_db: str) -> None:
 
     jdih = app_of(r, "jdih")
     assert jdih.availability.degraded_seconds == pytest.approx(rm.JDIH_DEGRADED)
+    assert jdih.availability.maintenance_seconds == sum(rm.jdih_windows(MONTH).values())
     assert jdih.availability.down_seconds == 0
     assert jdih.availability.uptime_percent == 100
     assert jdih.target_met is True
@@ -81,17 +84,71 @@ async def test_usage_with_a_counter_reset(month_db: str) -> None:
     assert usage["active-users"].peak == 23
 
 
+async def test_windows_are_crontab_with_numeric_and_named_days(month_db: str) -> None:
+    """ "0 2 * * 0" opens on Sundays (not Mondays); "0 4 13 * fri" on every Friday and on the 13th."""
+    for r in (await review(month_db), await review(month_db, raw=True)):
+        jdih = app_of(r, "jdih")
+        by_day = {d.day.day: d.maintenance_seconds for d in jdih.daily if d.maintenance_seconds}
+        assert by_day == rm.jdih_windows(MONTH)
+        assert jdih.availability.down_seconds == 0  # failures: none; the windows only pause it
+
+
+async def test_an_app_registered_mid_month_with_a_silent_probe(month_db: str) -> None:
+    """Its time counts from registration: the days of silence before its first result are unknown;
+    nothing before registration counts at all."""
+    registered, first = MONTH.at(*rm.SIMPEG_REGISTERED), MONTH.at(*rm.SIMPEG_FIRST)
+    for r in (await review(month_db), await review(month_db, raw=True)):
+        av = app_of(r, "simpeg").availability
+        assert av.unknown_seconds == (first - registered).total_seconds()
+        assert av.down_seconds == rm.SIMPEG_OUTAGE_IN_MONTH
+        assert av.up_seconds == (MONTH.end - first).total_seconds() - rm.SIMPEG_OUTAGE_IN_MONTH
+        assert av.maintenance_seconds == 0
+        counted = av.up_seconds + av.down_seconds + av.unknown_seconds
+        assert counted == (MONTH.end - registered).total_seconds()
+
+
+async def test_an_outage_across_the_month_end_counts_whole(month_db: str) -> None:
+    began, ended = rm.simpeg_outage(MONTH)
+    r = await review(month_db)
+    simpeg = app_of(r, "simpeg")
+    (outage,) = simpeg.outages
+    assert outage.started_at == began
+    assert outage.causes == ["connect"]
+    assert simpeg.incidents == 1
+    if ended + dt.timedelta(minutes=1) < NOW:  # ended by the time of the review: whole
+        assert outage.ended_at == ended
+        assert outage.duration_seconds == rm.SIMPEG_OUTAGE_WHOLE
+    else:  # in the first hour of a month: still open, up to the review's time
+        assert outage.ended_at is None
+        assert outage.duration_seconds == (NOW - began).total_seconds()
+    assert simpeg.longest_outage_seconds == outage.duration_seconds
+    assert simpeg.mttr_seconds is None  # it did not end in the month
+
+
+async def test_a_previous_month_with_part_of_its_data(month_db: str) -> None:
+    """logins began on the previous month's 21st: no change against it, and it is marked."""
+    for r in (await review(month_db), await review(month_db, raw=True)):
+        logins = next(u for u in app_of(r, "website").usage if u.metric == "logins")
+        before = rm.logins_hours_before(MONTH)
+        assert logins.total == MONTH.days * 24
+        assert logins.previous == before - 1  # from its first sample: 0, +1 an hour
+        assert logins.previous_partial is True
+        assert logins.change_percent is None  # not +(days*24 - before + 1) / (before - 1)
+
+
 async def test_rollups_and_coverage(month_db: str) -> None:
     r = await review(month_db)
-    assert r.regency.coverage.registered == 3
-    assert r.regency.coverage.checked == 2
+    assert r.regency.coverage.registered == 4
+    assert r.regency.coverage.checked == 3
     assert r.regency.coverage.with_usage == 1
-    assert r.regency.incidents == 1
-    assert r.regency.apps_monitored == 2
-    assert r.regency.apps_meeting_target == 1
+    assert r.regency.incidents == 2
+    assert r.regency.apps_monitored == 3
+    assert r.regency.apps_meeting_target == 2
     setda = next(a for a in r.agencies if a.agency == "setda")
-    assert setda.coverage.registered == 2
-    assert setda.availability.uptime_percent == 100
+    assert setda.coverage.registered == 3
+    jdih, simpeg = app_of(r, "jdih").availability, app_of(r, "simpeg").availability
+    assert setda.availability.down_seconds == rm.SIMPEG_OUTAGE_IN_MONTH
+    assert setda.availability.up_seconds == jdih.up_seconds + simpeg.up_seconds
 
 
 async def test_aggregates_equal_the_raw_computation(month_db: str) -> None:

@@ -75,7 +75,12 @@ async def test_results_arriving_while_the_rollup_runs_are_not_lost(
         await pool.close()
 
 
-async def test_an_outage_across_the_month_end_counts_once(seeded_db: str) -> None:
+@pytest.mark.parametrize("after_end", [dt.timedelta(hours=4), dt.timedelta(minutes=30)])
+async def test_an_outage_across_the_month_end_counts_whole(
+    seeded_db: str, after_end: dt.timedelta
+) -> None:
+    """Counted whole once it has ended by the review's time (docs/accounting.md); still open: up
+    to the review's time, and marked open."""
     m = Month(dt.datetime.now(UTC))
     last_day = m.days
     start = m.at(last_day, 20) + dt.timedelta(seconds=30)
@@ -86,13 +91,26 @@ async def test_an_outage_across_the_month_end_counts_once(seeded_db: str) -> Non
     conn = await asyncpg.connect(seeded_db)
     try:
         await Ingestor(pool).store_batch(batch(items), zone="dc")
-        now = (m.end + dt.timedelta(hours=4)).astimezone(UTC)
+        now = (m.end + after_end).astimezone(UTC)
         await rollup(conn, settings=SETTINGS, now=now)
         fast = await review_from_aggregates(conn, month=m.label, settings=SETTINGS, now=now)
         slow = await review_from_raw(conn, month=m.label, settings=SETTINGS, now=now)
         web = next(a for a in fast.apps if a.app == "website")
         assert web.incidents == 1
-        assert web.outages[0].ended_at is None  # still down when the month ended
+        (outage,) = web.outages
+        began = m.at(last_day, 23, 2) + dt.timedelta(seconds=30)  # the third failure
+        assert outage.started_at == began
+        if now >= down_to + dt.timedelta(minutes=2):
+            ended = down_to + dt.timedelta(minutes=1, seconds=30)  # the second success
+            assert outage.ended_at == ended
+            assert outage.duration_seconds == (ended - began).total_seconds()  # whole, not cut
+        else:
+            assert outage.ended_at is None  # still down when the review was made
+            assert outage.duration_seconds == (now - began).total_seconds()
+        assert web.longest_outage_seconds == outage.duration_seconds
+        # downtime stays the month's own: from the third failure to the month's end
+        assert web.availability.down_seconds == (m.end - began).total_seconds()
+        assert web.mttr_seconds is None  # it did not end in the month
         assert comparable(fast) == comparable(slow)
     finally:
         await conn.close()

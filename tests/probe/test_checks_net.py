@@ -143,7 +143,7 @@ async def test_tls_too_few_days_left(ctx: CheckContext, certs: Certs) -> None:
         relaxed = await check(
             ctx, TlsCheck(host="127.0.0.1", port=port, ca_file=ca, min_days_left=3)
         )
-    assert (result.ok, result.reason) == (False, "tls")
+    assert (result.ok, result.reason) == (False, "expiring")
     assert result.message is not None
     assert "5.0 days" in result.message
     assert "min_days_left=14" in result.message

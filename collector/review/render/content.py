@@ -167,7 +167,9 @@ class _Builder:
         return self.t("usage.gauge_value", average=i18n.quantity(u.average, self.lang),
                       peak=i18n.quantity(u.peak, self.lang))  # fmt: skip
 
-    def change_cell(self, value: float | None) -> Cell:
+    def change_cell(self, value: float | None, *, partial: bool = False) -> Cell:
+        if partial:  # last month only partly covered: no change is computed, and it says why
+            return Cell(self.t("usage.previous_partial"), "muted")
         tone: Tone = "bad" if value is not None and value <= FALLING_PERCENT else "plain"
         return Cell(i18n.change(value, self.lang), tone)
 
@@ -267,15 +269,17 @@ class _Builder:
     def usage_ranking(self) -> list[Block]:
         """Most and least used apps by each app's headline metric (its largest counter).
 
-        Metrics differ between apps, so counters rank before gauges and the metric is named next to
-        its figure; the reader is told to compare with care.
+        Only counters (the month's use) are ranked: a gauge's average is a level, not an amount
+        of use, so apps measured only by gauges are named in a note instead. Metrics still differ
+        between apps, so the metric is named next to its figure and the reader is told to
+        compare with care.
         """
         ranked: list[tuple[AppReview, UsageFigures]] = []
         for a in self.review.apps:
             head = _headline(a)
             if head is not None:
                 ranked.append((a, head))
-        ranked.sort(key=lambda au: (au[1].kind != "counter", -_value(au[1]), au[0].name))
+        ranked.sort(key=lambda au: (-_value(au[1]), au[0].name))
         most = ranked[: min(_TOP, (len(ranked) + 1) // 2)]
         least = list(reversed(ranked[len(most) :]))[:_TOP]
         columns = [Column(self.t("col.app")), Column(self.t("col.agency")),
@@ -285,7 +289,8 @@ class _Builder:
         def rows(items: list[tuple[AppReview, UsageFigures]]) -> list[list[Cell]]:
             return [[Cell(a.name), Cell(self.agency_name(a.agency)),
                      Cell(i18n.metric_label(u.metric, self.lang)), Cell(self.usage_value(u)),
-                     self.change_cell(u.change_percent)] for a, u in items]  # fmt: skip
+                     self.change_cell(u.change_percent, partial=u.previous_partial)]
+                    for a, u in items]  # fmt: skip
 
         none = self.t("summary.used_none")
         blocks: list[Block] = [
@@ -298,6 +303,11 @@ class _Builder:
             ),
         ]
         notes = [self.t("summary.used_note")] if ranked else []
+        levels = [a.name for a in self.review.apps if a.usage and _headline(a) is None]
+        if levels:
+            notes.append(
+                self.t("summary.levels_only", apps=", ".join(sorted(levels, key=str.casefold)))
+            )
         without = [a.name for a in self.review.apps if not a.usage]
         if without:
             notes.append(
@@ -495,7 +505,8 @@ class _Builder:
                           desc=f"{name}: {self.usage_value(u)}",
                           values=values, style="bars" if u.kind == "counter" else "line")  # fmt: skip
             rows.append([Cell(name), Cell(self.t(f"kind.{u.kind}")), Cell(self.usage_value(u)),
-                         Cell(i18n.quantity(u.previous, self.lang)), self.change_cell(u.change_percent),
+                         Cell(i18n.quantity(u.previous, self.lang)),
+                         self.change_cell(u.change_percent, partial=u.previous_partial),
                          Cell("", chart=chart)])  # fmt: skip
         return Table(
             caption=self.t("app.usage"),
@@ -512,10 +523,9 @@ def _value(u: UsageFigures) -> float:
 
 
 def _headline(a: AppReview) -> UsageFigures | None:
+    """The app's largest counter; None when it has none (gauges are not ranked)."""
     counters = [u for u in a.usage if u.kind == "counter" and u.total is not None]
-    gauges = [u for u in a.usage if u.kind == "gauge" and u.average is not None]
-    pool = counters or gauges
-    return max(pool, key=lambda u: (_value(u), u.metric)) if pool else None
+    return max(counters, key=lambda u: (_value(u), u.metric)) if counters else None
 
 
 # --- insight tables: which figure goes in which column, formatted how --------------------------
@@ -538,7 +548,8 @@ def _uptime(b: _Builder, v: float | int | str, item: InsightItem) -> Cell:
 
 
 def _days_left(b: _Builder, v: float | int | str, _: InsightItem) -> Cell:
-    return Cell(i18n.number(_num(v), b.lang), "bad" if _num(v) < 7 else "warn")
+    # One decimal, as the certificate alerts write it (insights.days_left rounds it so).
+    return Cell(i18n.number(_num(v), b.lang, 1), "bad" if _num(v) < 7 else "warn")
 
 
 def _expires(b: _Builder, v: float | int | str, _: InsightItem) -> Cell:

@@ -78,6 +78,10 @@ MESSAGES: Final[dict[str, tuple[str, str]]] = {
         "Each app measures its own usage (visits, logins, transactions): compare with care.",
     ),
     "summary.without_usage": ("Tanpa data penggunaan: {apps}.", "Without usage data: {apps}."),
+    "summary.levels_only": (
+        "Hanya diukur sebagai level (rata-rata, tidak diperingkat): {apps}.",
+        "Measured only as a level (an average, not ranked): {apps}.",
+    ),
     # insights
     "insights.title": ("Wawasan perencanaan", "Planning insights"),
     "insights.none": ("Tidak ada temuan.", "Nothing found."),
@@ -141,7 +145,7 @@ MESSAGES: Final[dict[str, tuple[str, str]]] = {
     "col.downtime": ("Waktu henti", "Downtime"),
     "col.maintenance": ("Pemeliharaan", "Maintenance"),
     "col.unknown": ("Tidak terpantau", "Unknown"),
-    "col.degraded": ("Lambat", "Degraded"),
+    "col.degraded": ("Menurun (lambat atau sertifikat)", "Degraded (slow or certificate)"),
     "col.incidents": ("Gangguan", "Incidents"),
     "col.longest": ("Gangguan terlama", "Longest outage"),
     "col.mttr": ("Rata-rata pemulihan (MTTR)", "Mean time to recover (MTTR)"),
@@ -162,6 +166,7 @@ MESSAGES: Final[dict[str, tuple[str, str]]] = {
     "col.category": ("Kategori", "Category"),
     "col.agencies": ("Jumlah perangkat daerah", "Agencies"),
     "col.apps": ("Aplikasi", "Apps"),
+    "usage.previous_partial": ("— (bulan lalu tidak lengkap)", "— (last month partial)"),
     "usage.gauge_value": ("rata-rata {average} · puncak {peak}", "average {average} · peak {peak}"),
     "kind.counter": ("jumlah", "count"),
     "kind.gauge": ("level", "level"),
@@ -175,7 +180,7 @@ MESSAGES: Final[dict[str, tuple[str, str]]] = {
     # states
     "state.up": ("Normal", "Up"),
     "state.down": ("Mati", "Down"),
-    "state.degraded": ("Lambat", "Degraded"),
+    "state.degraded": ("Menurun", "Degraded"),
     "state.maintenance": ("Pemeliharaan", "Maintenance"),
     "state.unknown": ("Tidak terpantau", "Unknown"),
     "state.no_data": ("tanpa data", "no data"),
@@ -204,6 +209,7 @@ MESSAGES: Final[dict[str, tuple[str, str]]] = {
     "reason.body": ("isi halaman tidak sesuai", "unexpected content"),
     "reason.json": ("JSON tidak sesuai", "JSON condition failed"),
     "reason.latency": ("terlalu lambat", "too slow"),
+    "reason.expiring": ("sertifikat segera kedaluwarsa", "certificate expiring soon"),
     "reason.redirects": ("terlalu banyak pengalihan", "too many redirects"),
     "reason.config": ("konfigurasi pemeriksaan", "check configuration"),
     "reason.error": ("galat lain", "other error"),
@@ -246,8 +252,13 @@ def label(prefix: str, value: str, lang: Lang) -> str:
 
 
 def metric_label(metric: str, lang: Lang) -> str:
-    """The metric's name, with its id when the name does not already say it."""
-    name = label("metric", metric, lang)
+    """The metric's name, with its id when the name does not already say it.
+
+    A metric without a name of its own is shown by its id, once.
+    """
+    if f"metric.{metric}" not in MESSAGES:
+        return metric
+    name = t(f"metric.{metric}", lang)
     plain = metric.replace("-", " ").replace("_", " ")
     return name if name.casefold() == plain.casefold() else f"{name} ({metric})"
 
