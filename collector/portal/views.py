@@ -30,18 +30,12 @@ from collector.review.render import svg as report_svg
 from collector.state.incidents import Incident
 from collector.web import keys
 from collector.web.errors import DB_UNAVAILABLE
+from collector.web.security import html_security_headers
 
 log = logging.getLogger(__name__)
 
 # Inline styles are allowed (the page's one stylesheet); scripts only from the portal itself.
-SECURITY_HEADERS = {
-    "Content-Security-Policy": (
-        "default-src 'none'; script-src 'self'; style-src 'unsafe-inline'; img-src 'self' data:;"
-        " form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
-    ),
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "same-origin",
-}
+SECURITY_HEADERS = html_security_headers(own_assets=True)
 FILTERS = ("q", "agency", "managed_by", "category", "state")
 
 
