@@ -54,6 +54,11 @@ def other_lang_href(request: web.Request, lang: Lang) -> str:
     return href(other, request.path, params)
 
 
+def public_contacts(request: web.Request) -> bool:
+    """The portal has no login: owners' contacts only when the configuration publishes them."""
+    return request.app[keys.CONFIG].public_contacts
+
+
 def clock_of(request: web.Request) -> Clock:
     tz = zoneinfo.ZoneInfo(request.app[keys.CONFIG].timezone)
     return Clock(now=dt.datetime.now(dt.UTC), tz=tz)
@@ -354,7 +359,7 @@ def _select(
 
 async def list_page(request: web.Request, lang: Lang, clock: Clock) -> web.Response:
     async with request.app[keys.POOL].acquire() as conn:
-        agencies, rows = await data.catalogue(conn, clock)
+        agencies, rows = await data.catalogue(conn, clock, contacts=public_contacts(request))
     by_agency: dict[str, list[AppSummary]] = {}
     for s in sorted(rows, key=lambda s: s.app.name.casefold()):
         by_agency.setdefault(s.app.agency, []).append(s)
@@ -719,7 +724,7 @@ def _checks(lang: Lang, d: AppDetail, clock: Clock) -> str:
 async def app_page(request: web.Request, lang: Lang, clock: Clock) -> web.Response:
     app_id = request.match_info["id"]
     async with request.app[keys.POOL].acquire() as conn:
-        d = await data.app_detail(conn, app_id, clock)
+        d = await data.app_detail(conn, app_id, clock, contacts=public_contacts(request))
     if d is None:
         return not_found(request, lang, clock, t(lang, "app_not_found", id=app_id))
     a = d.summary.app
@@ -770,7 +775,7 @@ async def app_page(request: web.Request, lang: Lang, clock: Clock) -> web.Respon
 async def agency_page(request: web.Request, lang: Lang, clock: Clock) -> web.Response:
     agency_id = request.match_info["id"]
     async with request.app[keys.POOL].acquire() as conn:
-        d = await data.agency_detail(conn, agency_id, clock)
+        d = await data.agency_detail(conn, agency_id, clock, contacts=public_contacts(request))
     if d is None:
         return not_found(request, lang, clock, t(lang, "agency_not_found", id=agency_id))
     html = layout(
