@@ -22,8 +22,7 @@ log = logging.getLogger(__name__)
 
 _INFO_SQL = """
 SELECT id, agency_id, managed_by, coalesce(category, ''), lifecycle, criticality,
-       CASE criticality WHEN 'high' THEN 'critical' WHEN 'medium' THEN 'warning' ELSE 'info' END,
-       coalesce(owner->>'name', ''), coalesce(owner->>'email', ''), coalesce(owner->>'phone', '')
+       CASE criticality WHEN 'high' THEN 'critical' WHEN 'medium' THEN 'warning' ELSE 'info' END
 FROM apps
 """
 _STATE_SQL = """
@@ -105,18 +104,17 @@ def _state_families(rows: Rows) -> list[Family]:
     return [state, up, zone_up, incident, maintenance]
 
 
-def build_families(rows: Rows, *, expose_owner: bool = True) -> list[Family]:
+def build_families(rows: Rows) -> list[Family]:
+    # No owner labels: owners' names and contacts are personal data, and /metrics is read by
+    # anyone who can reach it. Alerts route on agency and managed_by.
     app_info = Family(
         "pantau_app_info",
         "Catalogue labels of each registered application (value 1); severity follows criticality.",
         "gauge",
-        ("app", "agency", "managed_by", "category", "lifecycle", "criticality", "severity",
-         "owner", "owner_email", "owner_phone"),
-    )  # fmt: skip
+        ("app", "agency", "managed_by", "category", "lifecycle", "criticality", "severity"),
+    )
     for row in rows.info:
-        # Owners' contacts are personal data: /metrics shows them only when the catalogue is
-        # public (alerts then carry them); otherwise the labels are empty and Prometheus drops them.
-        app_info.add(tuple(row) if expose_owner else (*tuple(row)[:7], "", "", ""), 1)
+        app_info.add(tuple(row), 1)
 
     check_labels = ("app", "agency", "zone", "check", "kind")
     success = Family(
@@ -201,12 +199,10 @@ class AppMetrics:
         *,
         metrics: CollectorMetrics,
         interval: float,
-        expose_owner: bool = True,
     ) -> None:
         self._pool = pool
         self._metrics = metrics
         self._interval = interval
-        self._expose_owner = expose_owner
         self.snapshot = Snapshot(text=b"", gzipped=gzip.compress(b""), rendered_at=0.0)
         self._refreshed = asyncio.Event()
 
@@ -225,9 +221,7 @@ class AppMetrics:
                 probes=await conn.fetch(_PROBES_SQL),
             )
         # Building and rendering 10,000 apps is CPU work: keep the event loop free meanwhile.
-        self.snapshot = await asyncio.to_thread(
-            lambda: _snapshot(build_families(rows, expose_owner=self._expose_owner))
-        )
+        self.snapshot = await asyncio.to_thread(lambda: _snapshot(build_families(rows)))
         self._metrics.refresh_seconds.set(time.perf_counter() - started)
         self._metrics.refresh_timestamp.set(self.snapshot.rendered_at)
         self._refreshed.set()

@@ -14,7 +14,6 @@ from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 
 import asyncpg
-from aiohttp import web
 
 from collector import db
 from collector.auth import create_token, list_tokens, revoke_token
@@ -77,23 +76,24 @@ async def serve(
     config: CollectorConfig, dsn: str, *, ready: Callable[[str], None] | None = None
 ) -> None:
     from collector.web.app import make_app
+    from collector.web.server import make_runner, start_site
 
-    runner = web.AppRunner(make_app(config, dsn=dsn), access_log=None)
+    runner = make_runner(make_app(config, dsn=dsn))
     await runner.setup()
-    site = web.TCPSite(runner, config.listen.host, config.listen.port)
-    await site.start()
-    url = f"http://{config.listen.host}:{runner.addresses[0][1]}"
-    log.info("collector listening on %s", url)
-    if ready:
-        ready(url)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
     try:
+        url = await start_site(runner, config.listen.host, config.listen.port)
+        log.info("collector listening on %s", url)
+        if ready:
+            ready(url)
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
         await stop.wait()
     finally:
         log.info("collector stopping")
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
         await runner.cleanup()
 
 

@@ -29,6 +29,13 @@ class Listen(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 class Limits(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     max_body_bytes: Bytes = 8 << 20  # as received (compressed or not)
     max_decompressed_bytes: Bytes = 32 << 20  # after gzip: a small body can inflate hugely
+    # A request head must be complete this long after the connection opened or its previous
+    # response was sent; else the connection is closed (also how long idle keep-alive lasts).
+    header_timeout_seconds: Seconds = 15.0
+    # The whole body must arrive within this; else 408. Raise it for slow links and big batches.
+    body_timeout_seconds: Seconds = 60.0
+    # Connections open at once; more are answered 503 and closed at once (slowloris, floods).
+    max_connections: Annotated[int, msgspec.Meta(ge=1, le=1_000_000)] = 1000
 
 
 class RetentionConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -57,6 +64,9 @@ class CollectorConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, k
         "DATABASE_URL"
     )
     public_catalog: bool = True  # catalogue reads without a token (the portal is public)
+    # Owners' e-mail and phone in the catalogue API and portal for callers without an admin or
+    # agency token. Personal data: off unless the owners agreed to be published.
+    public_contacts: bool = False
     metrics_refresh_seconds: Seconds = 5.0
     partitions_ahead_months: Annotated[int, msgspec.Meta(ge=1, le=24)] = 3
     db_pool_max: Annotated[int, msgspec.Meta(ge=2, le=200)] = 10

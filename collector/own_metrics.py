@@ -44,6 +44,11 @@ class CollectorMetrics:
             ["route", "method", "code"],
             registry=registry,
         )
+        self.connections_refused = Counter(
+            "pantau_http_connections_refused_total",
+            "Connections answered 503 and closed because `limits.max_connections` were open.",
+            registry=registry,
+        )
         self.refresh_seconds = Gauge(
             "pantau_metrics_refresh_duration_seconds",
             "Time the last refresh of the per-app metrics took.",

@@ -97,9 +97,11 @@ def test_alerts_carry_what_the_messages_need() -> None:
         assert {"summary", "description"} <= annotations.keys(), name
         uses_info = "pantau_app_info" in rule["expr"]
         if uses_info:
-            # app alerts: routable by managed_by, with the owner and the portal link
+            # app alerts: routable by managed_by, with the portal link; no people (personal data)
             assert "managed_by" in rule["expr"], name
-            assert {"contact", "app_url"} <= annotations.keys(), name
+            assert "app_url" in annotations, name
+            assert "owner" not in rule["expr"], name
+            assert "contact" not in annotations, name
             assert "$externalLabels.pantau_url" in annotations["app_url"], name
         assert "severity" in rule.get("labels", {}) or "severity" in rule["expr"], name
 
@@ -237,12 +239,11 @@ def _alert(status: str, labels: dict[str, str], annotations: dict[str, str]) -> 
 
 def test_messages_read_at_a_glance(tools: dict[str, str], tmp_path: Path) -> None:
     labels = {"alertname": "PantauAppDown", "app": "simpus", "agency": "dinkes",
-              "managed_by": "self", "severity": "critical", "owner": "R&D <Puskesmas>"}  # fmt: skip
+              "managed_by": "self", "severity": "critical"}  # fmt: skip
     annotations = {
         "summary": "simpus (dinkes) tidak dapat diakses / is down",
         "description": "Aplikasi simpus milik dinkes gagal diperiksa.",
-        "contact": "R&D <Puskesmas> · it@dinkes.example · +62 811 1",
-        "app_url": "https://pantau.kotimkab.go.id/apps/simpus",
+        "app_url": "https://pantau.kotimkab.go.id/apps/simpus?from=R&D <Puskesmas>",
     }
     resolved_labels = {**labels, "app": "e-kinerja", "severity": "warning"}
     data = {
@@ -262,9 +263,9 @@ def test_messages_read_at_a_glance(tools: dict[str, str], tmp_path: Path) -> Non
     assert "<b>simpus (dinkes) tidak dapat diakses / is down</b>" in telegram
     assert "Aplikasi: <b>simpus</b> · OPD: dinkes · dikelola: mandiri / self" in telegram
     assert "Sejak / since: 29-11-2025 08:15 WIB" in telegram  # 01:15 UTC in WIB
-    # owner text escaped for Telegram's HTML parse mode
-    assert "R&amp;D &lt;Puskesmas&gt; · it@dinkes.example · +62 811 1" in telegram
-    assert "🔗 https://pantau.kotimkab.go.id/apps/simpus" in telegram
+    # text escaped for Telegram's HTML parse mode
+    assert "🔗 https://pantau.kotimkab.go.id/apps/simpus?from=R&amp;D &lt;Puskesmas&gt;" in telegram
+    assert "Pemilik" not in telegram  # no owner: not in the metrics (personal data)
     assert "<b>✅ PULIH / RESOLVED</b>" in telegram
     assert "29-11-2025 08:15 WIB → 29-11-2025 09:00 WIB" in telegram
     assert len(telegram) < 1000  # Telegram's limit is 4096; this is one screen
@@ -276,5 +277,5 @@ def test_messages_read_at_a_glance(tools: dict[str, str], tmp_path: Path) -> Non
     subject = _render(tools["amtool"], "pantau.email.subject", single, tmp_path)
     assert subject == "[Pantau] CRITICAL: simpus (dinkes) tidak dapat diakses / is down"
     text = _render(tools["amtool"], "pantau.email.text", single, tmp_path)
-    assert "Pemilik / owner: R&D <Puskesmas> · it@dinkes.example · +62 811 1" in text
+    assert "Pemilik" not in text
     assert "Halaman / page : https://pantau.kotimkab.go.id/apps/simpus" in text

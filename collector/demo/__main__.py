@@ -52,6 +52,7 @@ async def _start_site(app: web.Application, host: str, port: int) -> tuple[web.A
 
 async def main(dsn: str, workdir: Path) -> None:
     from collector.web.app import make_app
+    from collector.web.server import make_runner, start_site
 
     demo_runner, demo_url = await _start_site(make_demo_app(), "127.0.0.1", 8090)
     conn = await asyncpg.connect(dsn)
@@ -65,7 +66,12 @@ async def main(dsn: str, workdir: Path) -> None:
 
     port = int(os.environ.get("PANTAU_PORT", "8080"))
     config = CollectorConfig(listen=Listen(host="127.0.0.1", port=port), metrics_refresh_seconds=2)
-    runner, url = await _start_site(make_app(config, dsn=dsn), "127.0.0.1", port)
+    runner = make_runner(make_app(config, dsn=dsn))
+    await runner.setup()
+    try:
+        url = await start_site(runner, "127.0.0.1", port)
+    except OSError:  # the usual port is taken: any free one will do
+        url = await start_site(runner, "127.0.0.1", 0)
     probe_task = await _start_probe(url, probe_token, workdir)
 
     print(

@@ -15,6 +15,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from collector.catalog import store
+from collector.catalog.contacts import without_contacts
 from collector.db import Conn
 from collector.review.monthly import usage_figures, usage_from_days
 from collector.review.rollup import HOUR, floor_hour
@@ -215,7 +216,13 @@ def _first_metric(app: App, series: list[UsageSeries]) -> UsageSeries | None:
     return next(iter(with_data.values()), None)
 
 
-async def summaries(conn: Conn, apps: Sequence[App], clock: Clock) -> list[AppSummary]:
+async def summaries(
+    conn: Conn, apps: Sequence[App], clock: Clock, *, contacts: bool
+) -> list[AppSummary]:
+    """`contacts`: keep owners' e-mail and phone (`public_contacts`); else they are dropped here,
+    before anything renders or searches the apps."""
+    if not contacts:
+        apps = [without_contacts(a) for a in apps]
     ids = [a.id for a in apps]
     names = {a.id: a.name for a in await store.list_agencies(conn)}
     states = {
@@ -267,21 +274,23 @@ async def summaries(conn: Conn, apps: Sequence[App], clock: Clock) -> list[AppSu
     return out
 
 
-async def catalogue(conn: Conn, clock: Clock) -> tuple[list[Agency], list[AppSummary]]:
+async def catalogue(
+    conn: Conn, clock: Clock, *, contacts: bool
+) -> tuple[list[Agency], list[AppSummary]]:
     """Every agency and every app (with its summary), for the list page."""
     agencies = await store.list_agencies(conn)
     apps = await store.list_apps(conn)
-    return agencies, await summaries(conn, apps, clock)
+    return agencies, await summaries(conn, apps, clock, contacts=contacts)
 
 
 # --- one app ----------------------------------------------------------------------------------
 
 
-async def app_detail(conn: Conn, app_id: str, clock: Clock) -> AppDetail | None:
+async def app_detail(conn: Conn, app_id: str, clock: Clock, *, contacts: bool) -> AppDetail | None:
     app = await store.get_app(conn, app_id)
     if app is None:
         return None
-    (summary,) = await summaries(conn, [app], clock)
+    (summary,) = await summaries(conn, [app], clock, contacts=contacts)
     agency = await store.get_agency(conn, app.agency)
     zone_rows = {
         r["zone"]: r
@@ -392,7 +401,9 @@ async def app_detail(conn: Conn, app_id: str, clock: Clock) -> AppDetail | None:
 # --- one agency -------------------------------------------------------------------------------
 
 
-async def agency_detail(conn: Conn, agency_id: str, clock: Clock) -> AgencyDetail | None:
+async def agency_detail(
+    conn: Conn, agency_id: str, clock: Clock, *, contacts: bool
+) -> AgencyDetail | None:
     agency = await store.get_agency(conn, agency_id)
     if agency is None:
         return None
@@ -402,7 +413,7 @@ async def agency_detail(conn: Conn, agency_id: str, clock: Clock) -> AgencyDetai
     return AgencyDetail(
         agency=agency,
         parent=parent,
-        apps=await summaries(conn, apps, clock),
+        apps=await summaries(conn, apps, clock, contacts=contacts),
         open_incidents=open_incidents,
     )
 

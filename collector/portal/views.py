@@ -30,18 +30,12 @@ from collector.review.render import svg as report_svg
 from collector.state.incidents import Incident
 from collector.web import keys
 from collector.web.errors import DB_UNAVAILABLE
+from collector.web.security import html_security_headers
 
 log = logging.getLogger(__name__)
 
 # Inline styles are allowed (the page's one stylesheet); scripts only from the portal itself.
-SECURITY_HEADERS = {
-    "Content-Security-Policy": (
-        "default-src 'none'; script-src 'self'; style-src 'unsafe-inline'; img-src 'self' data:;"
-        " form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
-    ),
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "same-origin",
-}
+SECURITY_HEADERS = html_security_headers(own_assets=True)
 FILTERS = ("q", "agency", "managed_by", "category", "state")
 
 
@@ -58,6 +52,11 @@ def other_lang_href(request: web.Request, lang: Lang) -> str:
     other: Lang = "en" if lang == "id" else "id"
     params = {k: v for k, v in request.query.items() if k != "lang"}
     return href(other, request.path, params)
+
+
+def public_contacts(request: web.Request) -> bool:
+    """The portal has no login: owners' contacts only when the configuration publishes them."""
+    return request.app[keys.CONFIG].public_contacts
 
 
 def clock_of(request: web.Request) -> Clock:
@@ -372,7 +371,7 @@ def _select(
 
 async def list_page(request: web.Request, lang: Lang, clock: Clock) -> web.Response:
     async with request.app[keys.POOL].acquire() as conn:
-        agencies, rows = await data.catalogue(conn, clock)
+        agencies, rows = await data.catalogue(conn, clock, contacts=public_contacts(request))
     by_agency: dict[str, list[AppSummary]] = {}
     for s in sorted(rows, key=lambda s: s.app.name.casefold()):
         by_agency.setdefault(s.app.agency, []).append(s)
@@ -737,7 +736,7 @@ def _checks(lang: Lang, d: AppDetail, clock: Clock) -> str:
 async def app_page(request: web.Request, lang: Lang, clock: Clock) -> web.Response:
     app_id = request.match_info["id"]
     async with request.app[keys.POOL].acquire() as conn:
-        d = await data.app_detail(conn, app_id, clock)
+        d = await data.app_detail(conn, app_id, clock, contacts=public_contacts(request))
     if d is None:
         return not_found(request, lang, clock, t(lang, "app_not_found", id=app_id))
     a = d.summary.app
@@ -788,7 +787,7 @@ async def app_page(request: web.Request, lang: Lang, clock: Clock) -> web.Respon
 async def agency_page(request: web.Request, lang: Lang, clock: Clock) -> web.Response:
     agency_id = request.match_info["id"]
     async with request.app[keys.POOL].acquire() as conn:
-        d = await data.agency_detail(conn, agency_id, clock)
+        d = await data.agency_detail(conn, agency_id, clock, contacts=public_contacts(request))
     if d is None:
         return not_found(request, lang, clock, t(lang, "agency_not_found", id=agency_id))
     html = layout(

@@ -83,7 +83,6 @@ def make_app(
             pool,
             metrics=app[keys.METRICS],
             interval=config.metrics_refresh_seconds,
-            expose_owner=config.public_catalog,
         )
         app[keys.EVALUATOR] = Evaluator(
             pool, settings=settings, interval=config.state.evaluate_seconds

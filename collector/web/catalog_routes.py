@@ -5,9 +5,16 @@ from __future__ import annotations
 from aiohttp import web
 
 from collector.catalog import store
+from collector.catalog.contacts import shows_contacts, without_contacts
 from collector.web import keys
 from collector.web.errors import ApiError
-from collector.web.requests import json_response, read_json, require, require_read
+from collector.web.requests import (
+    json_response,
+    principal,
+    read_json,
+    require,
+    require_read,
+)
 from collector.web.routes import Route
 from wire.catalog import Agency, App, Lifecycle, ManagedBy
 
@@ -82,7 +89,9 @@ async def list_apps(request: web.Request) -> web.Response:
         zone=q.get("zone"),
         text=q.get("q"),
     )
-    return json_response(await store.list_apps(request.app[keys.POOL], flt))
+    return json_response(
+        await _visible(request, await store.list_apps(request.app[keys.POOL], flt))
+    )
 
 
 async def get_app(request: web.Request) -> web.Response:
@@ -90,7 +99,15 @@ async def get_app(request: web.Request) -> web.Response:
     app = await store.get_app(request.app[keys.POOL], request.match_info["id"])
     if app is None:
         raise ApiError(404, f"no application {request.match_info['id']!r}")
+    (app,) = await _visible(request, [app])
     return json_response(app)
+
+
+async def _visible(request: web.Request, apps: list[App]) -> list[App]:
+    """The apps as this caller may read them: owners' contacts only for those who may see them."""
+    if shows_contacts(request.app[keys.CONFIG], await principal(request)):
+        return apps
+    return [without_contacts(a) for a in apps]
 
 
 async def _save_app(request: web.Request, app: App, *, must_be_new: bool) -> web.Response:
@@ -149,12 +166,13 @@ ROUTES = [
           summary="Delete an agency (refused while it has applications)", auth="admin",
           tag="catalogue", statuses={204: "Deleted", 404: "Not found", 409: "Has applications"}),
     Route(method="GET", path="/api/v1/apps", handler=list_apps,
-          summary="List applications; filter by agency, managed_by, lifecycle, category, zone, text (q)",
+          summary="List applications; filter by agency, managed_by, lifecycle, category, zone, text (q)."
+                  " Owners' e-mail and phone only for admin and agency tokens, unless public_contacts",
           auth="read", tag="catalogue", response=list[App], query=_APP_FILTERS),
     Route(method="POST", path="/api/v1/apps", handler=create_app, summary="Register an application",
           auth="admin_or_agency", tag="catalogue", request=App, response=App,
           statuses={201: "Created", 409: "Exists"}),
-    Route(method="GET", path="/api/v1/apps/{id}", handler=get_app, summary="Get an application",
+    Route(method="GET", path="/api/v1/apps/{id}", handler=get_app, summary="Get an application (owner's e-mail and phone as for the list)",
           auth="read", tag="catalogue", response=App, statuses={404: "Not found"}),
     Route(method="PUT", path="/api/v1/apps/{id}", handler=put_app,
           summary="Create or replace an application", auth="admin_or_agency", tag="catalogue",

@@ -17,7 +17,7 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 _CODES = {
     400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
-    405: "method_not_allowed", 409: "conflict", 413: "too_large", 415: "unsupported_media_type",
+    405: "method_not_allowed", 408: "timeout", 409: "conflict", 413: "too_large", 415: "unsupported_media_type",
     503: "unavailable",
 }  # fmt: skip
 
@@ -48,6 +48,8 @@ def error_response(status: int, message: str, *, field: str | None = None) -> we
     )
     if status == 503:
         resp.headers["Retry-After"] = "5"
+    if status == 408:  # the rest of a stalled body may never come: end the connection
+        resp.force_close()
     return resp
 
 

@@ -14,8 +14,11 @@ from collector.web import keys
 from collector.web.errors import ApiError
 from collector.web.requests import require_read
 from collector.web.routes import Route
+from collector.web.security import html_security_headers
 
 _QUERY = ("month", "format", "agency", "lang")
+# The review is inline CSS and inline SVG: it loads and runs nothing.
+_SECURITY_HEADERS = html_security_headers(own_assets=False)
 
 
 async def monthly_report(request: web.Request) -> web.Response:
@@ -48,7 +51,12 @@ async def monthly_report(request: web.Request) -> web.Response:
     name = f"pantau-{month}{'-' + q['agency'] if q.get('agency') else ''}.{fmt}"
     disposition = "inline" if fmt in ("html", "json") else f'attachment; filename="{name}"'
     return web.Response(
-        body=body, headers={"Content-Type": content_type, "Content-Disposition": disposition}
+        body=body,
+        headers={
+            "Content-Type": content_type,
+            "Content-Disposition": disposition,
+            **_SECURITY_HEADERS,  # CSP matters for the HTML; nosniff for all
+        },
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import zlib
 from typing import TypeVar
 
@@ -16,15 +17,24 @@ T = TypeVar("T")
 
 
 async def read_body(request: web.Request) -> bytes:
-    """The body, decompressed; over either size limit answers 413 without reading it all."""
+    """The body, decompressed; over either size limit answers 413 without reading it all, and
+    a body not complete within the body timeout answers 408."""
     limits = request.app[keys.CONFIG].limits
     if request.content_length is not None and request.content_length > limits.max_body_bytes:
         raise ApiError(413, f"body larger than {limits.max_body_bytes} bytes")
     raw = bytearray()
-    async for chunk in request.content.iter_chunked(64 * 1024):
-        raw += chunk
-        if len(raw) > limits.max_body_bytes:
-            raise ApiError(413, f"body larger than {limits.max_body_bytes} bytes")
+    try:
+        # One deadline for the whole body: a client that stalls or trickles (slow POST) does
+        # not hold a connection and a handler for ever.
+        async with asyncio.timeout(limits.body_timeout_seconds):
+            async for chunk in request.content.iter_chunked(64 * 1024):
+                raw += chunk
+                if len(raw) > limits.max_body_bytes:
+                    raise ApiError(413, f"body larger than {limits.max_body_bytes} bytes")
+    except TimeoutError:
+        raise ApiError(
+            408, f"the body did not arrive within {limits.body_timeout_seconds:g} seconds"
+        ) from None
     encoding = request.headers.get("Content-Encoding", "identity").strip().lower()
     if encoding in ("", "identity"):
         return bytes(raw)

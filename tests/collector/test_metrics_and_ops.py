@@ -92,8 +92,7 @@ async def test_metrics_carry_latest_state_usage_and_catalogue(
     )
     assert got[key("pantau_app_usage", app="simpus", agency="dinkes", metric="active_users")] == 17
     info = key("pantau_app_info", app="website", agency="diskominfo", managed_by="self",
-               category="information", lifecycle="active", criticality="medium", severity="warning",
-               owner="Budi", owner_email="budi@kotimkab.go.id", owner_phone="+62 812 0000 0001")  # fmt: skip
+               category="information", lifecycle="active", criticality="medium", severity="warning")  # fmt: skip
     assert got[info] == 1
     assert got[
         key("pantau_probe_last_seen_timestamp_seconds", probe="probe-dc-1", zone="dc")

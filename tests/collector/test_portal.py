@@ -224,7 +224,8 @@ async def test_list_shows_every_app_grouped_by_agency_with_state_and_links(porta
     assert 'id="lang-switch"' in html
     assert 'href="/?lang=en"' in html
     assert "BPJS Kesehatan" in html
-    assert "sari@kotimkab.go.id" in html
+    assert ">Sari<" in html  # the owner; not the contacts, unpublished (tests/.../test_privacy.py)
+    assert "sari@kotimkab.go.id" not in html
     # uptime over 30 days, from the daily aggregates, and usage sparklines
     website = html.split('data-app="website"', 1)[1].split("</tr>")[0]
     assert 'class="upt ' in website  # ok or bad: last month's outage may fall in the 30 days

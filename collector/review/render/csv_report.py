@@ -26,8 +26,10 @@ Columns:
 Metric ids are slugs ([a-z0-9_-]), so `=` and `;` never occur inside them:
 `dict(p.split("=", 1) for p in row["usage"].split(";") if p)`.
 
-Free text that a spreadsheet would run as a formula (starting with = + - @, a tab or a carriage
-return) gets a leading apostrophe, the usual guard against CSV injection.
+Free text that a spreadsheet would run as a formula gets a leading apostrophe, the usual guard
+against CSV injection: text whose first character other than spaces, tabs and line breaks is
+= + - @ or their fullwidth forms (U+FF1D, U+FF0B, U+FF0D, U+FF20), and text starting with a tab or a carriage return. Numbers are
+written as numbers (a negative change stays -12.5).
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+import re
 from collections import defaultdict
 from typing import Final
 
@@ -116,10 +119,17 @@ def _bool(value: bool | None) -> str:
     return "" if value is None else "true" if value else "false"
 
 
+# What a spreadsheet may take as the start of a formula: = + - @ and their fullwidth forms
+# (some spreadsheets fold those to ASCII), behind any run of blanks and line breaks, which
+# they skip; a leading tab or CR per OWASP's CSV injection guidance.
+_FORMULA_START = re.compile(r"[ \t\r\n]*[=+\-@\uff1d\uff0b\uff0d\uff20]|[\t\r]")
+
+
 def _text(value: str | None) -> str:
+    """Free text, with one leading apostrophe when it could start a formula (CSV injection)."""
     if not value:
         return ""
-    return "'" + value if value[0] in "=+-@\t\r" else value
+    return "'" + value if _FORMULA_START.match(value) else value
 
 
 def _pairs(usage: list[UsageFigures], pick: str) -> str:
