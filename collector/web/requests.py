@@ -10,7 +10,7 @@ from aiohttp import web
 
 from collector.auth import Principal, TokenKind
 from collector.web import keys
-from collector.web.errors import ApiError
+from collector.web.errors import ApiError, ClientDisconnected
 
 T = TypeVar("T")
 
@@ -21,10 +21,17 @@ async def read_body(request: web.Request) -> bytes:
     if request.content_length is not None and request.content_length > limits.max_body_bytes:
         raise ApiError(413, f"body larger than {limits.max_body_bytes} bytes")
     raw = bytearray()
-    async for chunk in request.content.iter_chunked(64 * 1024):
-        raw += chunk
-        if len(raw) > limits.max_body_bytes:
-            raise ApiError(413, f"body larger than {limits.max_body_bytes} bytes")
+    try:
+        async for chunk in request.content.iter_chunked(64 * 1024):
+            raw += chunk
+            if len(raw) > limits.max_body_bytes:
+                raise ApiError(413, f"body larger than {limits.max_body_bytes} bytes")
+    except ConnectionResetError as exc:
+        # aiohttp ends the body this way when the peer closes: an OSError, which would
+        # otherwise read as "database unavailable".
+        raise ClientDisconnected(
+            f"the client closed the connection after {len(raw)} bytes of the body"
+        ) from exc
     encoding = request.headers.get("Content-Encoding", "identity").strip().lower()
     if encoding in ("", "identity"):
         return bytes(raw)
