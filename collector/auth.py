@@ -101,12 +101,14 @@ class TokenCache:
         self.listening = False  # a LISTEN connection is up: the cache may be used
         self.invalidations = 0  # clearings so far: a lookup caches only if none came meanwhile
         self.connects = 0
+        self.invalidated_at = 0.0  # time.monotonic() of the last clearing
         self._changed = asyncio.Event()
 
     def invalidate(self) -> None:
         """Forget every cached answer; a lookup already under way is not cached either."""
         self._cache.clear()
         self.invalidations += 1
+        self.invalidated_at = time.monotonic()
         self._signal()
 
     def _signal(self) -> None:

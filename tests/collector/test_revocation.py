@@ -78,7 +78,7 @@ async def test_a_revoked_token_is_refused_at_once_on_the_other_replica(
     async with a.app[keys.POOL].acquire() as conn:
         for i in ids:
             assert await revoke_token(conn, i)
-    answered = time.perf_counter()
+    answered = time.monotonic()
 
     # Every admin or agency write started after the revoke answered is refused on replica b.
     resp = await b.post("/api/v1/agencies", json=agency(1), headers=bearer(tokens.admin))
@@ -97,9 +97,9 @@ async def test_a_revoked_token_is_refused_at_once_on_the_other_replica(
         assert resp.status == 200
         accepted += 1
         assert accepted < 1000, "the revoked probe token kept working"
-    refused_after = time.perf_counter() - answered
+    refused_after = time.monotonic() - answered
     await until(cache_b, lambda t: t.invalidations > seen)
-    notified_after = time.perf_counter() - answered
+    notified_after = cache_b.invalidated_at - answered  # below 0: before the revoke answered
     # Once replica b has the notification, the token is refused: deterministic, no sleep.
     resp = await b.post("/api/v1/results", json=batch([result()]), headers=bearer(tokens.probe_dc))
     assert resp.status == 401
