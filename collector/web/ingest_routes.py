@@ -152,5 +152,5 @@ ROUTES = [
     Route(method="POST", path="/api/v1/usage", handler=push_usage,
           summary="An application reports its own usage count", auth="app", tag="probes",
           request=PushedUsage, response=UsageSample,
-          statuses={202: "Stored", 400: "Not declared for the app as a pushed metric of this kind"}),
+          statuses={202: "Stored", 400: "Invalid, or not a push metric the app declares (of this kind)"}),
 ]  # fmt: skip

@@ -290,3 +290,25 @@ async def test_a_cancelled_handler_of_a_gone_client_is_counted_the_same(
     assert _rejected(text, "db_unavailable") == 0
     assert _rejected(text, "client_disconnected") == 2
     assert await count(seeded_db, "check_results") == 1
+
+
+async def test_a_csv_import_leaves_an_existing_agencys_zones_alone(
+    seeded_db: str, tmp_path: Path
+) -> None:
+    path = tmp_path / "apps.csv"
+    path.write_text(
+        "id,name,agency,agency_name,managed_by,zones\n"
+        "sik,SIK,dinkes,Dinkes (from a spreadsheet),self,dc\n",
+        encoding="utf-8",
+    )
+    conn = await asyncpg.connect(seeded_db)
+    try:
+        before = await store.get_agency(conn, "dinkes")
+        diff = await sync.apply(
+            conn, sync.load_csv(path), source=str(path), create_agencies_only=True
+        )
+        assert diff.created == ["app sik"]
+        assert diff.updated == []
+        assert await store.get_agency(conn, "dinkes") == before
+    finally:
+        await conn.close()
