@@ -15,7 +15,7 @@ import yaml
 from aiohttp.test_utils import TestClient
 
 from collector.catalog import store, sync
-from tests.collector.conftest import CATALOG, Tokens, bearer
+from tests.collector.conftest import CATALOG, Tokens, bearer, seed
 from tests.collector.test_ingest import batch, count, result
 from tests.live import LiveCollector
 
@@ -312,3 +312,48 @@ async def test_a_csv_import_leaves_an_existing_agencys_zones_alone(
         assert await store.get_agency(conn, "dinkes") == before
     finally:
         await conn.close()
+
+
+async def test_upgrading_keeps_stored_batches_acknowledged_as_retries(
+    migrated_template: str,
+) -> None:
+    from collector import db
+    from collector.ingest import Ingestor
+    from tests.pg import create_test_database, drop_test_database
+    from wire.messages import ResultBatch
+
+    url = await create_test_database(migrated_template, migrated=False)
+    try:
+        conn = await asyncpg.connect(url)
+        try:
+            await conn.execute(
+                "CREATE TABLE schema_migrations (version integer PRIMARY KEY, name text NOT NULL,"
+                " applied_at timestamptz NOT NULL DEFAULT now())"
+            )
+            for version, name, sql in db.migration_files():
+                if version < 4:  # the schema as it was before this migration
+                    await conn.execute(sql)
+                    await conn.execute(
+                        "INSERT INTO schema_migrations VALUES ($1, $2)", version, name
+                    )
+            await conn.execute("INSERT INTO probes (name, zone) VALUES ('probe-dc-1', 'dc')")
+            await conn.execute(
+                "INSERT INTO ingested_batches (probe, batch_id, results, usage)"
+                " VALUES ('probe-dc-1', 'old-1', 1, 0), ('gone', 'old-2', 1, 0)"
+            )
+            assert await db.migrate(conn) == ["0004_identities.sql"]
+            rows = await conn.fetch("SELECT zone, probe FROM ingested_batches ORDER BY batch_id")
+            assert [(r["zone"], r["probe"]) for r in rows] == [("dc", "probe-dc-1"), ("", "gone")]
+        finally:
+            await conn.close()
+        await seed(url)
+        pool = await db.create_pool(url)
+        try:
+            old = msgspec.convert(batch([result()], batch_id="old-1"), ResultBatch)
+            ack = await Ingestor(pool).store_batch(old, zone="dc")
+            assert ack.duplicate is True  # stored before the upgrade: no hash, taken as a retry
+            assert ack.results == 1
+        finally:
+            await pool.close()
+    finally:
+        await drop_test_database(migrated_template, url)
