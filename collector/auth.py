@@ -6,9 +6,13 @@ request be authenticated with one indexed lookup.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
+import logging
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -18,6 +22,7 @@ from collector.db import Executor
 
 TokenKind = Literal["admin", "agency", "probe", "app"]
 TOKEN_PREFIX = "pantau_"  # noqa: S105 (a prefix, not a secret)
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -74,25 +79,56 @@ async def list_tokens(conn: Executor) -> list[asyncpg.Record]:
     )
 
 
-class TokenCache:
-    """Authenticates bearer secrets; remembers answers briefly so ingest is one lookup a minute.
+# Revocations (and any change of a token) are announced here by a trigger (migration 0004).
+REVOCATION_CHANNEL = "pantau_tokens"
+# Ingest kinds: many requests a minute from few tokens, worth one lookup a minute. Admin and agency
+# tokens are looked up on every request, so their revocation holds for the very next request.
+CACHED_KINDS: frozenset[TokenKind] = frozenset({"probe", "app"})
 
-    A revoked token stops working within `ttl` seconds.
+
+class TokenCache:
+    """Authenticates bearer secrets; remembers probe and app tokens for up to `ttl` seconds.
+
+    The cache is trusted only while `listen()` holds a LISTEN connection: every revocation,
+    whichever replica or command made it, clears it at once. While that connection is down,
+    nothing is served from the cache.
     """
 
     def __init__(self, *, ttl: float = 10.0, max_entries: int = 10_000) -> None:
         self._ttl = ttl
         self._max = max_entries
         self._cache: dict[bytes, tuple[float, Principal | None]] = {}
+        self.listening = False  # a LISTEN connection is up: the cache may be used
+        self.invalidations = 0  # clearings so far: a lookup caches only if none came meanwhile
+        self.connects = 0
+        self.invalidated_at = 0.0  # time.monotonic() of the last clearing
+        self._changed = asyncio.Event()
+
+    def invalidate(self) -> None:
+        """Forget every cached answer; a lookup already under way is not cached either."""
+        self._cache.clear()
+        self.invalidations += 1
+        self.invalidated_at = time.monotonic()
+        self._signal()
+
+    def _signal(self) -> None:
+        self._changed.set()
+        self._changed = asyncio.Event()
+
+    async def wait_until(self, predicate: Callable[[TokenCache], bool]) -> None:
+        """Wait until `predicate(self)` holds; it is checked after every change (a test hook)."""
+        while not predicate(self):
+            await self._changed.wait()
 
     async def authenticate(self, pool: asyncpg.Pool, secret: str) -> Principal | None:
         if not secret.startswith(TOKEN_PREFIX) or len(secret) > 200:
             return None
         digest = hash_secret(secret)
         now = time.monotonic()
-        hit = self._cache.get(digest)
+        hit = self._cache.get(digest) if self.listening else None
         if hit is not None and hit[0] > now:
             return hit[1]
+        generation = self.invalidations
         row = await pool.fetchrow(
             "UPDATE tokens SET last_used_at = now() WHERE secret_hash = $1 AND revoked_at IS NULL"
             " RETURNING id, name, kind, agency_id, zone, app_id",
@@ -110,7 +146,50 @@ class TokenCache:
             if row
             else None
         )
-        if len(self._cache) >= self._max:
-            self._cache.clear()
-        self._cache[digest] = (now + self._ttl, principal)
+        # A revocation that arrived while we looked may concern this very answer: not cached.
+        cacheable = principal is None or principal.kind in CACHED_KINDS
+        if self.listening and generation == self.invalidations and cacheable:
+            if len(self._cache) >= self._max:
+                self._cache.clear()
+            self._cache[digest] = (now + self._ttl, principal)
         return principal
+
+    async def listen(
+        self, dsn: str, *, check_seconds: float = 10.0, retry_seconds: float = 1.0
+    ) -> None:
+        """Hold a LISTEN connection for the app's life, reconnecting when it drops.
+
+        A connection that dies silently is found by a query every `check_seconds`; until then
+        the cache's `ttl` still bounds how long a revoked token works.
+        """
+        wait = 0.0
+        while True:
+            conn: asyncpg.Connection | None = None
+            try:
+                conn = await asyncpg.connect(
+                    dsn, server_settings={"application_name": "pantau-token-listener"}
+                )
+                lost = asyncio.Event()
+                conn.add_termination_listener(lambda _c, lost=lost: lost.set())
+                await conn.add_listener(REVOCATION_CHANNEL, lambda *_: self.invalidate())
+                self.invalidate()  # anything revoked while nobody listened
+                self.listening = True
+                self.connects += 1
+                self._signal()
+                while not lost.is_set():
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(lost.wait(), check_seconds)
+                    if not lost.is_set():
+                        await conn.execute("SELECT 1", timeout=check_seconds)
+                log.warning("token revocation listener: connection lost; reconnecting")
+                wait = 0.0  # it was up: try again at once
+            except Exception as exc:  # the database is away: no caching until it is back
+                wait = min(30.0, max(retry_seconds, 2 * wait))
+                log.warning("token revocation listener: %s; reconnecting in %.0f s", exc, wait)
+            finally:
+                self.listening = False
+                self._cache.clear()
+                self._signal()
+                if conn is not None:
+                    conn.terminate()
+            await asyncio.sleep(wait)

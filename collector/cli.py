@@ -150,6 +150,7 @@ def cmd_catalog(args: argparse.Namespace) -> int:
             source=str(path),
             prune=getattr(args, "prune", False),
             dry_run=args.dry_run,
+            create_agencies_only=args.action == "import",
         )
         for line in diff.lines():
             print(line)

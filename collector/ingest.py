@@ -1,13 +1,16 @@
 """Storing a probe's batch: validated whole, one transaction, COPY for the raw rows.
 
 A batch id is stored with the rows in the same transaction, so a retried batch is acknowledged
-again but stored once, and an acknowledgement always means the rows are committed.
+again but stored once, and an acknowledgement always means the rows are committed. Batch ids are
+scoped to the sending token's zone and probe name, with a hash of the content: the same id with
+other content is refused, never silently dropped.
 """
 
 from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import hashlib
 import logging
 import time
 from collections.abc import Iterable, Iterator, Sequence
@@ -15,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import asyncpg
+import msgspec
 
 from collector import db
 from collector.db import Conn
@@ -34,6 +38,16 @@ class BatchRejected(Exception):
         super().__init__(message)
         self.message = message
         self.field = field
+
+
+class BatchConflict(BatchRejected):
+    """The batch id was stored before with other content: not a retry, and not stored."""
+
+
+def content_hash(batch: ResultBatch) -> bytes:
+    """SHA-256 of the batch re-encoded: the same content hashes the same however it was sent
+    (gzip or not, spacing, key order)."""
+    return hashlib.sha256(msgspec.json.encode(batch)).digest()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -208,6 +222,24 @@ async def mark_dirty(conn: Conn, items: Sequence[CheckResult | UsageSample]) -> 
     )  # fmt: skip
 
 
+async def _seen_probe(conn: Conn, *, zone: str, probe: str) -> None:
+    first = await conn.fetchval(
+        "INSERT INTO probes (zone, name) VALUES ($1, $2)"
+        " ON CONFLICT (zone, name) DO UPDATE SET last_seen = now() RETURNING xmax = 0",
+        zone, probe,
+    )  # fmt: skip
+    if first:
+        others = await conn.fetch(
+            "SELECT zone FROM probes WHERE name = $1 AND zone <> $2 ORDER BY zone", probe, zone
+        )
+        if others:  # legal (names are per zone), but likely a copied probe.yaml or an impostor
+            log.warning(
+                "probe name %r, new in zone %s, is also used in zone(s) %s: give each probe its"
+                " own `name` in probe.yaml",
+                probe, zone, ", ".join(r["zone"] for r in others),
+            )  # fmt: skip
+
+
 class Ingestor:
     def __init__(self, pool: asyncpg.Pool, *, policy: IngestPolicy = IngestPolicy()) -> None:
         self._pool = pool
@@ -215,29 +247,40 @@ class Ingestor:
         self._partitions = PartitionCache()
 
     async def store_batch(self, batch: ResultBatch, *, zone: str) -> BatchAck:
+        """Store the batch for the probe `batch.probe` of `zone` (the sending token's zone).
+
+        A probe is its zone and name, and batch ids are scoped to it: a token of another zone
+        that names this probe or reuses its batch ids touches nothing of it.
+        """
         _check_times(batch, self._policy, time.time())
+        digest = content_hash(batch)
         stamps = [r.ts for r in batch.results] + [u.ts for u in batch.usage]
         await self._partitions.ensure(self._pool, stamps)
         async with self._pool.acquire() as conn, conn.transaction():
-            await conn.execute(
-                "INSERT INTO probes (name, zone) VALUES ($1, $2)"
-                " ON CONFLICT (name) DO UPDATE SET zone = EXCLUDED.zone, last_seen = now()",
-                batch.probe,
-                zone,
-            )
+            await _seen_probe(conn, zone=zone, probe=batch.probe)
             results, usage = await _watched(conn, batch, zone)
             dropped = len(batch.results) + len(batch.usage) - len(results) - len(usage)
             new = await conn.fetchval(
-                "INSERT INTO ingested_batches (probe, batch_id, results, usage, dropped)"
-                " VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING RETURNING true",
-                batch.probe, batch.batch_id, len(results), len(usage), dropped,
+                "INSERT INTO ingested_batches"
+                " (zone, probe, batch_id, content_sha256, results, usage, dropped)"
+                " VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING RETURNING true",
+                zone, batch.probe, batch.batch_id, digest, len(results), len(usage), dropped,
             )  # fmt: skip
-            if not new:  # stored before: acknowledge what was stored then
+            if not new:  # stored before: acknowledge what was stored then, if it is the same
                 row = await conn.fetchrow(
-                    "SELECT results, usage, dropped FROM ingested_batches WHERE probe = $1 AND batch_id = $2",
-                    batch.probe, batch.batch_id,
+                    "SELECT results, usage, dropped, content_sha256 FROM ingested_batches"
+                    " WHERE zone = $1 AND probe = $2 AND batch_id = $3",
+                    zone, batch.probe, batch.batch_id,
                 )  # fmt: skip
                 assert row is not None
+                # Batches stored before migration 0004 have no hash: taken as retries.
+                if row["content_sha256"] is not None and row["content_sha256"] != digest:
+                    raise BatchConflict(
+                        f"batch {batch.batch_id!r} of probe {batch.probe!r} was stored before"
+                        " with different content; a retry must resend the same batch, and new"
+                        " results need a new batch id",
+                        field="$.batch_id",
+                    )
                 return BatchAck(batch_id=batch.batch_id, duplicate=True, results=row["results"],
                                 usage=row["usage"], dropped=row["dropped"])  # fmt: skip
             rows = _result_rows(results, zone, batch.probe)

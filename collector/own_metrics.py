@@ -27,8 +27,8 @@ class CollectorMetrics:
         )
         self.rejected = Counter(
             "pantau_ingest_rejected_batches_total",
-            "Batches refused, by reason (invalid, too_large, bad_encoding, unauthorized,"
-            " forbidden, db_unavailable).",
+            "Batches refused, by reason (invalid, conflict, too_large, bad_encoding,"
+            " unauthorized, forbidden, db_unavailable, client_disconnected).",
             ["reason"],
             registry=registry,
         )
@@ -64,8 +64,8 @@ class CollectorMetrics:
             "Refreshes of the per-app metrics that failed (database unreachable).",
             registry=registry,
         )
-        for reason in ("invalid", "too_large", "bad_encoding", "unauthorized", "forbidden",
-                       "db_unavailable"):  # fmt: skip
+        for reason in ("invalid", "conflict", "too_large", "bad_encoding", "unauthorized",
+                       "forbidden", "db_unavailable", "client_disconnected"):  # fmt: skip
             self.rejected.labels(reason)
         for outcome in ("stored", "duplicate"):
             self.batches.labels(outcome)

@@ -31,6 +31,8 @@ class Agency(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tr
     name: Name
     parent: Slug | None = None
     contact: Text | None = None
+    # Probe zones an admin opened to the agency: its agency token may place apps only there.
+    zones: list[Slug] = []
 
 
 class Owner(

@@ -21,6 +21,7 @@ _APP_COLUMNS = (
     " failure_threshold, success_threshold, quorum, maintenance"
 )
 _JSON_COLUMNS = ("owner", "checks", "usage", "maintenance")
+_AGENCY_COLUMNS = "id, name, parent_id, contact, zones"
 _checks_decoder = msgspec.json.Decoder(list[CheckSpec])
 _usage_decoder = msgspec.json.Decoder(list[UsageSpec])
 _owner_decoder = msgspec.json.Decoder(Owner)
@@ -38,7 +39,13 @@ class AppFilter:
 
 
 def agency_from_row(row: asyncpg.Record) -> Agency:
-    return Agency(id=row["id"], name=row["name"], parent=row["parent_id"], contact=row["contact"])
+    return Agency(
+        id=row["id"],
+        name=row["name"],
+        parent=row["parent_id"],
+        contact=row["contact"],
+        zones=list(row["zones"]),
+    )
 
 
 def app_from_row(row: asyncpg.Record) -> App:
@@ -88,25 +95,24 @@ async def catalog_version(conn: Executor) -> int:
 
 
 async def list_agencies(conn: Executor) -> list[Agency]:
-    rows = await conn.fetch("SELECT id, name, parent_id, contact FROM agencies ORDER BY id")
+    rows = await conn.fetch(f"SELECT {_AGENCY_COLUMNS} FROM agencies ORDER BY id")
     return [agency_from_row(r) for r in rows]
 
 
 async def get_agency(conn: Executor, agency_id: str) -> Agency | None:
-    row = await conn.fetchrow(
-        "SELECT id, name, parent_id, contact FROM agencies WHERE id = $1", agency_id
-    )
+    row = await conn.fetchrow(f"SELECT {_AGENCY_COLUMNS} FROM agencies WHERE id = $1", agency_id)
     return agency_from_row(row) if row else None
 
 
 async def upsert_agencies(conn: Conn, agencies: Sequence[Agency]) -> None:
     """Create or update; parents may come later in the list (checked when the transaction ends)."""
     await conn.executemany(
-        "INSERT INTO agencies (id, name, parent_id, contact) VALUES ($1, $2, NULL, $3)"
+        "INSERT INTO agencies (id, name, parent_id, contact, zones) VALUES ($1, $2, NULL, $3, $4)"
         " ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, contact = EXCLUDED.contact,"
-        " updated_at = now()"
-        " WHERE (agencies.name, agencies.contact) IS DISTINCT FROM (EXCLUDED.name, EXCLUDED.contact)",
-        [(a.id, a.name, a.contact) for a in agencies],
+        " zones = EXCLUDED.zones, updated_at = now()"
+        " WHERE (agencies.name, agencies.contact, agencies.zones)"
+        " IS DISTINCT FROM (EXCLUDED.name, EXCLUDED.contact, EXCLUDED.zones)",
+        [(a.id, a.name, a.contact, a.zones) for a in agencies],
     )
     await conn.executemany(
         "UPDATE agencies SET parent_id = $2, updated_at = now()"

@@ -147,14 +147,22 @@ async def apply(
     source: str,
     prune: bool = False,
     dry_run: bool = False,
+    create_agencies_only: bool = False,
 ) -> CatalogDiff:
-    """Reconcile the database with `catalog`; with `prune`, apps missing from it are retired."""
+    """Reconcile the database with `catalog`; with `prune`, apps missing from it are retired.
+
+    With `create_agencies_only` (the CSV import, whose rows name an agency only to create it),
+    agencies that exist are left as they are: their parent, contact and opened zones stay.
+    """
     diff = CatalogDiff()
     async with conn.transaction():
         await _check_references(conn, catalog, source)
         old_agencies = {a.id: a for a in await store.list_agencies(conn)}
         old_apps = {a.id: a for a in await store.list_apps(conn)}
-        new_agencies = _diff(diff, "agency", old_agencies, catalog.agencies)
+        agencies = [
+            a for a in catalog.agencies if not (create_agencies_only and a.id in old_agencies)
+        ]
+        new_agencies = _diff(diff, "agency", old_agencies, agencies)
         new_apps = _diff(diff, "app", old_apps, catalog.apps)
         to_retire: list[str] = []
         if prune:

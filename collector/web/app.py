@@ -95,6 +95,7 @@ def make_app(
             asyncio.create_task(app[keys.APP_METRICS].run(), name="app-metrics"),
             asyncio.create_task(_partition_maintenance(app), name="partitions"),
             asyncio.create_task(_rollups(app), name="rollups"),
+            asyncio.create_task(app[keys.TOKENS].listen(dsn), name="token-revocations"),
         ]
         yield
         for task in tasks:

@@ -121,10 +121,28 @@ async def _save_app(request: web.Request, app: App, *, must_be_new: bool) -> web
         for agency in {app.agency} | ({before.agency} if before else set()):
             if not who.may_manage_app(agency):
                 raise ApiError(403, f"this token may not manage applications of agency {agency!r}")
-        if await store.get_agency(conn, app.agency) is None:
+        owner = await store.get_agency(conn, app.agency)
+        if owner is None:
             raise ApiError(400, f"unknown agency {app.agency!r}", field="$.agency")
+        if who.kind != "admin":
+            _check_zones(app, before=before, opened=owner.zones)
         await store.upsert_apps(conn, [app])
     return json_response(app, status=201 if before is None else 200)
+
+
+def _check_zones(app: App, *, before: App | None, opened: list[str]) -> None:
+    """Zones are the network's map, the admin's to draw: an agency token may place its app in
+    the zones opened to its agency, and keep the ones an admin already gave the app."""
+    allowed = set(opened) | set(before.zones if before else ())
+    outside = [z for z in app.zones if z not in allowed]
+    if outside:
+        choice = ", ".join(opened) if opened else "none yet"
+        raise ApiError(
+            403,
+            f"zones {', '.join(outside)} are not opened to agency {app.agency!r} (opened:"
+            f" {choice}); an admin assigns other zones, or opens them in the agency's `zones`",
+            field="$.zones",
+        )
 
 
 async def create_app(request: web.Request) -> web.Response:

@@ -17,8 +17,8 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 _CODES = {
     400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
-    405: "method_not_allowed", 408: "timeout", 409: "conflict", 413: "too_large", 415: "unsupported_media_type",
-    503: "unavailable",
+    405: "method_not_allowed", 408: "timeout", 409: "conflict", 413: "too_large",
+    415: "unsupported_media_type", 499: "client_closed_request", 503: "unavailable",
 }  # fmt: skip
 
 # Errors that mean "the database is not there right now": the client should retry later.
@@ -31,6 +31,14 @@ DB_UNAVAILABLE = (
     asyncpg.AdminShutdownError,
     asyncpg.TooManyConnectionsError,
 )
+
+
+class ClientDisconnected(Exception):
+    """The client went away before its request was complete: no outage, and nobody to answer."""
+
+
+# What nginx logs for it too; no client ever sees it, the request metrics do.
+CLIENT_CLOSED_REQUEST = 499
 
 
 class ApiError(Exception):
@@ -70,6 +78,9 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return error_response(400, str(exc), field=validation_field(exc))
     except msgspec.DecodeError as exc:
         return error_response(400, f"body is not valid JSON: {exc}")
+    except ClientDisconnected as exc:
+        log.info("%s %s: %s", request.method, request.path, exc)
+        return error_response(CLIENT_CLOSED_REQUEST, str(exc))
     except web.HTTPException as exc:
         if exc.status < 400:
             raise

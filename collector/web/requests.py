@@ -11,7 +11,7 @@ from aiohttp import web
 
 from collector.auth import Principal, TokenKind
 from collector.web import keys
-from collector.web.errors import ApiError
+from collector.web.errors import ApiError, ClientDisconnected
 
 T = TypeVar("T")
 
@@ -35,6 +35,12 @@ async def read_body(request: web.Request) -> bytes:
         raise ApiError(
             408, f"the body did not arrive within {limits.body_timeout_seconds:g} seconds"
         ) from None
+    except ConnectionResetError as exc:
+        # aiohttp ends the body this way when the peer closes: an OSError, which would
+        # otherwise read as "database unavailable".
+        raise ClientDisconnected(
+            f"the client closed the connection after {len(raw)} bytes of the body"
+        ) from exc
     encoding = request.headers.get("Content-Encoding", "identity").strip().lower()
     if encoding in ("", "identity"):
         return bytes(raw)

@@ -17,7 +17,12 @@ CATALOG = {
     "agencies": [
         {"id": "setda", "name": "Sekretariat Daerah"},
         {"id": "diskominfo", "name": "Dinas Komunikasi dan Informatika", "parent": "setda"},
-        {"id": "dinkes", "name": "Dinas Kesehatan", "contact": "dinkes@kotimkab.go.id"},
+        {
+            "id": "dinkes",
+            "name": "Dinas Kesehatan",
+            "contact": "dinkes@kotimkab.go.id",
+            "zones": ["dinkes-lan", "dc"],  # where its agency token may place apps
+        },
     ],
     "apps": [
         {
@@ -51,7 +56,10 @@ CATALOG = {
                         "dsn_env": "SIMPUS_DSN",
                         "query": "SELECT count(*) FROM visits",
                     },
-                }
+                },
+                # The app posts these itself (POST /api/v1/usage with its app token).
+                {"metric": "logins", "kind": "counter", "source": {"type": "push"}},
+                {"metric": "active_users", "kind": "gauge", "source": {"type": "push"}},
             ],
         },
         {
