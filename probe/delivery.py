@@ -28,8 +28,9 @@ from wire.messages import MAX_BATCH_ITEMS, BatchAck, CheckResult, ErrorBody, Usa
 log = logging.getLogger(__name__)
 
 RESULTS_PATH: Final = "/api/v1/results"
-# The collector refuses these as invalid content: sending the same bytes again cannot help.
-_REJECTING_STATUSES: Final = frozenset({400, 413, 422})
+# The collector refuses these as invalid content, or (409) holds other content under this batch
+# id: sending the same bytes again cannot help, and retrying would stall the spool behind it.
+_REJECTING_STATUSES: Final = frozenset({400, 409, 413, 422})
 
 _Outcome = Literal["idle", "acked", "rejected", "retry"]
 

@@ -174,7 +174,10 @@ async def test_503_is_retried_with_growing_backoff(
     )
 
 
-async def test_400_rejects_the_batch_and_the_next_one_still_goes(
+# 409: the collector holds other content under this batch id; resending the same bytes cannot help.
+@pytest.mark.parametrize("status", [400, 409])
+async def test_a_refused_batch_is_set_aside_and_the_next_one_still_goes(
+    status: int,
     spool: Spool,
     session: aiohttp.ClientSession,
     collector: FakeCollector,
@@ -182,7 +185,7 @@ async def test_400_rejects_the_batch_and_the_next_one_still_goes(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     shipper = make_shipper(spool, session, collector, metrics, batch_max_items=1)
-    collector.script.append(400)
+    collector.script.append(status)
     await shipper.submit(results=[result("a", 0), result("a", 1)])
     assert await shipper.flush(timeout=5)
     first, second = collector.requests
@@ -195,7 +198,7 @@ async def test_400_rejects_the_batch_and_the_next_one_still_goes(
     assert metric(metrics, FAILURES, reason="rejected") == 1
     [error] = [r for r in caplog.records if r.levelno == logging.ERROR]
     assert first in error.message
-    assert "scripted answer 400" in error.message
+    assert f"scripted answer {status}" in error.message
 
 
 @pytest.mark.parametrize(("behaviour", "reason"), [("lost_ack", "network"), ("slow", "timeout")])
