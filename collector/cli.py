@@ -44,8 +44,15 @@ def _dsn(config: CollectorConfig) -> str:
     return url
 
 
+async def _connect(dsn: str) -> asyncpg.Connection:
+    try:
+        return await asyncpg.connect(dsn)
+    except OSError as exc:  # refused, unreachable, unknown host: say it is the database
+        raise CliError(f"database: {exc}") from exc
+
+
 async def _with_conn(dsn: str, fn: Callable[[asyncpg.Connection], Awaitable[int]]) -> int:
-    conn = await asyncpg.connect(dsn)
+    conn = await _connect(dsn)
     try:
         await db.migrate(conn)
         return await fn(conn)
@@ -79,9 +86,15 @@ async def serve(
     from collector.web.app import make_app
 
     runner = web.AppRunner(make_app(config, dsn=dsn), access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, config.listen.host, config.listen.port)
-    await site.start()
+    try:
+        await runner.setup()  # connects to the database and migrates it
+    except OSError as exc:
+        raise CliError(f"database: {exc}") from exc
+    try:
+        await listen(runner, config.listen.host, config.listen.port)
+    except CliError:
+        await runner.cleanup()
+        raise
     url = f"http://{config.listen.host}:{runner.addresses[0][1]}"
     log.info("collector listening on %s", url)
     if ready:
@@ -95,6 +108,16 @@ async def serve(
     finally:
         log.info("collector stopping")
         await runner.cleanup()
+
+
+async def listen(runner: web.BaseRunner, host: str, port: int) -> None:
+    """Start listening; an operating-system refusal (port in use, no such address) names the
+    address and the cause, not the database."""
+    try:
+        await web.TCPSite(runner, host, port).start()
+    except OSError as exc:
+        reason = os.strerror(exc.errno) if exc.errno else str(exc)
+        raise CliError(f"cannot listen on {host}:{port}: {reason.lower()}") from exc
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -113,7 +136,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def cmd_migrate(args: argparse.Namespace) -> int:
     async def main() -> int:
-        conn = await asyncpg.connect(_dsn(_config(args)))
+        conn = await _connect(_dsn(_config(args)))
         try:
             applied = await db.migrate(conn)
         finally:
@@ -340,8 +363,11 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, sync.CatalogError, CliError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    except (OSError, asyncpg.PostgresError) as exc:
+    except asyncpg.PostgresError as exc:
         print(f"error: database: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:  # a file that cannot be written, say: its own words name it
+        print(f"error: {exc}", file=sys.stderr)
         return 1
 
 
