@@ -323,7 +323,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("report", parents=[common], help="the monthly uptime and usage review")
     p.add_argument("--month", required=True, help="e.g. 2026-11 (in the configured time zone)")
     p.add_argument("--agency", help="one agency only")
-    p.add_argument("--format", default="html", help="html, csv, json or md")
+    p.add_argument("--format", default="html", help="html, pdf (A4), csv, json or md")
     p.add_argument(
         "--lang", default="id", choices=["id", "en"], help="Bahasa Indonesia (default) or English"
     )

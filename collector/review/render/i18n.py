@@ -40,6 +40,7 @@ MESSAGES: Final[dict[str, tuple[str, str]]] = {
         "Month still running: figures up to {at}; they will still change.",
     ),
     "doc.contents": ("Daftar isi", "Contents"),
+    "doc.page": ("Halaman {page} dari {pages}", "Page {page} of {pages}"),  # printed / PDF footer
     "doc.footer": (
         "Uptime = waktu normal ÷ (waktu normal + waktu henti). Waktu pemeliharaan dan waktu tanpa "
         "data terbaru (tidak terpantau) tidak dihitung naik maupun turun.",
