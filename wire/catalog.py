@@ -31,6 +31,7 @@ class Agency(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tr
     name: Name
     parent: Slug | None = None
     contact: Text | None = None
+    email: Email | None = None  # where the agency's monthly review is mailed
 
 
 class Owner(

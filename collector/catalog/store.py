@@ -38,7 +38,13 @@ class AppFilter:
 
 
 def agency_from_row(row: asyncpg.Record) -> Agency:
-    return Agency(id=row["id"], name=row["name"], parent=row["parent_id"], contact=row["contact"])
+    return Agency(
+        id=row["id"],
+        name=row["name"],
+        parent=row["parent_id"],
+        contact=row["contact"],
+        email=row["email"],
+    )
 
 
 def app_from_row(row: asyncpg.Record) -> App:
@@ -88,13 +94,13 @@ async def catalog_version(conn: Executor) -> int:
 
 
 async def list_agencies(conn: Executor) -> list[Agency]:
-    rows = await conn.fetch("SELECT id, name, parent_id, contact FROM agencies ORDER BY id")
+    rows = await conn.fetch("SELECT id, name, parent_id, contact, email FROM agencies ORDER BY id")
     return [agency_from_row(r) for r in rows]
 
 
 async def get_agency(conn: Executor, agency_id: str) -> Agency | None:
     row = await conn.fetchrow(
-        "SELECT id, name, parent_id, contact FROM agencies WHERE id = $1", agency_id
+        "SELECT id, name, parent_id, contact, email FROM agencies WHERE id = $1", agency_id
     )
     return agency_from_row(row) if row else None
 
@@ -102,11 +108,12 @@ async def get_agency(conn: Executor, agency_id: str) -> Agency | None:
 async def upsert_agencies(conn: Conn, agencies: Sequence[Agency]) -> None:
     """Create or update; parents may come later in the list (checked when the transaction ends)."""
     await conn.executemany(
-        "INSERT INTO agencies (id, name, parent_id, contact) VALUES ($1, $2, NULL, $3)"
+        "INSERT INTO agencies (id, name, parent_id, contact, email) VALUES ($1, $2, NULL, $3, $4)"
         " ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, contact = EXCLUDED.contact,"
-        " updated_at = now()"
-        " WHERE (agencies.name, agencies.contact) IS DISTINCT FROM (EXCLUDED.name, EXCLUDED.contact)",
-        [(a.id, a.name, a.contact) for a in agencies],
+        " email = EXCLUDED.email, updated_at = now()"
+        " WHERE (agencies.name, agencies.contact, agencies.email)"
+        " IS DISTINCT FROM (EXCLUDED.name, EXCLUDED.contact, EXCLUDED.email)",
+        [(a.id, a.name, a.contact, a.email) for a in agencies],
     )
     await conn.executemany(
         "UPDATE agencies SET parent_id = $2, updated_at = now()"
