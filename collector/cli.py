@@ -174,7 +174,7 @@ def cmd_catalog(args: argparse.Namespace) -> int:
             prune=getattr(args, "prune", False),
             dry_run=args.dry_run,
         )
-        for line in diff.lines():
+        for line in diff.lines() + diff.notes():
             print(line)
         verb = "would change" if args.dry_run else "changed"
         print(f"{len(diff.lines())} {verb}" if not diff.empty else "catalogue already up to date")

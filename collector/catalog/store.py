@@ -181,6 +181,20 @@ async def upsert_apps(conn: Conn, apps: Sequence[App]) -> None:
     await bump_version(conn)
 
 
+async def api_windows(conn: Executor) -> dict[str, set[str]]:
+    """Per app, the names of its maintenance windows made through the API (not from a file)."""
+    rows = await conn.fetch("SELECT id, maintenance_api FROM apps WHERE maintenance_api <> '{}'")
+    return {r["id"]: set(r["maintenance_api"]) for r in rows}
+
+
+async def set_api_windows(conn: Conn, owners: dict[str, set[str]]) -> None:
+    """Record which of each app's windows were made through the API."""
+    await conn.executemany(
+        "UPDATE apps SET maintenance_api = $2 WHERE id = $1 AND maintenance_api <> $2",
+        [(app_id, sorted(names)) for app_id, names in owners.items()],
+    )
+
+
 async def set_lifecycle(conn: Conn, app_ids: Sequence[str], lifecycle: str) -> None:
     await conn.execute(
         "UPDATE apps SET lifecycle = $2, updated_at = now() WHERE id = ANY ($1::text[])",
