@@ -224,6 +224,7 @@ def cmd_token(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     from collector.review.monthly import MONTH_PATTERN
     from collector.review.render import RENDERERS
+    from collector.review.render.pdf import PdfUnavailable
     from collector.review.report import build_report
 
     config = _config(args)
@@ -243,7 +244,10 @@ def cmd_report(args: argparse.Namespace) -> int:
         built = await build_report(
             conn, month=month, settings=config.state_settings(), agency=args.agency
         )
-        out.append(RENDERERS[args.format][0](built, args.lang))
+        try:
+            out.append(RENDERERS[args.format][0](built, args.lang))
+        except PdfUnavailable as exc:
+            raise CliError(str(exc)) from exc
         return 0
 
     run_main(_with_conn(_dsn(config), report))

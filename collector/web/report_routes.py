@@ -10,6 +10,7 @@ from aiohttp import web
 from collector.catalog import store
 from collector.review.monthly import MONTH_PATTERN
 from collector.review.render import RENDERERS
+from collector.review.render.pdf import PdfUnavailable
 from collector.review.report import MonthlyReport, build_report
 from collector.web import keys
 from collector.web.errors import ApiError
@@ -46,7 +47,10 @@ async def monthly_report(request: web.Request) -> web.Response:
         )
     render, content_type = RENDERERS[fmt]
     if fmt == "pdf":  # CPU seconds of layout: off the event loop, so other requests go on
-        body = await asyncio.to_thread(render, report, lang)  # type: ignore[arg-type]
+        try:
+            body = await asyncio.to_thread(render, report, lang)  # type: ignore[arg-type]
+        except PdfUnavailable as exc:  # the host lacks Pango: say what to install
+            raise ApiError(503, str(exc)) from exc
     else:
         body = render(report, lang)  # type: ignore[arg-type]
     name = f"pantau-{month}{'-' + q['agency'] if q.get('agency') else ''}.{fmt}"

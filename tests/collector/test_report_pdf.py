@@ -16,23 +16,11 @@ from collector.review.report import MonthlyReport, build_report
 from collector.web.app import make_app
 from tests.collector.conftest import collector_config
 from tests.collector.review_month import MONTH, NOW, SETTINGS
-from tests.tools import require_libraries, require_tools
-
-PDF_TOOLS = {"pdftoppm": "poppler-utils", "pdftotext": "poppler-utils", "pdfinfo": "poppler-utils"}
-
-
-def require_pdf_stack() -> dict[str, str]:
-    """WeasyPrint's system libraries and fonts, and the poppler tools that read the PDF back."""
-    require_libraries(
-        {"pango-1.0": "libpango-1.0-0", "pangoft2-1.0": "libpangoft2-1.0-0"},
-        files={"/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf": "fonts-dejavu-core"},
-    )
-    return require_tools(PDF_TOOLS)
 
 
 @pytest.fixture(scope="module")
-def tools() -> dict[str, str]:
-    return require_pdf_stack()
+def tools(pdf_tools: dict[str, str]) -> dict[str, str]:
+    return pdf_tools
 
 
 async def _report(url: str, agency: str | None) -> MonthlyReport:

@@ -430,7 +430,7 @@ def test_renderers_are_registered() -> None:
 # --- over HTTP --------------------------------------------------------------------------------
 
 
-async def test_report_route_serves_every_format(month_db: str) -> None:
+async def test_report_route_serves_every_format(month_db: str, pdf_tools: dict[str, str]) -> None:
     app = make_app(collector_config(), dsn=month_db)
     async with TestClient(TestServer(app, host="127.0.0.1", port=0)) as client:
         url = "/api/v1/reports/monthly"

@@ -104,7 +104,7 @@ def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 
 
 @pytest.fixture
-async def mail_db(month_db: str) -> AsyncIterator[str]:
+async def mail_db(month_db: str, pdf_tools: dict[str, str]) -> AsyncIterator[str]:
     """The synthetic month, agencies with e-mail addresses, nothing mailed yet."""
     conn = await asyncpg.connect(month_db)
     try:
