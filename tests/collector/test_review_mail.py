@@ -289,3 +289,30 @@ def test_mail_settings_are_checked_at_start_up(tmp_path: Path, yaml_text: str, s
         load_config(path)
     assert says in str(err.value)
     assert str(path) in str(err.value)
+
+
+async def test_the_collector_sends_at_start_up_when_due(mail_db: str) -> None:
+    """The schedule runs inside the collector: started after the due time, it catches up once."""
+    from aiohttp.test_utils import TestServer
+
+    from collector.web.app import make_app
+
+    inbox = Inbox()
+    async with smtp_server(inbox) as port:
+        cfg = config(port)
+        assert cfg.review_mail is not None
+        # due from the 1st, 00:00: the month before now (the synthetic month) is always due
+        cfg = msgspec.structs.replace(
+            cfg, review_mail=msgspec.structs.replace(cfg.review_mail, day=1, hour=0)
+        )
+        server = TestServer(make_app(cfg, dsn=mail_db), host="127.0.0.1", port=0)
+        await server.start_server()
+        try:
+            for _ in range(600):
+                if len(await _sent_rows(mail_db)) == 3:
+                    break
+                await asyncio.sleep(0.1)
+        finally:
+            await server.close()
+    assert len(await _sent_rows(mail_db)) == 3
+    assert len(inbox.messages) == 3
