@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 
 import asyncpg
+from aiohttp import web
 
 from collector import db
 from collector.auth import create_token, list_tokens, revoke_token
@@ -43,8 +44,15 @@ def _dsn(config: CollectorConfig) -> str:
     return url
 
 
+async def _connect(dsn: str) -> asyncpg.Connection:
+    try:
+        return await asyncpg.connect(dsn)
+    except OSError as exc:  # refused, unreachable, unknown host: say it is the database
+        raise CliError(f"database: {exc}") from exc
+
+
 async def _with_conn(dsn: str, fn: Callable[[asyncpg.Connection], Awaitable[int]]) -> int:
-    conn = await asyncpg.connect(dsn)
+    conn = await _connect(dsn)
     try:
         await db.migrate(conn)
         return await fn(conn)
@@ -76,14 +84,17 @@ async def serve(
     config: CollectorConfig, dsn: str, *, ready: Callable[[str], None] | None = None
 ) -> None:
     from collector.web.app import make_app
-    from collector.web.server import make_runner, start_site
+    from collector.web.server import make_runner
 
     runner = make_runner(make_app(config, dsn=dsn))
-    await runner.setup()
+    try:
+        await runner.setup()  # connects to the database and migrates it
+    except OSError as exc:
+        raise CliError(f"database: {exc}") from exc
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     try:
-        url = await start_site(runner, config.listen.host, config.listen.port)
+        url = await listen(runner, config.listen.host, config.listen.port)
         log.info("collector listening on %s", url)
         if ready:
             ready(url)
@@ -95,6 +106,18 @@ async def serve(
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
         await runner.cleanup()
+
+
+async def listen(runner: web.AppRunner, host: str, port: int) -> str:
+    """Start listening and return the base URL; an operating-system refusal (port in use, no
+    such address) names the address and the cause, not the database."""
+    from collector.web.server import start_site
+
+    try:
+        return await start_site(runner, host, port)
+    except OSError as exc:
+        reason = os.strerror(exc.errno) if exc.errno else str(exc)
+        raise CliError(f"cannot listen on {host}:{port}: {reason.lower()}") from exc
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -113,7 +136,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def cmd_migrate(args: argparse.Namespace) -> int:
     async def main() -> int:
-        conn = await asyncpg.connect(_dsn(_config(args)))
+        conn = await _connect(_dsn(_config(args)))
         try:
             applied = await db.migrate(conn)
         finally:
@@ -152,7 +175,7 @@ def cmd_catalog(args: argparse.Namespace) -> int:
             dry_run=args.dry_run,
             create_agencies_only=args.action == "import",
         )
-        for line in diff.lines():
+        for line in diff.lines() + diff.notes():
             print(line)
         verb = "would change" if args.dry_run else "changed"
         print(f"{len(diff.lines())} {verb}" if not diff.empty else "catalogue already up to date")
@@ -202,6 +225,7 @@ def cmd_token(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     from collector.review.monthly import MONTH_PATTERN
     from collector.review.render import RENDERERS
+    from collector.review.render.pdf import PdfUnavailable
     from collector.review.report import build_report
 
     config = _config(args)
@@ -221,7 +245,10 @@ def cmd_report(args: argparse.Namespace) -> int:
         built = await build_report(
             conn, month=month, settings=config.state_settings(), agency=args.agency
         )
-        out.append(RENDERERS[args.format][0](built, args.lang))
+        try:
+            out.append(RENDERERS[args.format][0](built, args.lang))
+        except PdfUnavailable as exc:
+            raise CliError(str(exc)) from exc
         return 0
 
     run_main(_with_conn(_dsn(config), report))
@@ -301,7 +328,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("report", parents=[common], help="the monthly uptime and usage review")
     p.add_argument("--month", required=True, help="e.g. 2026-11 (in the configured time zone)")
     p.add_argument("--agency", help="one agency only")
-    p.add_argument("--format", default="html", help="html, csv, json or md")
+    p.add_argument("--format", default="html", help="html, pdf (A4), csv, json or md")
     p.add_argument(
         "--lang", default="id", choices=["id", "en"], help="Bahasa Indonesia (default) or English"
     )
@@ -341,8 +368,11 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, sync.CatalogError, CliError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    except (OSError, asyncpg.PostgresError) as exc:
+    except asyncpg.PostgresError as exc:
         print(f"error: database: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:  # a file that cannot be written, say: its own words name it
+        print(f"error: {exc}", file=sys.stderr)
         return 1
 
 

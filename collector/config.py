@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import zoneinfo
 from pathlib import Path
 from typing import Annotated
 
@@ -10,7 +11,9 @@ import msgspec
 
 from collector.state.machine import Thresholds
 from collector.state.rules import StateSettings
+from wire.catalog import Email
 from wire.files import FileError, load_yaml_as
+from wire.specs import EnvName, Slug
 
 Port = Annotated[int, msgspec.Meta(ge=0, le=65_535)]
 Bytes = Annotated[int, msgspec.Meta(ge=1024, le=1 << 30)]
@@ -57,6 +60,53 @@ class StateConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     evaluate_seconds: Seconds = 5.0
 
 
+class SmtpConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """The mail server the monthly review is sent through."""
+
+    host: Annotated[str, msgspec.Meta(min_length=1, max_length=253)]
+    port: Port = 587
+    # STARTTLS on a plain connection (port 587); `tls: true` instead for implicit TLS (port 465).
+    starttls: bool = True
+    tls: bool = False
+    username: str | None = None
+    password_env: EnvName | None = None  # the password is read from this environment variable
+    sender: Email = msgspec.field(name="from")
+    ca_file: str | None = None  # CA bundle that signed the server's certificate (else the system's)
+    timeout_seconds: Seconds = 30.0
+
+    def __post_init__(self) -> None:
+        if self.starttls and self.tls:
+            raise ValueError("`starttls` and `tls` exclude each other; set `starttls: false`")
+        if (self.username is None) != (self.password_env is None):
+            raise ValueError("`username` and `password_env` go together")
+
+    def password(self) -> str | None:
+        if self.password_env is None:
+            return None
+        value = os.environ.get(self.password_env)
+        if not value:
+            raise ConfigError(
+                f"smtp.password_env: environment variable {self.password_env} is unset"
+            )
+        return value
+
+
+class ReviewMailConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """When and to whom the monthly review is mailed (needs `smtp`)."""
+
+    day: Annotated[int, msgspec.Meta(ge=1, le=28)] = 2  # of the month after the review's month
+    hour: Annotated[int, msgspec.Meta(ge=0, le=23)] = 8
+    timezone: str = "Asia/Jakarta"
+    lang: Annotated[str, msgspec.Meta(pattern="^(id|en)$")] = "id"
+    # The regency-wide review goes to these addresses and to the catalogue e-mail of
+    # `regency_agency` (Diskominfo); each agency's own review to its catalogue `email`.
+    regency_recipients: list[Email] = []
+    regency_agency: Slug | None = "diskominfo"
+    # A failed send is tried again this many times, waiting retry_seconds, then twice that...
+    retries: Annotated[int, msgspec.Meta(ge=0, le=10)] = 4
+    retry_seconds: Seconds = 60.0
+
+
 class CollectorConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     listen: Listen = Listen()
     # Unset: DATABASE_URL from the environment, else an embedded PostgreSQL (development only).
@@ -75,6 +125,8 @@ class CollectorConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, k
     limits: Limits = Limits()
     state: StateConfig = StateConfig()
     retention: RetentionConfig = RetentionConfig()
+    smtp: SmtpConfig | None = None
+    review_mail: ReviewMailConfig | None = None  # unset: the review is not mailed
 
     def state_settings(self) -> StateSettings:
         s = self.state
@@ -99,10 +151,14 @@ def load_config(path: Path | None) -> CollectorConfig:
         cfg = load_yaml_as(path, CollectorConfig)
     except FileError as exc:
         raise ConfigError(str(exc)) from exc
-    try:
-        import zoneinfo
-
-        zoneinfo.ZoneInfo(cfg.timezone)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
-        raise ConfigError(f"{path}: unknown time zone {cfg.timezone!r} - at `$.timezone`") from exc
+    zones = [("$.timezone", cfg.timezone)]
+    if cfg.review_mail is not None:
+        zones.append(("$.review_mail.timezone", cfg.review_mail.timezone))
+        if cfg.smtp is None:
+            raise ConfigError(f"{path}: `review_mail` needs `smtp` (the mail server) - at `$.smtp`")
+    for where, name in zones:
+        try:
+            zoneinfo.ZoneInfo(name)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
+            raise ConfigError(f"{path}: unknown time zone {name!r} - at `{where}`") from exc
     return cfg

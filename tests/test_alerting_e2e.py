@@ -18,12 +18,21 @@ from typing import Any
 import asyncpg
 import pytest
 
+from collector.config import CollectorConfig
 from tests.grafana_queries import load_dashboards, prometheus_queries, sql_queries, variable_queries
-from tests.stack import PANTAU_URL, RULES_DIR, TOOLS, Stack, eventually, run_stack
+from tests.stack import (
+    CHECK_INTERVAL,
+    PANTAU_URL,
+    RULES_DIR,
+    TOOLS,
+    Stack,
+    eventually,
+    run_stack,
+)
 from tests.tools import ToolUnavailable, require_tools
 
-# From a page going out to a notification: probe (3 failures at 1 s), collector (0.5 s),
-# scrape and evaluation (1 s each), Alertmanager (1 s). Ten seconds is typical.
+# From a fault to a notification: probe (3 failures at 1 s), collector (0.5 s), scrape and
+# evaluation (1 s each), Alertmanager's real group_wait (10 s). Fifteen seconds is typical.
 DELIVERY_TIMEOUT = 60
 # Dashboard variables: an agency and an app of the stack that has every kind of data.
 VARIABLES = {"agency": "dinkes", "app": "portal"}
@@ -85,6 +94,7 @@ async def test_healthy_estate_pages_nobody(stack: Stack) -> None:
 async def test_app_down_pages_its_agency_and_recovery_resolves(stack: Stack) -> None:
     webhook = stack.webhook
     since = len(webhook.payloads)
+    failed_from = time.monotonic()  # the first failed check is at most one interval later
     stack.demo.down.add("simpus")
     try:
         firing = await eventually(
@@ -113,8 +123,10 @@ async def test_app_down_pages_its_agency_and_recovery_resolves(stack: Stack) -> 
         assert annotations["app_url"] == f"{PANTAU_URL}/apps/simpus"
         assert annotations["summary"].startswith("simpus (dinkes) ")
         assert await stack.in_state("simpus", "down")
+        paged_after = webhook.arrived[webhook.payloads.index(payload)] - failed_from
     finally:
         since = len(webhook.payloads)
+        good_from = time.monotonic()
         stack.demo.down.discard("simpus")
 
     resolved = await eventually(
@@ -126,6 +138,14 @@ async def test_app_down_pages_its_agency_and_recovery_resolves(stack: Stack) -> 
         detail=stack.diagnostics,
     )
     payload, done = resolved[0]
+    resolved_after = webhook.arrived[webhook.payloads.index(payload)] - good_from
+    # Regression (issue 9): the page took 177 s and "resolved" 90 s with checks every 20 s. The
+    # design's bounds, from the first failed (good) check, with this stack's thresholds and
+    # interval; measured from the fault itself, so a little on the strict side.
+    thresholds = CollectorConfig().state
+    assert paged_after <= thresholds.failure_threshold * CHECK_INTERVAL + 45, paged_after
+    assert resolved_after <= thresholds.success_threshold * CHECK_INTERVAL + 45, resolved_after
+    print(f"PantauAppDown: paged after {paged_after:.1f} s, resolved after {resolved_after:.1f} s")
     assert payload["status"] == "resolved"
     assert done["fingerprint"] == alert["fingerprint"]
     assert done["startsAt"] == alert["startsAt"]

@@ -137,3 +137,23 @@ async def test_probe_once_in_standalone_mode(local_app: str, tmp_path: Path) -> 
     )
     assert code == 2
     assert "does not watch" in err
+
+
+async def test_busy_port_names_the_listen_address_not_the_database(
+    fresh_db: str, tmp_path: Path
+) -> None:
+    """Regression (issue 9): a port in use was reported as `error: database: [Errno 98] ...`."""
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        config = tmp_path / "collector.yaml"
+        config.write_text(f"listen: {{host: 127.0.0.1, port: {port}}}\n")
+        code, _, err = await run(
+            "-m", "collector", "serve", "--config", str(config), env={"DATABASE_URL": fresh_db}
+        )
+    assert code != 0
+    assert f"cannot listen on 127.0.0.1:{port}: address already in use" in err, err
+    assert "database" not in err, err

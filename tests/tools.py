@@ -61,6 +61,34 @@ def require_tools(tools: Mapping[str, str]) -> dict[str, str]:
     return {name: str(path) for name, path in found.items()}
 
 
+def require_libraries(libraries: Mapping[str, str], *, files: Mapping[str, str] = {}) -> None:
+    """Shared libraries (`pango-1.0` -> Debian package) and files (a font -> its package) that a
+    Python library loads at run time (WeasyPrint: Pango and fonts), installed when missing."""
+    import ctypes.util
+
+    def missing() -> list[str]:
+        return sorted(
+            {pkg for lib, pkg in libraries.items() if ctypes.util.find_library(lib) is None}
+            | {pkg for path, pkg in files.items() if not Path(path).exists()}
+        )
+
+    packages = missing()
+    if not packages:
+        return
+    with _lock:
+        key = frozenset(packages)
+        if key not in _attempted:
+            _attempted[key] = _apt_install(packages)
+        failure = _attempted[key]
+    still = missing()
+    if still:
+        raise ToolUnavailable(
+            f"missing system packages {', '.join(still)} could not be installed"
+            f" ({failure or 'they do not provide the libraries'}). Install them with:"
+            f" sudo apt-get install --no-install-recommends {' '.join(still)}"
+        )
+
+
 def _apt_install(packages: list[str]) -> str | None:
     """Install Debian packages quietly; None on success, else the reason it was not done."""
     apt_get = shutil.which("apt-get")

@@ -33,6 +33,7 @@ class Agency(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tr
     contact: Text | None = None
     # Probe zones an admin opened to the agency: its agency token may place apps only there.
     zones: list[Slug] = []
+    email: Email | None = None  # where the agency's monthly review is mailed
 
 
 class Owner(

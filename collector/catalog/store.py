@@ -21,7 +21,7 @@ _APP_COLUMNS = (
     " failure_threshold, success_threshold, quorum, maintenance"
 )
 _JSON_COLUMNS = ("owner", "checks", "usage", "maintenance")
-_AGENCY_COLUMNS = "id, name, parent_id, contact, zones"
+_AGENCY_COLUMNS = "id, name, parent_id, contact, zones, email"
 _checks_decoder = msgspec.json.Decoder(list[CheckSpec])
 _usage_decoder = msgspec.json.Decoder(list[UsageSpec])
 _owner_decoder = msgspec.json.Decoder(Owner)
@@ -45,6 +45,7 @@ def agency_from_row(row: asyncpg.Record) -> Agency:
         parent=row["parent_id"],
         contact=row["contact"],
         zones=list(row["zones"]),
+        email=row["email"],
     )
 
 
@@ -107,12 +108,13 @@ async def get_agency(conn: Executor, agency_id: str) -> Agency | None:
 async def upsert_agencies(conn: Conn, agencies: Sequence[Agency]) -> None:
     """Create or update; parents may come later in the list (checked when the transaction ends)."""
     await conn.executemany(
-        "INSERT INTO agencies (id, name, parent_id, contact, zones) VALUES ($1, $2, NULL, $3, $4)"
+        "INSERT INTO agencies (id, name, parent_id, contact, zones, email)"
+        " VALUES ($1, $2, NULL, $3, $4, $5)"
         " ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, contact = EXCLUDED.contact,"
-        " zones = EXCLUDED.zones, updated_at = now()"
-        " WHERE (agencies.name, agencies.contact, agencies.zones)"
-        " IS DISTINCT FROM (EXCLUDED.name, EXCLUDED.contact, EXCLUDED.zones)",
-        [(a.id, a.name, a.contact, a.zones) for a in agencies],
+        " zones = EXCLUDED.zones, email = EXCLUDED.email, updated_at = now()"
+        " WHERE (agencies.name, agencies.contact, agencies.zones, agencies.email)"
+        " IS DISTINCT FROM (EXCLUDED.name, EXCLUDED.contact, EXCLUDED.zones, EXCLUDED.email)",
+        [(a.id, a.name, a.contact, a.zones, a.email) for a in agencies],
     )
     await conn.executemany(
         "UPDATE agencies SET parent_id = $2, updated_at = now()"
@@ -178,6 +180,20 @@ async def upsert_apps(conn: Conn, apps: Sequence[App]) -> None:
         [_app_args(a) for a in apps],
     )
     await bump_version(conn)
+
+
+async def api_windows(conn: Executor) -> dict[str, set[str]]:
+    """Per app, the names of its maintenance windows made through the API (not from a file)."""
+    rows = await conn.fetch("SELECT id, maintenance_api FROM apps WHERE maintenance_api <> '{}'")
+    return {r["id"]: set(r["maintenance_api"]) for r in rows}
+
+
+async def set_api_windows(conn: Conn, owners: dict[str, set[str]]) -> None:
+    """Record which of each app's windows were made through the API."""
+    await conn.executemany(
+        "UPDATE apps SET maintenance_api = $2 WHERE id = $1 AND maintenance_api <> $2",
+        [(app_id, sorted(names)) for app_id, names in owners.items()],
+    )
 
 
 async def set_lifecycle(conn: Conn, app_ids: Sequence[str], lifecycle: str) -> None:

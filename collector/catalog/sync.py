@@ -31,17 +31,24 @@ class CatalogDiff:
     created: list[str] = field(default_factory=list)  # "agency dinkes", "app simpus"
     updated: list[str] = field(default_factory=list)  # "app simpus: target_uptime, zones"
     retired: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)  # API-made windows, with --prune
+    # API-made windows left as they are (not a change; said so the operator knows they exist)
+    kept: list[str] = field(default_factory=list)
 
     @property
     def empty(self) -> bool:
-        return not (self.created or self.updated or self.retired)
+        return not (self.created or self.updated or self.retired or self.removed)
 
     def lines(self) -> list[str]:
         return (
             [f"+ {x}" for x in self.created]
             + [f"~ {x}" for x in self.updated]
             + [f"- {x} (retired)" for x in self.retired]
+            + [f"- {x}" for x in self.removed]
         )
+
+    def notes(self) -> list[str]:
+        return [f"  keeps {x}; --prune would remove it" for x in self.kept]
 
 
 def load_yaml(path: Path) -> Catalog:
@@ -159,11 +166,13 @@ async def apply(
         await _check_references(conn, catalog, source)
         old_agencies = {a.id: a for a in await store.list_agencies(conn)}
         old_apps = {a.id: a for a in await store.list_apps(conn)}
+        api = await store.api_windows(conn)
         agencies = [
             a for a in catalog.agencies if not (create_agencies_only and a.id in old_agencies)
         ]
         new_agencies = _diff(diff, "agency", old_agencies, agencies)
-        new_apps = _diff(diff, "app", old_apps, catalog.apps)
+        merged, owners = _with_api_windows(diff, catalog.apps, old_apps, api, prune=prune)
+        new_apps = _diff(diff, "app", old_apps, merged)
         to_retire: list[str] = []
         if prune:
             listed = {a.id for a in catalog.apps}
@@ -179,7 +188,41 @@ async def apply(
             await store.upsert_apps(conn, new_apps)
         if to_retire:
             await store.set_lifecycle(conn, to_retire, "retired")
+        await store.set_api_windows(conn, owners)
     return diff
+
+
+def _with_api_windows(
+    diff: CatalogDiff,
+    apps: Sequence[App],
+    old: dict[str, App],
+    api: dict[str, set[str]],
+    *,
+    prune: bool,
+) -> tuple[list[App], dict[str, set[str]]]:
+    """The file's apps with the windows made through the API added back, and who owns what.
+
+    A file owns the windows it lists; a window made through the API is kept by an apply (unless
+    `prune`), and one the file names itself becomes the file's.
+    """
+    out: list[App] = []
+    owners: dict[str, set[str]] = {}
+    for app in apps:
+        before = old.get(app.id)
+        made = api.get(app.id, set())
+        if before is None or not made:
+            out.append(app)
+            continue
+        in_file = {w.name for w in app.maintenance}
+        theirs = [w for w in before.maintenance if w.name in made and w.name not in in_file]
+        owners[app.id] = set() if prune else {w.name for w in theirs}
+        for w in theirs:
+            said = f"app {app.id}: maintenance window {w.name} (made through the API)"
+            (diff.removed if prune else diff.kept).append(said)
+        out.append(
+            app if prune else msgspec.structs.replace(app, maintenance=[*app.maintenance, *theirs])
+        )
+    return out, owners
 
 
 T = TypeVar("T", Agency, App)
@@ -193,9 +236,28 @@ def _diff(diff: CatalogDiff, label: str, old: dict[str, T], new: Sequence[T]) ->
             diff.created.append(f"{label} {item.id}")
             changed.append(item)
         elif before != item:
-            diff.updated.append(f"{label} {item.id}: {', '.join(_changed_fields(before, item))}")
+            diff.updated.append(f"{label} {item.id}: {', '.join(_changed(before, item))}")
             changed.append(item)
     return changed
+
+
+def _changed(old: msgspec.Struct, new: msgspec.Struct) -> list[str]:
+    """Changed fields; maintenance windows one by one, so a dry run names exactly what changes."""
+    out = []
+    for name in _changed_fields(old, new):
+        if name != "maintenance" or not isinstance(old, App) or not isinstance(new, App):
+            out.append(name)
+            continue
+        before = {w.name: w for w in old.maintenance}
+        after = {w.name: w for w in new.maintenance}
+        out.extend(f"maintenance window {n} added" for n in after if n not in before)
+        out.extend(
+            f"maintenance window {n}" for n in after if n in before and after[n] != before[n]
+        )
+        out.extend(f"maintenance window {n} removed" for n in before if n not in after)
+        if not (after.keys() ^ before.keys()) and all(after[n] == before[n] for n in after):
+            out.append("maintenance windows reordered")
+    return out
 
 
 async def export(conn: Executor) -> str:

@@ -14,6 +14,7 @@ import os
 import signal
 import sys
 import tempfile
+import time
 from importlib import resources
 from pathlib import Path
 
@@ -28,6 +29,7 @@ from collector.catalog import sync
 from collector.cli import _database
 from collector.config import CollectorConfig, Listen
 from collector.demo.apps import make_demo_app
+from collector.demo.history import History, load_history
 from wire.catalog import Catalog
 from wire.files import run_main, setup_logging
 
@@ -55,10 +57,11 @@ async def main(dsn: str, workdir: Path) -> None:
     from collector.web.server import make_runner, start_site
 
     demo_runner, demo_url = await _start_site(make_demo_app(), "127.0.0.1", 8090)
+    catalog = demo_catalog(demo_url)
     conn = await asyncpg.connect(dsn)
     try:
         await db.migrate(conn)
-        await sync.apply(conn, demo_catalog(demo_url), source="demo catalogue")
+        await sync.apply(conn, catalog, source="demo catalogue")
         _, admin = await create_token(conn, name="demo-admin", kind="admin")
         _, probe_token = await create_token(conn, name="demo-probe", kind="probe", zone=ZONE)
     finally:
@@ -72,6 +75,8 @@ async def main(dsn: str, workdir: Path) -> None:
         url = await start_site(runner, "127.0.0.1", port)
     except OSError:  # the usual port is taken: any free one will do
         url = await start_site(runner, "127.0.0.1", 0)
+    history = await load_demo_history(url, dsn, config, catalog=catalog, probe_token=probe_token,
+                                      admin_token=admin)  # fmt: skip
     probe_task = await _start_probe(url, probe_token, workdir)
 
     print(
@@ -82,7 +87,8 @@ Pantau is running (Ctrl-C stops everything).
   Catalogue API   {url}/api/v1/apps
   OpenAPI         {url}/api/v1/openapi.json
   Metrics         {url}/metrics
-  Monthly review  {url}/api/v1/reports/monthly?format=html
+  Monthly review  {url}/api/v1/reports/monthly?format=html  ({history.month}, demo history)
+                  as PDF: {url}/api/v1/reports/monthly?format=pdf
   Readiness       {url}/readyz
   Demo apps       {demo_url}/website/  (goes down for 40 s every 3 minutes)
   Admin token     {admin}
@@ -102,6 +108,35 @@ Pantau is running (Ctrl-C stops everything).
             await probe_task
     await runner.cleanup()
     await demo_runner.cleanup()
+
+
+async def load_demo_history(
+    url: str,
+    dsn: str,
+    config: CollectorConfig,
+    *,
+    catalog: Catalog,
+    probe_token: str,
+    admin_token: str,
+) -> History:
+    """Last month's made-up history through the real ingest path, then rolled up."""
+    from collector.review.rollup import rollup
+
+    started = time.monotonic()
+    history = await load_history(
+        url, catalog=catalog, probe_token=probe_token, admin_token=admin_token,
+        probe="demo-history", timezone=config.timezone,
+    )  # fmt: skip
+    conn = await asyncpg.connect(dsn)
+    try:
+        await rollup(conn, settings=config.state_settings())
+    finally:
+        await conn.close()
+    log.info(
+        "loaded %s's demo history (%d results, %d usage samples) in %.1f s",
+        history.month, history.results, history.usage, time.monotonic() - started,
+    )  # fmt: skip
+    return history
 
 
 async def _start_probe(collector_url: str, token: str, workdir: Path) -> asyncio.Task[None] | None:

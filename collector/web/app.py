@@ -97,7 +97,15 @@ def make_app(
             asyncio.create_task(_rollups(app), name="rollups"),
             asyncio.create_task(app[keys.TOKENS].listen(dsn), name="token-revocations"),
         ]
+        mailer = None
+        if config.review_mail is not None:
+            from collector.review.delivery import ReviewMailer
+
+            mailer = ReviewMailer(pool, config)
+            mailer.start()
         yield
+        if mailer is not None:
+            mailer.stop()
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 
 from aiohttp import web
@@ -9,6 +10,7 @@ from aiohttp import web
 from collector.catalog import store
 from collector.review.monthly import MONTH_PATTERN
 from collector.review.render import RENDERERS
+from collector.review.render.pdf import PdfUnavailable
 from collector.review.report import MonthlyReport, build_report
 from collector.web import keys
 from collector.web.errors import ApiError
@@ -47,7 +49,13 @@ async def monthly_report(request: web.Request) -> web.Response:
             conn, month=month, settings=config.state_settings(), agency=q.get("agency")
         )
     render, content_type = RENDERERS[fmt]
-    body = render(report, lang)  # type: ignore[arg-type]
+    if fmt == "pdf":  # CPU seconds of layout: off the event loop, so other requests go on
+        try:
+            body = await asyncio.to_thread(render, report, lang)  # type: ignore[arg-type]
+        except PdfUnavailable as exc:  # the host lacks Pango: say what to install
+            raise ApiError(503, str(exc)) from exc
+    else:
+        body = render(report, lang)  # type: ignore[arg-type]
     name = f"pantau-{month}{'-' + q['agency'] if q.get('agency') else ''}.{fmt}"
     disposition = "inline" if fmt in ("html", "json") else f'attachment; filename="{name}"'
     return web.Response(

@@ -156,9 +156,13 @@ async def _change_windows(
             raise ApiError(
                 403, f"this token may not change maintenance of agency {app.agency!r}'s apps"
             )
-        await store.upsert_apps(
-            conn, [msgspec.structs.replace(app, maintenance=change(list(app.maintenance)))]
-        )
+        windows = change(list(app.maintenance))
+        await store.upsert_apps(conn, [msgspec.structs.replace(app, maintenance=windows)])
+        # Windows made here belong to the API: `catalog apply` keeps them (docs/configuration.md).
+        before = {w.name for w in app.maintenance}
+        now = {w.name for w in windows}
+        api = (await store.api_windows(conn)).get(app_id, set())
+        await store.set_api_windows(conn, {app_id: (api | (now - before)) & now})
     await request.app[keys.EVALUATOR].run_once(wait=True)  # the state follows before we answer
 
 

@@ -149,3 +149,18 @@ async def month_db(migrated_template: str) -> AsyncIterator[str]:
     url = await build_month_db(migrated_template)
     yield url
     await drop_test_database(migrated_template, url)
+
+
+@pytest.fixture(scope="session")
+def pdf_tools() -> dict[str, str]:
+    """WeasyPrint's system libraries and fonts (installed when missing, like the other Debian
+    tools of the tests), and poppler's tools that read a PDF back: binary name -> path."""
+    from tests.tools import require_libraries, require_tools
+
+    require_libraries(
+        {"pango-1.0": "libpango-1.0-0", "pangoft2-1.0": "libpangoft2-1.0-0"},
+        files={"/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf": "fonts-dejavu-core"},
+    )
+    return require_tools(
+        {"pdftoppm": "poppler-utils", "pdftotext": "poppler-utils", "pdfinfo": "poppler-utils"}
+    )

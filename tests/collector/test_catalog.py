@@ -190,3 +190,53 @@ async def test_rest_crud_and_filters(client: TestClient, tokens: Tokens) -> None
     )
     assert resp.status == 400
     assert (await resp.json())["error"] == "bad_request"
+
+
+async def test_windows_made_through_the_api_survive_an_apply(
+    client: TestClient, tokens: Tokens, seeded_db: str, tmp_path: Path
+) -> None:
+    """Regression (issue 9): `catalog apply` silently removed a window added through the API."""
+    file_window = {"name": "weekly", "cron": "0 23 * * 0", "duration_minutes": 60}
+    with_window = yaml.safe_load(yaml.safe_dump(CATALOG))
+    with_window["apps"][0]["maintenance"] = [file_window]
+    path = write(tmp_path, with_window)
+    conn = await connect(seeded_db)
+    try:
+        await sync.apply(conn, sync.load_yaml(path), source="catalog.yaml")
+        api_window = {"name": "db-upgrade", "start": "2030-01-05T22:00:00+07:00",
+                      "end": "2030-01-06T01:00:00+07:00"}  # fmt: skip
+        resp = await client.post(
+            "/api/v1/apps/website/maintenance", json=api_window, headers=bearer(tokens.admin)
+        )
+        assert resp.status == 201, await resp.text()
+
+        dry = await sync.apply(conn, sync.load_yaml(path), source="catalog.yaml", dry_run=True)
+        assert dry.lines() == []  # nothing of the file changed: nothing to do
+        assert dry.kept == ["app website: maintenance window db-upgrade (made through the API)"]
+        await sync.apply(conn, sync.load_yaml(path), source="catalog.yaml")
+        names = [w.name for w in (await store.get_app(conn, "website")).maintenance]  # type: ignore[union-attr]
+        assert names == ["weekly", "db-upgrade"]
+
+        # The file changes its own window: only that is said and done; the API's stays.
+        file_window["duration_minutes"] = 90
+        path = write(tmp_path, with_window)
+        dry = await sync.apply(conn, sync.load_yaml(path), source="catalog.yaml", dry_run=True)
+        assert dry.lines() == ["~ app website: maintenance window weekly"]
+        await sync.apply(conn, sync.load_yaml(path), source="catalog.yaml")
+        app = await store.get_app(conn, "website")
+        assert app is not None
+        assert [(w.name, w.duration_minutes) for w in app.maintenance] == [
+            ("weekly", 90),
+            ("db-upgrade", None),
+        ]
+
+        # --prune makes the file the whole truth, and says what it removes.
+        dry = await sync.apply(
+            conn, sync.load_yaml(path), source="catalog.yaml", prune=True, dry_run=True
+        )
+        assert "- app website: maintenance window db-upgrade (made through the API)" in dry.lines()
+        await sync.apply(conn, sync.load_yaml(path), source="catalog.yaml", prune=True)
+        names = [w.name for w in (await store.get_app(conn, "website")).maintenance]  # type: ignore[union-attr]
+        assert names == ["weekly"]
+    finally:
+        await conn.close()

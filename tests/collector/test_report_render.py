@@ -423,13 +423,14 @@ def test_renderers_are_registered() -> None:
         "html": "text/html; charset=utf-8",
         "csv": "text/csv; charset=utf-8",
         "md": "text/markdown; charset=utf-8",
+        "pdf": "application/pdf",
     }
 
 
 # --- over HTTP --------------------------------------------------------------------------------
 
 
-async def test_report_route_serves_every_format(month_db: str) -> None:
+async def test_report_route_serves_every_format(month_db: str, pdf_tools: dict[str, str]) -> None:
     app = make_app(collector_config(), dsn=month_db)
     async with TestClient(TestServer(app, host="127.0.0.1", port=0)) as client:
         url = "/api/v1/reports/monthly"
@@ -449,6 +450,8 @@ async def test_report_route_serves_every_format(month_db: str) -> None:
                 assert body.startswith(b"\xef\xbb\xbf")
             elif fmt == "md":
                 assert "## Summary" in body.decode("utf-8")
+            elif fmt == "pdf":  # read back in tests/collector/test_report_pdf.py
+                assert body.startswith(b"%PDF-")
             else:
                 assert (
                     msgspec.json.decode(body, type=MonthlyReport).review.period.month == MONTH.label
@@ -462,7 +465,7 @@ async def test_report_route_serves_every_format(month_db: str) -> None:
         assert one.startswith("# Tinjauan Bulanan Aplikasi: Setda")
         assert "JDIH" in one
         assert "Website" not in one
-        for bad in ({"month": "2026-13"}, {"month": "Oktober"}, {"format": "pdf"},
+        for bad in ({"month": "2026-13"}, {"month": "Oktober"}, {"format": "docx"},
                     {"format": "html", "lang": "fr"}, {"month": "9999-12"}, {"month": "0001-01"}):  # fmt: skip
             resp = await client.get(url, params={"month": MONTH.label, **bad})
             assert resp.status == 400, bad

@@ -15,6 +15,7 @@ from collector.review.render.csv_report import render_csv
 from collector.review.render.html import render_html
 from collector.review.render.i18n import Lang
 from collector.review.render.markdown import render_markdown
+from collector.review.render.pdf import render_pdf
 from collector.review.report import MonthlyReport
 
 __all__ = ["RENDERERS", "Lang", "Renderer", "render_json"]
@@ -32,4 +33,5 @@ RENDERERS: Final[dict[str, tuple[Renderer, str]]] = {
     "html": (render_html, "text/html; charset=utf-8"),
     "csv": (render_csv, "text/csv; charset=utf-8"),
     "md": (render_markdown, "text/markdown; charset=utf-8"),
+    "pdf": (render_pdf, "application/pdf"),
 }

@@ -86,13 +86,20 @@ svg.chart {{ display: block; max-width: 100%; height: auto; }}
 .sec-app > h3 {{ margin-top: .8rem; }}
 footer {{ margin-top: 2.5rem; padding-top: .6rem; border-top: 1px solid var(--line);
   color: var(--muted); font-size: .82rem; }}
-@page {{ size: A4; margin: 14mm 12mm 16mm; }}
+@page {{ size: A4; margin: 18mm 12mm 18mm;
+  @top-left {{ content: string(doc-title); font: 8pt sans-serif; color: #607d8b; }}
+  @top-right {{ content: string(agency); font: 600 8pt sans-serif; color: #263238; }}
+  @bottom-right {{ font: 8pt sans-serif; color: #607d8b; }} }}
+.doc-head {{ string-set: doc-title attr(data-head); }}
+.sec-agency {{ string-set: agency attr(data-head); }}
 @media print {{
   html, body {{ background: #fff; font-size: 9.5pt; }}
   .page {{ max-width: none; padding: 0; }}
   * {{ -webkit-print-color-adjust: exact; print-color-adjust: exact; }}
   a {{ color: inherit; text-decoration: none; }}
   .scroll {{ overflow: visible; }}
+  .figures {{ display: flex; flex-wrap: wrap; }}  /* PDF engines lay out grids unevenly */
+  .fig {{ flex: 1 0 8.5rem; }}
   thead {{ display: table-header-group; }}
   .sec-insights, .sec-agency {{ break-before: page; }}
   h2, h3, h4, caption, figcaption {{ break-after: avoid; }}
@@ -122,12 +129,16 @@ class _Page:
             head.append(f'<p class="banner" role="alert">⚠ {_e(doc.warning)}</p>')
         toc = "".join(f'<li><a href="#{_e(s.anchor)}">{_e(s.title)}</a></li>' for s in doc.sections)
         body = "".join(self.section(s, 2) for s in doc.sections)
+        # Page numbers in the printed page's footer (PDF, the browser's print), in the review's
+        # language; the running headers (title; the agency of the page) come from `string-set`.
+        page_of = t("doc.page", doc.lang, page='" counter(page) "', pages='" counter(pages) "')
+        page_css = f'@page {{ @bottom-right {{ content: "{page_of}"; }} }}'
         return (
             f'<!DOCTYPE html>\n<html lang="{_e(doc.lang)}">\n<head>\n<meta charset="utf-8">\n'
             '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
             '<meta name="generator" content="Pantau">\n'
-            f"<title>{_e(doc.title)} — {_e(doc.month)}</title>\n<style>{_CSS}</style>\n</head>\n"
-            f'<body>\n<div class="page">\n<header class="doc-head">{"".join(head)}</header>\n'
+            f"<title>{_e(doc.title)} — {_e(doc.month)}</title>\n<style>{_CSS}{page_css}</style>\n</head>\n"
+            f'<body>\n<div class="page">\n<header class="doc-head" data-head="{_e(doc.title)} — {_e(doc.month)}">{"".join(head)}</header>\n'
             f'<nav class="toc" aria-label="{_e(t("doc.contents", doc.lang))}">'
             f"<strong>{_e(t('doc.contents', doc.lang))}</strong><ol>{toc}</ol></nav>\n"
             f"<main>{body}</main>\n<footer><p>{_e(doc.footer)}</p></footer>\n</div>\n</body>\n</html>\n"
@@ -139,8 +150,9 @@ class _Page:
         if s.meta:
             parts.append(f'<p class="sec-meta">{" · ".join(_e(m) for m in s.meta)}</p>')
         parts.extend(self.block(b, level) for b in s.blocks)
+        head = f' data-head="{_e(s.title)}"' if s.kind == "agency" else ""  # the running header
         return (
-            f'<section class="sec sec-{_e(s.kind)}" id="{_e(s.anchor)}" '
+            f'<section class="sec sec-{_e(s.kind)}" id="{_e(s.anchor)}"{head} '
             f'aria-labelledby="{_e(s.anchor)}-h">{"".join(parts)}</section>\n'
         )
 

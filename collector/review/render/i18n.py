@@ -40,6 +40,11 @@ MESSAGES: Final[dict[str, tuple[str, str]]] = {
         "Month still running: figures up to {at}; they will still change.",
     ),
     "doc.contents": ("Daftar isi", "Contents"),
+    "doc.page": ("Halaman {page} dari {pages}", "Page {page} of {pages}"),  # printed / PDF footer
+    "mail.text": (
+        "{title}, {month}: terlampir sebagai PDF; isinya juga ada di badan surel ini.\n\nPantau",
+        "{title}, {month}: attached as a PDF; the body of this e-mail holds the same.\n\nPantau",
+    ),
     "doc.footer": (
         "Uptime = waktu normal ÷ (waktu normal + waktu henti). Waktu pemeliharaan dan waktu tanpa "
         "data terbaru (tidak terpantau) tidak dihitung naik maupun turun.",
