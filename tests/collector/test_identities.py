@@ -341,7 +341,7 @@ async def test_upgrading_keeps_stored_batches_acknowledged_as_retries(
                 "INSERT INTO ingested_batches (probe, batch_id, results, usage)"
                 " VALUES ('probe-dc-1', 'old-1', 1, 0), ('gone', 'old-2', 1, 0)"
             )
-            assert await db.migrate(conn) == ["0004_identities.sql"]
+            assert (await db.migrate(conn))[0] == "0004_identities.sql"
             rows = await conn.fetch("SELECT zone, probe FROM ingested_batches ORDER BY batch_id")
             assert [(r["zone"], r["probe"]) for r in rows] == [("dc", "probe-dc-1"), ("", "gone")]
         finally:
