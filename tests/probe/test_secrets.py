@@ -27,9 +27,9 @@ from tests.probe.servers import probe_context, serve_app
 from wire.messages import CheckResult
 from wire.specs import BasicAuth, HttpCheck, JsonSource, SqlSource, UsageSpec
 
-PROBE_TOKEN = "pantau_probe-token-6d1e"  # noqa: S105 (a test value)
+PROBE_TOKEN = "pantau_probe-token-6d1e"
 DATABASE_URL = "postgresql://pantau:db-pw-77aa@127.0.0.1:1/pantau"
-RELEASED = "released-secret-42"  # noqa: S105
+RELEASED = "released-secret-42"
 
 
 @pytest.fixture
