@@ -6,15 +6,19 @@ The rules live in wire/specs.py, so the API, `catalog apply` and the CSV import 
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import pytest
 import yaml
 from aiohttp.test_utils import TestClient
 
-from collector.catalog import sync
+from collector import db
+from collector.catalog import store, sync
 from tests.collector.conftest import Tokens, bearer
+from wire.specs import HttpCheck, JsonSource, SqlSource, TcpCheck
 
 APP = {"id": "sikda", "name": "SIKDA", "agency": "dinkes", "managed_by": "self"}
 URL = "http://sikda.dinkes.lan/"
@@ -134,3 +138,89 @@ def test_csv_import_refuses_a_secret_in_the_check_url(tmp_path: Path) -> None:
     assert "row 2" in str(err.value)
     assert "query parameter 'api_key'" in str(err.value)
     assert "abc123" not in str(err.value)
+
+
+# --- specs stored before these rules ----------------------------------------------------------
+
+OLD_CHECKS = [
+    {"type": "http", "url": URL, "bearer_token_env": "PANTAU_PROBE_TOKEN"},
+    {"type": "http", "url": URL, "name": "login",
+     "basic_auth": {"username": "u", "password_env": "sikda-pw"}},
+    {"type": "tcp", "host": "10.0.0.5", "port": 443},
+]  # fmt: skip
+OLD_USAGE = [
+    {"metric": "visits", "kind": "counter",
+     "source": {"type": "sql", "driver": "mysql", "dsn_env": "SIKDA_DSN",
+                "query": "SELECT count(*) FROM visits"}},
+    {"metric": "logins", "kind": "counter",
+     "source": {"type": "json", "url": URL, "path": "n",
+                "bearer_token_env": "PANTAU_SECRET_SIKDA_TOKEN"}},
+]  # fmt: skip
+
+
+async def insert_raw_app(url: str, *, checks: list[Any], usage: list[Any]) -> None:
+    conn = await asyncpg.connect(url)
+    try:
+        await conn.execute(
+            "INSERT INTO apps (id, name, agency_id, managed_by, lifecycle, zones, checks, usage)"
+            " VALUES ('sikda', 'SIKDA', 'dinkes', 'self', 'active', '{dc}', $1::jsonb, $2::jsonb)",
+            json.dumps(checks),
+            json.dumps(usage),
+        )
+    finally:
+        await conn.close()
+
+
+async def test_migration_renames_stored_env_names(seeded_db: str) -> None:
+    await insert_raw_app(seeded_db, checks=OLD_CHECKS, usage=OLD_USAGE)
+    (sql_text,) = [text for version, _, text in db.migration_files() if version == 7]
+    conn = await asyncpg.connect(seeded_db)
+    try:
+        before = await conn.fetchval("SELECT version FROM catalog_version")
+        await conn.execute(sql_text)  # as `migrate` ran it (the database is already at 7)
+        assert await conn.fetchval("SELECT version FROM catalog_version") == before + 1
+        app = await store.get_app(conn, "sikda")
+    finally:
+        await conn.close()
+    assert app is not None
+    http_check, login, tcp = app.checks
+    assert isinstance(http_check, HttpCheck)
+    assert isinstance(login, HttpCheck)
+    assert http_check.bearer_token_env == "PANTAU_SECRET_PANTAU_PROBE_TOKEN"
+    assert login.basic_auth is not None
+    assert login.basic_auth.password_env == "PANTAU_SECRET_SIKDA_PW"
+    assert isinstance(tcp, TcpCheck)
+    dsn, token = (u.source for u in app.usage)
+    assert isinstance(dsn, SqlSource)
+    assert isinstance(token, JsonSource)
+    assert dsn.dsn_env == "PANTAU_SECRET_SIKDA_DSN"
+    assert token.bearer_token_env == "PANTAU_SECRET_SIKDA_TOKEN"
+
+
+async def test_stored_specs_the_rules_now_refuse_are_skipped(
+    client: TestClient,  # type: ignore[type-arg]
+    tokens: Tokens,
+    seeded_db: str,
+) -> None:
+    checks = [
+        {"type": "http", "url": f"{URL}?api_key=abc123"},
+        {"type": "http", "url": URL, "name": "signed", "headers": {"X-Signature": "s3cr3t"}},
+        {"type": "tcp", "host": "10.0.0.5", "port": 443},
+    ]
+    usage = [
+        {"metric": "visits", "kind": "counter",
+         "source": {"type": "sql", "driver": "postgresql", "dsn_env": "PANTAU_SECRET_D",
+                    "query": "DELETE FROM visits RETURNING 1"}},
+    ]  # fmt: skip
+    await insert_raw_app(seeded_db, checks=checks, usage=usage)
+    resp = await client.get("/api/v1/apps/sikda", headers=bearer(tokens.admin))
+    assert resp.status == 200
+    body = await resp.text()
+    assert "abc123" not in body
+    assert "s3cr3t" not in body
+    app = json.loads(body)
+    assert app["checks"] == [checks[2]]
+    assert app["usage"] == []
+    resp = await client.get("/api/v1/probe/targets", headers=bearer(tokens.probe_dc))
+    assert resp.status == 200
+    assert "abc123" not in await resp.text()
