@@ -29,10 +29,12 @@ from wire.specs import UsageSpec
 log = logging.getLogger("pantau.probe")
 
 
-def check_session(*, limit: int, guard: NetworkGuard) -> aiohttp.ClientSession:
+def check_session(*, limit: int, guard: NetworkGuard | None = None) -> aiohttp.ClientSession:
     # force_close: every check opens a fresh connection, so it measures what a user meets.
     # The guard sees every address connected to: names through the resolver, IP literals (which
-    # aiohttp does not resolve) and redirects through the socket factory.
+    # aiohttp does not resolve) and redirects through the socket factory. Give it the guard of
+    # the CheckContext the session goes in (tcp, tls and sql read theirs from there).
+    guard = guard or NetworkGuard()
     connector = aiohttp.TCPConnector(
         force_close=True,
         limit=limit,

@@ -32,7 +32,7 @@ SECRET_ENV_PATTERN: Final = re.compile(r"^PANTAU_SECRET_[A-Z0-9_]+$")
 # catalogue, which its readers see. Case-insensitive, anywhere in the name; `author` and
 # `keyword` are ordinary words, and `sig` / `pass` count only as a whole part of the name.
 SECRET_NAME: Final = re.compile(
-    r"auth(?!or)|token|secret|key(?!word)|passw|pwd|credential|signature|session|cookie|"
+    r"auth(?!ors?(?![a-z]))|token|secret|key(?!word)|passw|pwd|credential|signature|session|cookie|"
     r"jwt|hmac|private|(?:^|[^a-z])(?:sig|pass)(?:[^a-z]|$)",
     re.IGNORECASE,
 )

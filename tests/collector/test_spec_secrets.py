@@ -56,6 +56,8 @@ REFUSED = [
     (http(headers={"X-Api-Key": "abc"}), "headers: 'X-Api-Key'", "$.checks[0]"),
     (http(headers={"X-Auth-Token": "abc"}), "headers: 'X-Auth-Token'", "$.checks[0]"),
     (http(headers={"Cookie": "s=1"}), "headers: 'Cookie'", "$.checks[0]"),
+    (http(headers={"Authorization": "Bearer s3cret"}), "headers: 'Authorization'", "$.checks[0]"),
+    (http(url=f"{URL}?Authorization=x"), "query parameter 'Authorization'", "$.checks[0]"),
     (json_source(headers={"X-Credential": "abc"}), "headers: 'X-Credential'", "$.usage[0].source"),
     (json_source(url=f"{URL}?password=x"), "query parameter 'password'", "$.usage[0].source"),
     (http(headers_env={"Authorization": "PANTAU_SECRET_A"}), "headers_env: 'Authorization'", "$.checks[0]"),
@@ -95,7 +97,7 @@ async def test_api_refuses(
 ACCEPTED = [
     http(bearer_token_env="PANTAU_SECRET_SIKDA_TOKEN"),
     http(headers_env={"X-Api-Key": "PANTAU_SECRET_SIKDA_KEY"}, headers={"Accept": "text/html"}),
-    http(url=f"{URL}search?keyword=x&author=y&page=2"),
+    http(url=f"{URL}search?keyword=x&author=y&authors=z&author_id=1&page=2"),
     json_source(headers_env={"X-Signature": "PANTAU_SECRET_SIKDA_SIG"}),
     sql("SELECT count(*) FROM visits WHERE created_at > now() - interval '1 day'"),
     sql("-- visits today\nWITH v AS (SELECT 1 AS n FROM visits) SELECT count(*) FROM v;"),
