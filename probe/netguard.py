@@ -84,11 +84,18 @@ class NetworkGuard:
             self.check(str(infos[0][4][0]), host=host)
         return kept
 
-    async def resolve(self, host: str, port: int) -> list[AddrInfo]:
-        """getaddrinfo for a stream connection, less the denied addresses."""
+    async def resolve(self, host: str, port: int, *, every: bool = False) -> list[AddrInfo]:
+        """getaddrinfo for a stream connection, less the denied addresses.
+
+        `every`: refuse the name if any of its addresses is denied (for a caller that must
+        connect by name and so cannot choose the address).
+        """
         infos = await asyncio.get_running_loop().getaddrinfo(
             host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP
         )
+        if every:
+            for info in infos:
+                self.check(str(info[4][0]), host=host)
         return self.allowed(host, infos)
 
     async def open_connection(

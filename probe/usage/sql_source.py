@@ -44,9 +44,9 @@ async def read_sql(source: SqlSource, *, ctx: CheckContext, seconds: float) -> f
     return _single_number(rows)
 
 
-async def _checked_host(guard: NetworkGuard, host: str, port: int) -> str:
+async def _checked_host(guard: NetworkGuard, host: str, port: int, *, every: bool = False) -> str:
     """The address to connect to for `host`: resolved, and not in the deny list."""
-    infos = await guard.resolve(host, port)
+    infos = await guard.resolve(host, port, every=every)
     if not infos:
         raise Failure("dns", f"{host} has no address")
     return str(infos[0][4][0])
@@ -81,9 +81,9 @@ async def _postgresql(
     host, port, verify_name = _postgresql_host(dsn, dsn_env=dsn_env)
     target: dict[str, Any] = {}
     if host is not None:  # None: a Unix socket, no network involved
-        address = await _checked_host(guard, host, port)
-        # verify-full checks the certificate against the name, so the name it must stay; the
-        # addresses it resolves to were checked just now.
+        # verify-full checks the certificate against the name, so the name it must stay: then
+        # every address the name resolves to must pass.
+        address = await _checked_host(guard, host, port, every=verify_name)
         if not verify_name:
             target = {"host": address, "port": port}
     try:

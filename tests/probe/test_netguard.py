@@ -223,3 +223,12 @@ async def test_mysql_to_a_denied_address_is_blocked(
         assert await read(denied_ctx, source) == (None, "blocked")
         return
     pytest.skip("no MySQL/MariaDB server reachable on 127.0.0.1:3306")
+
+
+async def test_postgresql_verify_full_needs_every_address_allowed() -> None:
+    # Connected to by name (the certificate is checked against it): no address may be denied.
+    guard = NetworkGuard(deny=networks(["127.0.0.0/8"]))
+    env = {"PANTAU_SECRET_DSN": "postgresql://u:pw@localhost:5432/db?sslmode=verify-full"}
+    async with probe_context(env, guard=guard) as ctx:
+        source = SqlSource(driver="postgresql", dsn_env="PANTAU_SECRET_DSN", query="SELECT 1")
+        assert await read(ctx, source) == (None, "blocked")
