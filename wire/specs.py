@@ -90,7 +90,9 @@ def check_query(url: str) -> None:
 # quoting here would be the kind of cleverness a bypass hides in.
 # Leading comments are skipped to find the first word, but not MySQL's executable `/*! */`.
 _SQL_FIRST_WORD: Final = re.compile(
-    r"^[\s(]*(?:(?:--[^\n]*\n|/\*(?!!|M!).*?\*/)[\s(]*)*(\w+)", re.DOTALL
+    # A comment is matched one way only (`[^*]*\*+(?:[^/*][^*]*\*+)*/`): with `.*?` a run of
+    # comments could be split in exponentially many ways, and the API would hang on it.
+    r"^[\s(]*(?:(?:--[^\n]*\n|/\*(?!!|M!)[^*]*\*+(?:[^/*][^*]*\*+)*/)[\s(]*)*(\w+)"
 )
 # Statements other than SELECT cannot start the query; these can also hide inside one
 # (PostgreSQL's `WITH d AS (DELETE ...)`, `SELECT ... INTO`, `FOR UPDATE`, `LOCK IN SHARE MODE`).
