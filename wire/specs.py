@@ -22,6 +22,16 @@ Seconds = Annotated[float, msgspec.Meta(gt=0, le=86_400)]
 Port = Annotated[int, msgspec.Meta(ge=1, le=65_535)]
 # No user:password@ in the address: credentials come from environment variables.
 Url = Annotated[str, msgspec.Meta(pattern=r"^https?://[^\s/?#@]+([/?#][^\s]*)?$", max_length=2048)]
+# A `*_env` field of a spec: checked by `check_secret_envs` (which says why a name is refused).
+SecretEnv = Annotated[
+    str,
+    msgspec.Meta(
+        pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
+        max_length=128,
+        description="an environment variable of the probe, matching PANTAU_SECRET_[A-Z0-9_]+",
+        examples=["PANTAU_SECRET_SIMPUS_DSN"],
+    ),
+]
 HeaderName = Annotated[str, msgspec.Meta(pattern=r"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,128}$")]
 
 # --- secrets: which env variables a spec may name, and what it may not carry -----------------
@@ -138,7 +148,7 @@ def check_sql(query: str) -> None:
 
 class BasicAuth(msgspec.Struct, frozen=True, forbid_unknown_fields=True, omit_defaults=True):
     username: str
-    password_env: EnvName
+    password_env: SecretEnv
 
     def __post_init__(self) -> None:
         check_secret_envs(self)
@@ -180,9 +190,9 @@ class HttpCheck(CheckBase, tag="http", frozen=True, kw_only=True):
     method: Literal["GET", "HEAD", "POST", "PUT", "OPTIONS"] = "GET"
     headers: dict[str, str] = {}
     # Header name -> env variable holding its value (an API key, a signature...).
-    headers_env: dict[HeaderName, EnvName] = {}
+    headers_env: dict[HeaderName, SecretEnv] = {}
     basic_auth: BasicAuth | None = None
-    bearer_token_env: EnvName | None = None
+    bearer_token_env: SecretEnv | None = None
     expect_status: list[Annotated[int, msgspec.Meta(ge=100, le=599)]] = []  # empty: any 2xx
     body_contains: str | None = None
     body_regex: str | None = None
@@ -235,8 +245,8 @@ class JsonSource(
     url: Url
     path: Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
     headers: dict[str, str] = {}
-    headers_env: dict[HeaderName, EnvName] = {}  # as HttpCheck.headers_env
-    bearer_token_env: EnvName | None = None
+    headers_env: dict[HeaderName, SecretEnv] = {}  # as HttpCheck.headers_env
+    bearer_token_env: SecretEnv | None = None
     tls_verify: bool = True
 
     def __post_init__(self) -> None:
@@ -261,7 +271,7 @@ class SqlSource(
     msgspec.Struct, tag="sql", frozen=True, forbid_unknown_fields=True, omit_defaults=True
 ):
     driver: Literal["postgresql", "mysql"]
-    dsn_env: EnvName  # the DSN (with its password) lives only in the probe's environment
+    dsn_env: SecretEnv  # the DSN (with its password) lives only in the probe's environment
     query: Annotated[str, msgspec.Meta(min_length=1, max_length=4096)]
 
     def __post_init__(self) -> None:
