@@ -18,6 +18,7 @@ from probe.checks.base import CheckContext, tls_context
 from probe.config import ProbeConfig
 from probe.delivery import Shipper
 from probe.metrics import ProbeMetrics
+from probe.netguard import NetworkGuard
 from probe.schedule import Job, Schedule, jobs_for
 from probe.spool import Spool
 from probe.targets import CollectorTargets, FileTargets, TargetsError, TargetSource
@@ -28,10 +29,32 @@ from wire.specs import UsageSpec
 log = logging.getLogger("pantau.probe")
 
 
-def check_session(*, limit: int) -> aiohttp.ClientSession:
+def check_session(*, limit: int, guard: NetworkGuard | None = None) -> aiohttp.ClientSession:
     # force_close: every check opens a fresh connection, so it measures what a user meets.
-    connector = aiohttp.TCPConnector(force_close=True, limit=limit, ttl_dns_cache=10)
+    # The guard sees every address connected to: names through the resolver, IP literals (which
+    # aiohttp does not resolve) and redirects through the socket factory. Give it the guard of
+    # the CheckContext the session goes in (tcp, tls and sql read theirs from there).
+    guard = guard or NetworkGuard()
+    connector = aiohttp.TCPConnector(
+        force_close=True,
+        limit=limit,
+        ttl_dns_cache=10,
+        resolver=guard.resolver(),
+        socket_factory=guard.socket_factory,
+    )
     return aiohttp.ClientSession(connector=connector, cookie_jar=aiohttp.DummyCookieJar())
+
+
+def check_context(
+    config: ProbeConfig, *, session: aiohttp.ClientSession, env: Mapping[str, str] = os.environ
+) -> CheckContext:
+    return CheckContext(
+        session=session,
+        default_timeout=config.defaults.timeout_seconds,
+        env=env,
+        secrets=config.secret_release(),
+        guard=config.network_guard(),
+    )
 
 
 class Agent:
@@ -54,7 +77,9 @@ class Agent:
                            metrics=self.metrics)  # fmt: skip
         async with contextlib.AsyncExitStack() as stack:
             stack.callback(spool.close)
-            checks = await stack.enter_async_context(check_session(limit=cfg.concurrency))
+            checks = await stack.enter_async_context(
+                check_session(limit=cfg.concurrency, guard=cfg.network_guard())
+            )
             ssl = tls_context(verify=cfg.collector.tls_verify, ca_file=cfg.collector.ca_file)
             upstream = await stack.enter_async_context(
                 aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=ssl, limit=4))
@@ -64,9 +89,7 @@ class Agent:
                 metrics=self.metrics, batch_max_items=cfg.batch.max_items,
                 batch_max_seconds=cfg.batch.max_seconds,
             )  # fmt: skip
-            ctx = CheckContext(
-                session=checks, default_timeout=cfg.defaults.timeout_seconds, env=self._env
-            )
+            ctx = check_context(cfg, session=checks, env=self._env)
             source: TargetSource = (
                 FileTargets(path=Path(cfg.targets.catalog_file), zone=cfg.zone)
                 if cfg.targets.catalog_file

@@ -8,11 +8,12 @@ import signal
 import sys
 from pathlib import Path
 
+import aiohttp
 import msgspec
 
-from probe.agent import Agent, check_session, read_one_usage
+from probe.agent import Agent, check_context, check_session, read_one_usage
 from probe.checks import run_check
-from probe.checks.base import CheckContext
+from probe.checks.base import tls_context
 from probe.config import ConfigError, ProbeConfig, load_config
 from probe.targets import CollectorTargets, FileTargets, TargetsError, TargetSource
 from wire.files import run_main, setup_logging
@@ -29,12 +30,17 @@ async def _run(config: ProbeConfig) -> int:
 
 async def _once(config: ProbeConfig, app_id: str) -> int:
     """Run one app's checks and usage reads now and print them; nothing is pushed."""
-    async with check_session(limit=config.concurrency) as session:
+    ssl = tls_context(verify=config.collector.tls_verify, ca_file=config.collector.ca_file)
+    # The collector is the operator's, not the catalogue's: its session has no deny list.
+    async with (
+        check_session(limit=config.concurrency, guard=config.network_guard()) as session,
+        aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=ssl, limit=4)) as upstream,
+    ):
         source: TargetSource = (
             FileTargets(path=Path(config.targets.catalog_file), zone=config.zone)
             if config.targets.catalog_file
             else CollectorTargets(
-                session=session, collector_url=config.collector.url, token=config.token()
+                session=upstream, collector_url=config.collector.url, token=config.token()
             )
         )
         listing = await source.fetch()
@@ -43,7 +49,7 @@ async def _once(config: ProbeConfig, app_id: str) -> int:
         if target is None:
             print(f"error: zone {config.zone} does not watch an app {app_id!r}", file=sys.stderr)
             return 2
-        ctx = CheckContext(session=session, default_timeout=config.defaults.timeout_seconds)
+        ctx = check_context(config, session=session)
         from prometheus_client import CollectorRegistry
 
         from probe.metrics import ProbeMetrics

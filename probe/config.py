@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import socket
 from pathlib import Path
@@ -9,9 +10,11 @@ from typing import Annotated
 
 import msgspec
 
+from probe.netguard import NetworkGuard, networks
+from probe.secrets import NEVER_RELEASED, SecretRelease
 from wire.files import FileError, load_yaml_as
 from wire.messages import ProbeName
-from wire.specs import EnvName, Slug
+from wire.specs import SECRET_ENV_PATTERN, EnvName, Slug
 
 Seconds = Annotated[float, msgspec.Meta(gt=0, le=86_400)]
 
@@ -64,6 +67,43 @@ class ProbeConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_on
     spool: Spool = Spool()
     batch: Batch = Batch()
     metrics_listen: Listen | None = None  # serve the probe's own /metrics when set
+    # The PANTAU_SECRET_* variables the catalogue may use; unset: all of them.
+    secrets: list[EnvName] | None = None
+    # Added to the built-in deny list (link-local, cloud metadata); `allow_networks` wins.
+    deny_networks: list[str] = []
+    allow_networks: list[str] = []
+
+    def __post_init__(self) -> None:
+        token_env = self.collector.token_env
+        if SECRET_ENV_PATTERN.match(token_env):
+            raise ValueError(
+                f"collector.token_env: {token_env} matches PANTAU_SECRET_*, which catalogue"
+                " specs may read; name the token variable otherwise"
+            )
+        for name in self.secrets or []:
+            if name in NEVER_RELEASED or name == token_env:
+                raise ValueError(f"secrets: {name} belongs to the probe and is never released")
+            if not SECRET_ENV_PATTERN.match(name):
+                raise ValueError(f"secrets: {name} does not match PANTAU_SECRET_[A-Z0-9_]+")
+        for field in ("deny_networks", "allow_networks"):
+            for text in getattr(self, field):
+                try:
+                    ipaddress.ip_network(text)
+                except ValueError as exc:
+                    raise ValueError(f"{field}: {text!r} is not a network: {exc}") from exc
+
+    def secret_release(self) -> SecretRelease:
+        return SecretRelease(
+            names=None if self.secrets is None else frozenset(self.secrets),
+            withheld=NEVER_RELEASED | {self.collector.token_env},
+        )
+
+    def network_guard(self) -> NetworkGuard:
+        default = NetworkGuard()
+        return NetworkGuard(
+            deny=default.deny + networks(self.deny_networks),
+            allow=networks(self.allow_networks),
+        )
 
     def token(self) -> str:
         value = os.environ.get(self.collector.token_env, "")

@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import msgspec
 import pytest
 
 from collector.catalog.sync import load_csv, load_yaml
@@ -22,6 +23,30 @@ def test_examples_are_valid() -> None:
     catalog = load_yaml(EXAMPLES / "catalog.yaml")
     assert {a.id for a in catalog.apps} == {"website", "simpus", "p-care"}
     assert {a.id for a in load_csv(EXAMPLES / "apps.csv").apps} == {"simpeg", "srikandi"}
+
+
+def test_the_example_probe_releases_what_the_example_catalogue_names() -> None:
+    probe = load_probe_config(EXAMPLES / "probe.yaml")
+    release = probe.secret_release()
+    specs = [s for a in load_yaml(EXAMPLES / "catalog.yaml").apps for s in a.checks]
+    specs += [u.source for a in load_yaml(EXAMPLES / "catalog.yaml").apps for u in a.usage]
+    names = {n for s in specs for n in spec_env_names(s)}
+    assert names
+    assert all(release.refusal(n) is None for n in names)
+    assert release.refusal("PANTAU_PROBE_TOKEN") is not None
+    assert probe.network_guard().denied("127.0.0.1") is not None  # a production probe
+    assert probe.network_guard().denied("169.254.169.254") is not None
+
+
+def spec_env_names(spec: msgspec.Struct) -> list[str]:
+    names: list[str] = []
+    for field in spec.__struct_fields__:
+        value = getattr(spec, field)
+        if isinstance(value, msgspec.Struct):
+            names += spec_env_names(value)
+        elif field.endswith("_env") and isinstance(value, str):
+            names.append(value)
+    return names
 
 
 def test_bad_collector_config_names_file_field_and_reason(tmp_path: Path) -> None:

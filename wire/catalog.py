@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from typing import Annotated, Literal
 
@@ -20,10 +19,6 @@ Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
 Email = Annotated[str, msgspec.Meta(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", max_length=254)]
 Phone = Annotated[str, msgspec.Meta(pattern=r"^\+?[0-9 ()-]{5,32}$")]
 Tag = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
-
-# Headers that carry credentials: a spec names an environment variable instead.
-# Headers whose name suggests a credential: a spec names an environment variable instead.
-SECRET_HEADER = re.compile(r"auth|token|secret|key|cookie|session|passw", re.IGNORECASE)
 
 
 class Agency(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
@@ -79,13 +74,6 @@ class App(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True)
         metrics = [u.metric for u in self.usage]
         if len(metrics) != len(set(metrics)):
             raise ValueError("two usage entries share a metric name")
-        for spec in [*self.checks, *(u.source for u in self.usage)]:
-            for header in getattr(spec, "headers", {}):
-                if SECRET_HEADER.search(header):
-                    raise ValueError(
-                        f"header {header!r} would store a secret; use basic_auth.password_env "
-                        "or bearer_token_env"
-                    )
 
 
 class Catalog(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):

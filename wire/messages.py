@@ -28,6 +28,8 @@ FailureReason = Literal[
     "latency",  # answered, but slower than max_latency_seconds
     "redirects",  # too many redirects
     "config",  # the spec cannot run here (missing env variable, unreadable CA file)
+    "secret",  # the spec names an env variable the probe does not release to the catalogue
+    "blocked",  # the address is in the probe's deny list (metadata, link-local, ...)
     "error",  # anything else (reported with a message)
 ]
 FAILURE_REASONS: tuple[str, ...] = FailureReason.__args__  # type: ignore[attr-defined]

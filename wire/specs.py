@@ -1,13 +1,18 @@
 """Check and usage specifications: what the catalogue stores and the probe executes.
 
 Secrets are never carried here: a spec names an environment variable (`*_env`) that the probe
-reads at check time, so the catalogue, the API and the database hold no credentials.
+reads at check time, so the catalogue, the API and the database hold no credentials. The names a
+spec may use all match `SECRET_ENV_PATTERN`: the probe's operator releases variables for the
+catalogue by giving them that prefix, and the probe's own variables (its token, DATABASE_URL)
+are out of reach whatever an agency writes (docs/configuration.md, "Secrets").
 """
 
 from __future__ import annotations
 
 import re
-from typing import Annotated, Literal
+from collections.abc import Mapping
+from typing import Annotated, Final, Literal
+from urllib.parse import parse_qsl, urlsplit
 
 import msgspec
 
@@ -17,11 +22,136 @@ Seconds = Annotated[float, msgspec.Meta(gt=0, le=86_400)]
 Port = Annotated[int, msgspec.Meta(ge=1, le=65_535)]
 # No user:password@ in the address: credentials come from environment variables.
 Url = Annotated[str, msgspec.Meta(pattern=r"^https?://[^\s/?#@]+([/?#][^\s]*)?$", max_length=2048)]
+# A `*_env` field of a spec: checked by `check_secret_envs` (which says why a name is refused).
+SecretEnv = Annotated[
+    str,
+    msgspec.Meta(
+        pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
+        max_length=128,
+        description="an environment variable of the probe, matching PANTAU_SECRET_[A-Z0-9_]+",
+        examples=["PANTAU_SECRET_SIMPUS_DSN"],
+    ),
+]
+HeaderName = Annotated[str, msgspec.Meta(pattern=r"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,128}$")]
+
+# --- secrets: which env variables a spec may name, and what it may not carry -----------------
+
+SECRET_ENV_PREFIX: Final = "PANTAU_SECRET_"  # noqa: S105 (a prefix of variable names)
+SECRET_ENV_PATTERN: Final = re.compile(r"^PANTAU_SECRET_[A-Z0-9_]+$")
+# A header or query parameter whose name suggests a credential would put that credential in the
+# catalogue, which its readers see. Case-insensitive, anywhere in the name; `author` and
+# `keyword` are ordinary words, and `sig` / `pass` count only as a whole part of the name.
+SECRET_NAME: Final = re.compile(
+    r"auth(?!ors?(?![a-z]))|token|secret|key(?!word)|passw|pwd|credential|signature|session|cookie|"
+    r"jwt|hmac|private|(?:^|[^a-z])(?:sig|pass)(?:[^a-z]|$)",
+    re.IGNORECASE,
+)
+# Set from the probe's side only (authorization has its own fields; the rest are not secrets).
+_NOT_FROM_ENV: Final = frozenset({"authorization", "proxy-authorization", "cookie", "host"})
+
+
+def check_secret_envs(spec: msgspec.Struct) -> None:
+    """Every `*_env` field (a name, or a mapping to names) matches SECRET_ENV_PATTERN."""
+    for field in spec.__struct_fields__:
+        value = getattr(spec, field)
+        if not field.endswith("_env") or value is None:
+            continue
+        named = value.items() if isinstance(value, Mapping) else [(None, value)]
+        for key, name in named:
+            if not SECRET_ENV_PATTERN.match(name):
+                where = field if key is None else f"{field}.{key}"
+                raise ValueError(
+                    f"{where}: {name!r} is not a catalogue secret; a spec may only name"
+                    f" environment variables matching {SECRET_ENV_PREFIX}[A-Z0-9_]+"
+                    " (the probe reads no other variable)"
+                )
+
+
+def check_headers(headers: Mapping[str, str], headers_env: Mapping[str, str]) -> None:
+    for header in headers:
+        if SECRET_NAME.search(header):
+            raise ValueError(
+                f"headers: {header!r} would store a secret in the catalogue; put the value in"
+                f" a {SECRET_ENV_PREFIX}* variable on the probe and name it in headers_env"
+                " (or use bearer_token_env / basic_auth)"
+            )
+    for header in headers_env:
+        if header.lower() in _NOT_FROM_ENV:
+            raise ValueError(f"headers_env: {header!r} cannot be set this way")
+        if header.lower() in {h.lower() for h in headers}:
+            raise ValueError(f"headers_env: {header!r} is also in headers")
+
+
+def check_query(url: str) -> None:
+    for name, _ in parse_qsl(urlsplit(url).query, keep_blank_values=True):
+        if SECRET_NAME.search(name):
+            raise ValueError(
+                f"url: query parameter {name!r} would store a secret in the catalogue; send"
+                " the value in a header named in headers_env (or use bearer_token_env /"
+                " basic_auth)"
+            )
+
+
+# --- SQL: one read-only SELECT ---------------------------------------------------------------
+
+# The probe runs every query in a read-only transaction with a statement timeout; this refuses
+# the obvious at write time, so an agency hears "no" at once instead of reading failures later.
+# Words are matched anywhere, also inside literals and comments: parsing two SQL dialects'
+# quoting here would be the kind of cleverness a bypass hides in.
+# Leading comments are skipped to find the first word, but not MySQL's executable `/*! */`.
+_SQL_FIRST_WORD: Final = re.compile(
+    # A comment is matched one way only (`[^*]*\*+(?:[^/*][^*]*\*+)*/`): with `.*?` a run of
+    # comments could be split in exponentially many ways, and the API would hang on it.
+    r"^[\s(]*(?:(?:--[^\n]*\n|/\*(?!!|M!)[^*]*\*+(?:[^/*][^*]*\*+)*/)[\s(]*)*(\w+)"
+)
+# Statements other than SELECT cannot start the query; these can also hide inside one
+# (PostgreSQL's `WITH d AS (DELETE ...)`, `SELECT ... INTO`, `FOR UPDATE`, `LOCK IN SHARE MODE`).
+_SQL_WRITES: Final = re.compile(
+    r"\b(insert|update|delete|merge|upsert|replace\s+into|truncate|drop|create|alter|"
+    r"grant|revoke|into|lock)\b",
+    re.IGNORECASE,
+)
+# Tables and functions that hold or reach credentials, files or other servers.
+_SQL_DENIED: Final = re.compile(
+    r"\b(pg_shadow|pg_authid|pg_user_mappings?|pg_hba_file_rules|pg_read_file|"
+    r"pg_read_binary_file|pg_ls_\w+|pg_stat_file|lo_import|lo_export|lo_get|dblink\w*|"
+    r"set_config|pg_terminate_backend|pg_cancel_backend|pg_reload_conf|pg_file_write|"
+    r"load_file|sys_exec|sys_eval|mysql\s*\.\s*\w+|information_schema\s*\.\s*user_privileges)\b",
+    re.IGNORECASE,
+)
+
+
+def check_sql(query: str) -> None:
+    """Refuse what is not a single SELECT (or WITH ... SELECT) reading ordinary tables."""
+    body = query.strip().rstrip(";").rstrip()
+    # Quoted identifiers ("pg_shadow", `mysql`.`user`) are read as plain words.
+    words = body.replace('"', " ").replace("`", " ")
+    if ";" in body:
+        raise ValueError("query: one statement only (a ';' separates statements)")
+    first = _SQL_FIRST_WORD.match(body)
+    if first is None or first.group(1).lower() not in ("select", "with"):
+        raise ValueError("query: must be a single SELECT (or WITH ... SELECT)")
+    if re.search(r"\bU&['\"]", body, re.IGNORECASE):
+        raise ValueError("query: Unicode escapes (U&'...') are refused")
+    write = _SQL_WRITES.search(words)
+    if write is not None:
+        raise ValueError(
+            f"query: {write.group(1).upper()!r} is refused: usage queries only read (the word"
+            " is refused also inside a string or comment)"
+        )
+    denied = _SQL_DENIED.search(re.sub(r"\s*\.\s*", ".", words))
+    if denied is not None:
+        raise ValueError(
+            f"query: {denied.group(1)!r} is refused: it reads credentials, files or other servers"
+        )
 
 
 class BasicAuth(msgspec.Struct, frozen=True, forbid_unknown_fields=True, omit_defaults=True):
     username: str
-    password_env: EnvName
+    password_env: SecretEnv
+
+    def __post_init__(self) -> None:
+        check_secret_envs(self)
 
 
 class JsonCondition(msgspec.Struct, frozen=True, forbid_unknown_fields=True, omit_defaults=True):
@@ -59,8 +189,10 @@ class HttpCheck(CheckBase, tag="http", frozen=True, kw_only=True):
     url: Url
     method: Literal["GET", "HEAD", "POST", "PUT", "OPTIONS"] = "GET"
     headers: dict[str, str] = {}
+    # Header name -> env variable holding its value (an API key, a signature...).
+    headers_env: dict[HeaderName, SecretEnv] = {}
     basic_auth: BasicAuth | None = None
-    bearer_token_env: EnvName | None = None
+    bearer_token_env: SecretEnv | None = None
     expect_status: list[Annotated[int, msgspec.Meta(ge=100, le=599)]] = []  # empty: any 2xx
     body_contains: str | None = None
     body_regex: str | None = None
@@ -71,6 +203,9 @@ class HttpCheck(CheckBase, tag="http", frozen=True, kw_only=True):
     ca_file: str | None = None
 
     def __post_init__(self) -> None:
+        check_secret_envs(self)
+        check_headers(self.headers, self.headers_env)
+        check_query(self.url)
         if self.body_regex is not None:
             try:
                 re.compile(self.body_regex)
@@ -110,8 +245,14 @@ class JsonSource(
     url: Url
     path: Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
     headers: dict[str, str] = {}
-    bearer_token_env: EnvName | None = None
+    headers_env: dict[HeaderName, SecretEnv] = {}  # as HttpCheck.headers_env
+    bearer_token_env: SecretEnv | None = None
     tls_verify: bool = True
+
+    def __post_init__(self) -> None:
+        check_secret_envs(self)
+        check_headers(self.headers, self.headers_env)
+        check_query(self.url)
 
 
 class PrometheusSource(
@@ -122,13 +263,20 @@ class PrometheusSource(
     labels: dict[str, str] = {}  # exact matchers; matching series are summed
     tls_verify: bool = True
 
+    def __post_init__(self) -> None:
+        check_query(self.url)
+
 
 class SqlSource(
     msgspec.Struct, tag="sql", frozen=True, forbid_unknown_fields=True, omit_defaults=True
 ):
     driver: Literal["postgresql", "mysql"]
-    dsn_env: EnvName  # the DSN (with its password) lives only in the probe's environment
+    dsn_env: SecretEnv  # the DSN (with its password) lives only in the probe's environment
     query: Annotated[str, msgspec.Meta(min_length=1, max_length=4096)]
+
+    def __post_init__(self) -> None:
+        check_secret_envs(self)
+        check_sql(self.query)
 
 
 class PushSource(

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import asyncpg
 import msgspec
@@ -15,6 +16,9 @@ from wire.maintenance import MaintenanceWindow
 from wire.messages import TargetList
 from wire.specs import CheckSpec, UsageSpec
 
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
 _APP_COLUMNS = (
     "id, name, agency_id, managed_by, provider, category, lifecycle, url, description, owner,"
     " target_uptime, criticality, tags, zones, checks, usage,"
@@ -22,8 +26,9 @@ _APP_COLUMNS = (
 )
 _JSON_COLUMNS = ("owner", "checks", "usage", "maintenance")
 _AGENCY_COLUMNS = "id, name, parent_id, contact, zones, email"
-_checks_decoder = msgspec.json.Decoder(list[CheckSpec])
-_usage_decoder = msgspec.json.Decoder(list[UsageSpec])
+_raw_list_decoder = msgspec.json.Decoder(list[msgspec.Raw])
+_check_decoder = msgspec.json.Decoder(CheckSpec)
+_usage_decoder = msgspec.json.Decoder(UsageSpec)
 _owner_decoder = msgspec.json.Decoder(Owner)
 _windows_decoder = msgspec.json.Decoder(list[MaintenanceWindow])
 
@@ -65,13 +70,29 @@ def app_from_row(row: asyncpg.Record) -> App:
         criticality=row["criticality"],
         tags=list(row["tags"]),
         zones=list(row["zones"]),
-        checks=_checks_decoder.decode(row["checks"]),
-        usage=_usage_decoder.decode(row["usage"]),
+        checks=_valid_specs(row["id"], "checks", row["checks"], _check_decoder),
+        usage=_valid_specs(row["id"], "usage", row["usage"], _usage_decoder),
         failure_threshold=row["failure_threshold"],
         success_threshold=row["success_threshold"],
         quorum=row["quorum"],
         maintenance=_windows_decoder.decode(row["maintenance"]),
     )
+
+
+def _valid_specs(app_id: str, column: str, raw: str, decoder: msgspec.json.Decoder[T]) -> list[T]:
+    """The stored specs that today's rules accept; the others are skipped with a warning.
+
+    Rules tighten (issue 8 refused secret-looking headers and writing SQL): a spec stored before
+    must not take its app, the probes' target list or the catalogue export down with it.
+    """
+    specs: list[T] = []
+    for i, item in enumerate(_raw_list_decoder.decode(raw)):
+        try:
+            specs.append(decoder.decode(item))
+        except msgspec.ValidationError as exc:
+            log.warning("app %s: %s[%d] is refused by the current rules, skipped: %s",
+                        app_id, column, i, exc)  # fmt: skip
+    return specs
 
 
 def _app_args(app: App) -> tuple[Any, ...]:

@@ -28,6 +28,8 @@ __all__ = ["CHECKS", "CheckContext", "CheckFunc", "Outcome", "run_check"]
 log = logging.getLogger(__name__)
 
 CheckKind = Literal["http", "tcp", "dns", "tls"]
+# A spec that cannot run here, or may not, will not on the next attempt either.
+_FINAL: Final = frozenset({"config", "secret", "blocked"})
 
 
 class CheckFunc(Protocol):
@@ -53,8 +55,7 @@ async def run_check(spec: CheckSpec, *, app: str, ctx: CheckContext) -> CheckRes
     while True:
         attempts += 1
         outcome = await _attempt(spec, ctx=ctx, limit=timeout)
-        # A spec that cannot run here will not run on the next attempt either.
-        if outcome.ok or outcome.reason == "config" or attempts > spec.retries:
+        if outcome.ok or outcome.reason in _FINAL or attempts > spec.retries:
             break
     duration = time.perf_counter() - started
     status, message = outcome.status_code, outcome.message

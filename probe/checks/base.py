@@ -24,6 +24,8 @@ from urllib.parse import unquote, urlsplit
 import aiohttp
 import msgspec
 
+from probe.netguard import BlockedAddress, NetworkGuard
+from probe.secrets import SecretRelease
 from wire.messages import FailureReason
 from wire.specs import BasicAuth
 
@@ -50,11 +52,14 @@ class CheckContext:
 
     `session` should use `aiohttp.TCPConnector(force_close=True, limit=0)` so every check opens
     a fresh connection (and so measures connect and handshake); TLS options go per request.
+    Its connector must enforce `guard` too (`probe.agent.check_session` builds such a session).
     """
 
     session: aiohttp.ClientSession
     default_timeout: float = 10.0
     env: Mapping[str, str] = field(default_factory=lambda: os.environ)
+    secrets: SecretRelease = field(default_factory=SecretRelease)  # env variables it may read
+    guard: NetworkGuard = field(default_factory=NetworkGuard)  # addresses it may connect to
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -88,6 +93,10 @@ def classify(exc: BaseException) -> tuple[FailureReason, str]:
     """
     if isinstance(exc, Failure):
         return exc.reason, exc.message
+    if isinstance(exc, BlockedAddress):
+        return "blocked", str(exc.strerror)
+    if isinstance(exc, aiohttp.ClientConnectorError) and isinstance(exc.os_error, BlockedAddress):
+        return "blocked", str(exc.os_error.strerror)
     if isinstance(exc, aiohttp.TooManyRedirects):
         return "redirects", f"stopped after {len(exc.history)} redirects"
     if isinstance(exc, aiohttp.RedirectClientError):
@@ -158,13 +167,16 @@ def spec_secrets(spec: msgspec.Struct, *, env: Mapping[str, str]) -> list[str]:
         value = getattr(spec, name)
         if isinstance(value, msgspec.Struct):
             found.extend(spec_secrets(value, env=env))
-        elif name.endswith("_env") and isinstance(value, str) and env.get(value):
-            secret = env[value]
-            found.append(secret)
-            with contextlib.suppress(ValueError):
-                password = urlsplit(secret).password
-                if password:
-                    found.extend({password, unquote(password)})
+        elif name.endswith("_env") and value:
+            for var in value.values() if isinstance(value, Mapping) else [value]:
+                secret = env.get(var)
+                if not secret:
+                    continue
+                found.append(secret)
+                with contextlib.suppress(ValueError):
+                    password = urlsplit(secret).password
+                    if password:
+                        found.extend({password, unquote(password)})
     return found
 
 
@@ -185,16 +197,28 @@ def clean_message(message: str | None, *, secrets: Iterable[str] = ()) -> str | 
 # --- env, auth, bodies, JSON paths ----------------------------------------------------------
 
 
-def env_value(env: Mapping[str, str], name: str) -> str:
-    """The value of env variable `name`; a missing one is the spec's fault, named not shown."""
-    value = env.get(name)
+def env_value(ctx: CheckContext, name: str) -> str:
+    """The value of env variable `name`, if the probe released it to the catalogue.
+
+    An unreleased name is refused before the environment is read; a missing one is the spec's
+    fault, named not shown.
+    """
+    refusal = ctx.secrets.refusal(name)
+    if refusal is not None:
+        raise Failure("secret", refusal)
+    value = ctx.env.get(name)
     if value is None:
         raise Failure("config", f"environment variable {name} is not set")
     return value
 
 
+def secret_headers(ctx: CheckContext, headers_env: Mapping[str, str]) -> dict[str, str]:
+    """The headers whose values a spec keeps in env variables (`headers_env`)."""
+    return {header: env_value(ctx, name) for header, name in headers_env.items()}
+
+
 def authorization(
-    env: Mapping[str, str], *, basic: BasicAuth | None = None, bearer_env: str | None = None
+    ctx: CheckContext, *, basic: BasicAuth | None = None, bearer_env: str | None = None
 ) -> str | None:
     """The Authorization header value for basic auth or a bearer token, read from env."""
     if basic is not None and bearer_env is not None:
@@ -202,12 +226,12 @@ def authorization(
     if basic is not None:
         if ":" in basic.username:
             raise Failure("config", "basic_auth username must not contain ':'")
-        password = env_value(env, basic.password_env)
+        password = env_value(ctx, basic.password_env)
         # By hand: aiohttp's helpers for this changed across the 3.x versions we allow.
         credentials = f"{basic.username}:{password}".encode()
         return f"Basic {base64.b64encode(credentials).decode('ascii')}"
     if bearer_env is not None:
-        return f"Bearer {env_value(env, bearer_env)}"
+        return f"Bearer {env_value(ctx, bearer_env)}"
     return None
 
 

@@ -21,6 +21,7 @@ from probe.checks.base import (
     capture_peer_cert,
     json_lookup,
     read_body,
+    secret_headers,
     tls_context,
 )
 from wire.messages import FailureReason
@@ -32,7 +33,8 @@ _SHOW_CHARS = 80  # of a JSON value quoted in a message
 async def check_http(spec: HttpCheck, *, ctx: CheckContext) -> Outcome:
     # Everything the spec can get wrong is found before any traffic.
     headers = CIMultiDict(spec.headers)
-    auth = authorization(ctx.env, basic=spec.basic_auth, bearer_env=spec.bearer_token_env)
+    headers.update(secret_headers(ctx, spec.headers_env))
+    auth = authorization(ctx, basic=spec.basic_auth, bearer_env=spec.bearer_token_env)
     if auth is not None:
         headers["Authorization"] = auth
     pattern = _compile(spec.body_regex) if spec.body_regex is not None else None

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 
 from probe.checks.base import CheckContext, Outcome, cert_not_after, close_stream, tls_context
@@ -14,7 +13,7 @@ _DAY = 86_400.0
 async def check_tls(spec: TlsCheck, *, ctx: CheckContext) -> Outcome:
     context = tls_context(ca_file=spec.ca_file)
     # An invalid or expired certificate fails the handshake (mapped to "tls" in one place).
-    _, writer = await asyncio.open_connection(
+    _, writer = await ctx.guard.open_connection(
         spec.host, spec.port, ssl=context, server_hostname=spec.server_name or spec.host
     )
     try:

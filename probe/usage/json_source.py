@@ -4,14 +4,21 @@ from __future__ import annotations
 
 import msgspec
 
-from probe.checks.base import MISSING, CheckContext, Failure, authorization, json_lookup
+from probe.checks.base import (
+    MISSING,
+    CheckContext,
+    Failure,
+    authorization,
+    json_lookup,
+    secret_headers,
+)
 from probe.usage.base import as_number, fetch
 from wire.specs import JsonSource
 
 
 async def read_json(source: JsonSource, *, ctx: CheckContext, seconds: float) -> float:
-    headers = dict(source.headers)
-    auth = authorization(ctx.env, bearer_env=source.bearer_token_env)
+    headers = dict(source.headers) | secret_headers(ctx, source.headers_env)
+    auth = authorization(ctx, bearer_env=source.bearer_token_env)
     if auth is not None:
         headers["Authorization"] = auth
     body = await fetch(ctx, url=source.url, headers=headers, tls_verify=source.tls_verify)

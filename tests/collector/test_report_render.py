@@ -482,3 +482,10 @@ def test_csv_uptime_is_rounded_down_like_the_other_formats() -> None:
     assert _uptime(99.99999) == "99.9999"
     assert _uptime(100.0) == "100"
     assert _uptime(None) == ""
+
+
+def test_every_failure_reason_has_words_in_both_languages() -> None:
+    from wire.messages import FAILURE_REASONS
+
+    missing = [r for r in FAILURE_REASONS if f"reason.{r}" not in i18n.MESSAGES]
+    assert not missing, f"no review wording for reasons {missing}"

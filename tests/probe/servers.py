@@ -14,10 +14,12 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mappin
 from dataclasses import dataclass
 from pathlib import Path
 
-import aiohttp
 from aiohttp import web
 
+from probe.agent import check_session
 from probe.checks.base import CheckContext
+from probe.netguard import NetworkGuard
+from probe.secrets import SecretRelease
 
 _OPENSSL_CONFIG = """\
 [req]
@@ -217,11 +219,19 @@ def unanswered_port() -> Iterator[int]:
 
 @contextlib.asynccontextmanager
 async def probe_context(
-    env: Mapping[str, str] | None = None, *, default_timeout: float = 2.0
+    env: Mapping[str, str] | None = None,
+    *,
+    default_timeout: float = 2.0,
+    guard: NetworkGuard | None = None,
+    secrets: SecretRelease | None = None,
 ) -> AsyncIterator[CheckContext]:
-    """A CheckContext as the probe builds it: a fresh connection per check."""
-    connector = aiohttp.TCPConnector(force_close=True, limit=0)
-    async with aiohttp.ClientSession(connector=connector) as session:
+    """A CheckContext as the probe builds it: a fresh connection per check, the deny list."""
+    guard = guard or NetworkGuard()
+    async with check_session(limit=0, guard=guard) as session:
         yield CheckContext(
-            session=session, default_timeout=default_timeout, env={} if env is None else env
+            session=session,
+            default_timeout=default_timeout,
+            env={} if env is None else env,
+            secrets=secrets or SecretRelease(),
+            guard=guard,
         )

@@ -304,26 +304,26 @@ async def test_head_method(ctx: CheckContext, base: str) -> None:
 
 
 async def test_basic_auth_from_env(ctx: CheckContext, env: dict[str, str], base: str) -> None:
-    auth = BasicAuth(username="alice", password_env="PORTAL_PASSWORD")
-    env["PORTAL_PASSWORD"] = PASSWORD
+    auth = BasicAuth(username="alice", password_env="PANTAU_SECRET_PORTAL_PASSWORD")
+    env["PANTAU_SECRET_PORTAL_PASSWORD"] = PASSWORD
     assert (await check(ctx, f"{base}/basic", basic_auth=auth)).ok
-    env["PORTAL_PASSWORD"] = "wrong"
+    env["PANTAU_SECRET_PORTAL_PASSWORD"] = "wrong"
     result = await check(ctx, f"{base}/basic", basic_auth=auth)
     assert (result.reason, result.status_code) == ("status", 401)
 
 
 async def test_bearer_from_env(ctx: CheckContext, env: dict[str, str], base: str) -> None:
-    env["PORTAL_TOKEN"] = TOKEN
-    assert (await check(ctx, f"{base}/bearer", bearer_token_env="PORTAL_TOKEN")).ok
-    result = await check(ctx, f"{base}/basic", bearer_token_env="PORTAL_TOKEN")
+    env["PANTAU_SECRET_PORTAL_TOKEN"] = TOKEN
+    assert (await check(ctx, f"{base}/bearer", bearer_token_env="PANTAU_SECRET_PORTAL_TOKEN")).ok
+    result = await check(ctx, f"{base}/basic", bearer_token_env="PANTAU_SECRET_PORTAL_TOKEN")
     assert result.status_code == 401
 
 
 @pytest.mark.parametrize(
     "fields",
     [
-        {"basic_auth": BasicAuth(username="alice", password_env="NOT_SET_PASSWORD")},
-        {"bearer_token_env": "NOT_SET_TOKEN"},
+        {"basic_auth": BasicAuth(username="alice", password_env="PANTAU_SECRET_NOT_SET_PASSWORD")},
+        {"bearer_token_env": "PANTAU_SECRET_NOT_SET_TOKEN"},
     ],
 )
 async def test_missing_env_is_config(ctx: CheckContext, base: str, fields: dict[str, Any]) -> None:
@@ -339,9 +339,9 @@ async def test_missing_env_is_config(ctx: CheckContext, base: str, fields: dict[
 async def test_basic_and_bearer_together_is_config(
     ctx: CheckContext, env: dict[str, str], base: str
 ) -> None:
-    env.update(P=PASSWORD, T=TOKEN)
-    auth = BasicAuth(username="alice", password_env="P")
-    result = await check(ctx, f"{base}/basic", basic_auth=auth, bearer_token_env="T")
+    env.update(PANTAU_SECRET_P=PASSWORD, PANTAU_SECRET_T=TOKEN)
+    auth = BasicAuth(username="alice", password_env="PANTAU_SECRET_P")
+    result = await check(ctx, f"{base}/basic", basic_auth=auth, bearer_token_env="PANTAU_SECRET_T")
     assert result.reason == "config"
 
 
@@ -440,13 +440,13 @@ async def test_https_missing_ca_file_is_config(
 async def test_unexpected_exception_is_error_without_secrets(
     ctx: CheckContext, env: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    env["PORTAL_TOKEN"] = TOKEN
+    env["PANTAU_SECRET_PORTAL_TOKEN"] = TOKEN
 
     async def broken(spec: HttpCheck, *, ctx: CheckContext) -> Outcome:
         raise RuntimeError(f"boom with Bearer {TOKEN}")
 
     monkeypatch.setitem(CHECKS, "http", broken)
-    result = await check(ctx, "http://127.0.0.1:1/", bearer_token_env="PORTAL_TOKEN")
+    result = await check(ctx, "http://127.0.0.1:1/", bearer_token_env="PANTAU_SECRET_PORTAL_TOKEN")
     assert (result.ok, result.reason) == (False, "error")
     assert result.message == "RuntimeError: boom with Bearer ***"
 

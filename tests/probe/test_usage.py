@@ -7,10 +7,11 @@ import socket
 import time
 import uuid
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, Literal
 
 import aiomysql
 import asyncpg
+import msgspec
 import pytest
 from aiohttp import web
 
@@ -150,11 +151,13 @@ async def test_json_error_status(ctx: CheckContext, base: str) -> None:
 
 
 async def test_json_bearer_from_env(ctx: CheckContext, env: dict[str, str], base: str) -> None:
-    source = JsonSource(url=f"{base}/private.json", path="count", bearer_token_env="USAGE_TOKEN")
+    source = JsonSource(
+        url=f"{base}/private.json", path="count", bearer_token_env="PANTAU_SECRET_USAGE_TOKEN"
+    )
     missing = await read(ctx, source)
     assert missing.reason == "config"
-    assert "USAGE_TOKEN" in (missing.message or "")
-    env["USAGE_TOKEN"] = TOKEN
+    assert "PANTAU_SECRET_USAGE_TOKEN" in (missing.message or "")
+    env["PANTAU_SECRET_USAGE_TOKEN"] = TOKEN
     assert (await read(ctx, source)).value == 12
 
 
@@ -219,12 +222,19 @@ async def test_prometheus_not_an_exposition(ctx: CheckContext, base: str) -> Non
 
 @pytest.fixture
 def pg_env(env: dict[str, str], database_url: str) -> dict[str, str]:
-    env["USAGE_PG_DSN"] = database_url
+    env["PANTAU_SECRET_USAGE_PG_DSN"] = database_url
     return env
 
 
+def unchecked_sql(driver: Literal["postgresql", "mysql"], dsn_env: str, query: str) -> SqlSource:
+    """A source with a query the API would refuse: the probe must hold on its own."""
+    source = SqlSource(driver=driver, dsn_env=dsn_env, query="SELECT 1")
+    msgspec.structs.force_setattr(source, "query", query)
+    return source
+
+
 def pg(query: str) -> SqlSource:
-    return SqlSource(driver="postgresql", dsn_env="USAGE_PG_DSN", query=query)
+    return unchecked_sql("postgresql", "PANTAU_SECRET_USAGE_PG_DSN", query)
 
 
 @pytest.fixture
@@ -281,17 +291,52 @@ async def test_postgresql_not_one_number(ctx: CheckContext, query: str, words: s
     assert "secret@example.org" not in reading.message
 
 
-@pytest.mark.usefixtures("pg_env")
-async def test_postgresql_is_read_only(ctx: CheckContext, pg_table: str, database_url: str) -> None:
-    query = f"WITH w AS (INSERT INTO {pg_table} VALUES (100) RETURNING n) SELECT sum(n) FROM w"
-    reading = await read(ctx, pg(query))
-    assert (reading.value, reading.reason) == (None, "error")
-    assert "read-only transaction" in (reading.message or "")
+async def pg_rows(database_url: str, table: str) -> list[int]:
     conn = await asyncpg.connect(database_url)
     try:
-        assert await conn.fetchval(f"SELECT count(*) FROM {pg_table}") == 2
+        return [r[0] for r in await conn.fetch(f"SELECT n FROM {table} ORDER BY n")]
     finally:
         await conn.close()
+
+
+# Writes the API refuses (wire.specs.check_sql), run as if they had got through: the probe's
+# read-only transaction stops each, with a reason of its own, and nothing changes.
+PG_WRITES = [
+    "DELETE FROM {t} RETURNING 1",
+    "WITH d AS (DELETE FROM {t} RETURNING n) SELECT count(*) FROM d",
+    "WITH w AS (INSERT INTO {t} VALUES (100) RETURNING n) SELECT sum(n) FROM w",
+    "UPDATE {t} SET n = 0 RETURNING 1",
+    "SELECT count(*) INTO {t}_copy FROM {t}",
+    "SELECT n FROM {t} LIMIT 1 FOR UPDATE",
+    "TRUNCATE {t}",
+]
+
+
+@pytest.mark.usefixtures("pg_env")
+@pytest.mark.parametrize("query", PG_WRITES)
+async def test_postgresql_write_fails_read_only(
+    ctx: CheckContext, pg_table: str, database_url: str, query: str
+) -> None:
+    reading = await read(ctx, pg(query.format(t=pg_table)))
+    assert (reading.value, reading.reason) == (None, "config")
+    assert "read-only transaction" in (reading.message or "")
+    assert await pg_rows(database_url, pg_table) == [2, 3]
+    conn = await asyncpg.connect(database_url)
+    try:
+        assert await conn.fetchval("SELECT to_regclass($1)", f"{pg_table}_copy") is None
+    finally:
+        await conn.close()
+
+
+@pytest.mark.usefixtures("pg_env")
+async def test_postgresql_runs_read_only_with_a_statement_timeout(ctx: CheckContext) -> None:
+    # What the server itself says about the transaction the query runs in.
+    ro = "SELECT CASE WHEN current_setting('transaction_read_only') = 'on' THEN 1 ELSE 0 END"
+    assert (await read(ctx, pg(ro))).value == 1
+    limit = "SELECT extract(epoch FROM current_setting('statement_timeout')::interval)"
+    seconds = (await read(ctx, pg(limit), timeout_seconds=3)).value
+    assert seconds is not None
+    assert 0 < seconds <= 3
 
 
 @pytest.mark.usefixtures("pg_env")
@@ -318,21 +363,21 @@ async def test_postgresql_timeout(ctx: CheckContext) -> None:
 async def test_sql_missing_env_is_config(ctx: CheckContext) -> None:
     reading = await read(ctx, pg("SELECT 1"))
     assert reading.reason == "config"
-    assert "USAGE_PG_DSN" in (reading.message or "")
+    assert "PANTAU_SECRET_USAGE_PG_DSN" in (reading.message or "")
 
 
 async def test_postgresql_bad_dsn_is_config(ctx: CheckContext, env: dict[str, str]) -> None:
-    env["USAGE_PG_DSN"] = "mysql://user:pw-9f8e7d@127.0.0.1/db"
+    env["PANTAU_SECRET_USAGE_PG_DSN"] = "mysql://user:pw-9f8e7d@127.0.0.1/db"
     reading = await read(ctx, pg("SELECT 1"))
     assert reading.reason == "config"
     assert "pw-9f8e7d" not in (reading.message or "")
-    assert "USAGE_PG_DSN" in (reading.message or "")
+    assert "PANTAU_SECRET_USAGE_PG_DSN" in (reading.message or "")
 
 
 async def test_postgresql_unreachable_keeps_the_password(
     ctx: CheckContext, env: dict[str, str]
 ) -> None:
-    env["USAGE_PG_DSN"] = f"postgresql://probe:pw-1a2b3c@127.0.0.1:{closed_port()}/db"
+    env["PANTAU_SECRET_USAGE_PG_DSN"] = f"postgresql://probe:pw-1a2b3c@127.0.0.1:{closed_port()}/db"
     reading = await read(ctx, pg("SELECT 1"))
     assert reading.reason == "connect"
     assert "pw-1a2b3c" not in (reading.message or "")
@@ -352,12 +397,12 @@ def mysql_dsn() -> str:
 
 @pytest.fixture
 def mysql_env(env: dict[str, str], mysql_dsn: str) -> dict[str, str]:
-    env["USAGE_MY_DSN"] = mysql_dsn
+    env["PANTAU_SECRET_USAGE_MY_DSN"] = mysql_dsn
     return env
 
 
 def my(query: str) -> SqlSource:
-    return SqlSource(driver="mysql", dsn_env="USAGE_MY_DSN", query=query)
+    return unchecked_sql("mysql", "PANTAU_SECRET_USAGE_MY_DSN", query)
 
 
 @contextlib.asynccontextmanager
@@ -383,6 +428,13 @@ async def mysql_table(mysql_dsn: str) -> AsyncIterator[str]:
             await cur.execute(f"DROP TABLE {name}")
 
 
+async def mysql_sum(table: str) -> tuple[int, int]:
+    async with mysql_conn() as conn, conn.cursor() as cur:
+        await cur.execute(f"SELECT COUNT(*), SUM(n) FROM {table}")
+        count, total = await cur.fetchone()
+    return int(count), int(total)
+
+
 async def mysql_count(table: str) -> int:
     async with mysql_conn() as conn, conn.cursor() as cur:
         await cur.execute(f"SELECT COUNT(*) FROM {table}")
@@ -405,13 +457,33 @@ async def test_mysql_table_sum(ctx: CheckContext, mysql_table: str) -> None:
     assert reading.value == 5
 
 
+MYSQL_WRITES = [
+    "INSERT INTO {t} VALUES (100)",
+    "DELETE FROM {t}",
+    "UPDATE {t} SET n = 0",
+    "REPLACE INTO {t} VALUES (7)",
+    "SELECT COUNT(*) FROM {t} FOR UPDATE",
+]
+
+
 @pytest.mark.mysql
 @pytest.mark.usefixtures("mysql_env")
-async def test_mysql_is_read_only(ctx: CheckContext, mysql_table: str) -> None:
-    reading = await read(ctx, my(f"INSERT INTO {mysql_table} VALUES (100)"))
-    assert (reading.value, reading.reason) == (None, "error")
-    assert "READ ONLY" in (reading.message or "")
-    assert await mysql_count(mysql_table) == 2
+@pytest.mark.parametrize("query", MYSQL_WRITES)
+async def test_mysql_write_fails_read_only(ctx: CheckContext, mysql_table: str, query: str) -> None:
+    reading = await read(ctx, my(query.format(t=mysql_table)))
+    assert (reading.value, reading.reason) == (None, "config")
+    assert "read-only transaction" in (reading.message or "")
+    assert "READ ONLY" in (reading.message or "")  # the server's own words follow
+    assert await mysql_sum(mysql_table) == (2, 5)
+
+
+@pytest.mark.mysql
+@pytest.mark.usefixtures("mysql_env")
+async def test_mysql_runs_read_only_with_a_statement_timeout(ctx: CheckContext) -> None:
+    assert (await read(ctx, my("SELECT @@session.tx_read_only"))).value == 1
+    seconds = (await read(ctx, my("SELECT @@session.max_statement_time"), timeout_seconds=3)).value
+    assert seconds is not None
+    assert 0 < seconds <= 3
 
 
 @pytest.mark.mysql
@@ -448,7 +520,7 @@ async def test_mysql_timeout(ctx: CheckContext) -> None:
 async def test_mysql_unreachable_keeps_the_password(
     ctx: CheckContext, env: dict[str, str], mysql_dsn: str
 ) -> None:
-    env["USAGE_MY_DSN"] = f"mysql://root:pw-5e6f7a@127.0.0.1:{closed_port()}/test"
+    env["PANTAU_SECRET_USAGE_MY_DSN"] = f"mysql://root:pw-5e6f7a@127.0.0.1:{closed_port()}/test"
     reading = await read(ctx, my("SELECT 1"))
     assert reading.reason == "connect"
     assert "pw-5e6f7a" not in (reading.message or "")
@@ -458,7 +530,7 @@ async def test_mysql_unreachable_keeps_the_password(
     "dsn", ["postgresql://u:pw-0c0d@127.0.0.1/db", "mysql://u:pw-0c0d@127.0.0.1:notaport/db"]
 )
 async def test_mysql_bad_dsn_is_config(ctx: CheckContext, env: dict[str, str], dsn: str) -> None:
-    env["USAGE_MY_DSN"] = dsn
+    env["PANTAU_SECRET_USAGE_MY_DSN"] = dsn
     reading = await read(ctx, my("SELECT 1"))
     assert reading.reason == "config"
     assert "pw-0c0d" not in (reading.message or "")

@@ -217,6 +217,8 @@ MESSAGES: Final[dict[str, tuple[str, str]]] = {
     "reason.expiring": ("sertifikat segera kedaluwarsa", "certificate expiring soon"),
     "reason.redirects": ("terlalu banyak pengalihan", "too many redirects"),
     "reason.config": ("konfigurasi pemeriksaan", "check configuration"),
+    "reason.secret": ("rahasia tidak dilepas probe", "secret not released by the probe"),
+    "reason.blocked": ("alamat diblokir probe", "address blocked by the probe"),
     "reason.error": ("galat lain", "other error"),
     # well-known usage metrics and categories; others are shown by their id
     "metric.visits": ("Kunjungan", "Visits"),

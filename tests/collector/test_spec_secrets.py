@@ -1,0 +1,230 @@
+"""The collector refuses, at write time, specs that would steal or store secrets (issue 8).
+
+The rules live in wire/specs.py, so the API, `catalog apply` and the CSV import answer alike:
+400 (or a CatalogError), naming the field and saying why; nothing is stored.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import pytest
+import yaml
+from aiohttp.test_utils import TestClient
+
+from collector import db
+from collector.catalog import store, sync
+from tests.collector.conftest import Tokens, bearer
+from wire.specs import HttpCheck, JsonSource, SqlSource, TcpCheck
+
+APP = {"id": "sikda", "name": "SIKDA", "agency": "dinkes", "managed_by": "self"}
+URL = "http://sikda.dinkes.lan/"
+
+
+def http(**fields: Any) -> dict[str, Any]:
+    return {"checks": [{"type": "http", "url": URL, **fields}]}
+
+
+def sql(query: str, dsn_env: str = "PANTAU_SECRET_SIKDA_DSN") -> dict[str, Any]:
+    source = {"type": "sql", "driver": "postgresql", "dsn_env": dsn_env, "query": query}
+    return {"usage": [{"metric": "visits", "kind": "counter", "source": source}]}
+
+
+def json_source(**fields: Any) -> dict[str, Any]:
+    source = {"type": "json", "url": URL, "path": "n", **fields}
+    return {"usage": [{"metric": "visits", "kind": "gauge", "source": source}]}
+
+
+# (what the app carries, words the 400 must say, the field it must name)
+REFUSED = [
+    # The probe's own variables, and anything outside the documented pattern.
+    (http(bearer_token_env="PANTAU_PROBE_TOKEN"), "'PANTAU_PROBE_TOKEN' is not a catalogue secret", "$.checks[0]"),
+    (http(basic_auth={"username": "u", "password_env": "DATABASE_URL"}), "password_env: 'DATABASE_URL'", "$.checks[0].basic_auth"),
+    (sql("SELECT 1", dsn_env="DATABASE_URL"), "dsn_env: 'DATABASE_URL'", "$.usage[0].source"),
+    (json_source(bearer_token_env="HOME"), "bearer_token_env: 'HOME'", "$.usage[0].source"),
+    (http(headers_env={"X-Api-Key": "SIKDA_KEY"}), "headers_env.X-Api-Key: 'SIKDA_KEY'", "$.checks[0]"),
+    (http(bearer_token_env="PANTAU_SECRET_lower"), "PANTAU_SECRET_[A-Z0-9_]+", "$.checks[0]"),
+    # Secrets in query strings and headers would be readable by every reader of the catalogue.
+    (http(url=f"{URL}?api_key=abc123"), "query parameter 'api_key'", "$.checks[0]"),
+    (http(url=f"{URL}status?x=1&Signature=zz&sig=1"), "query parameter 'Signature'", "$.checks[0]"),
+    (http(url=f"{URL}?sig=zz"), "query parameter 'sig'", "$.checks[0]"),
+    (http(url=f"{URL}?access_token=zz"), "query parameter 'access_token'", "$.checks[0]"),
+    (http(headers={"X-Signature": "abc"}), "headers: 'X-Signature'", "$.checks[0]"),
+    (http(headers={"X-Api-Key": "abc"}), "headers: 'X-Api-Key'", "$.checks[0]"),
+    (http(headers={"X-Auth-Token": "abc"}), "headers: 'X-Auth-Token'", "$.checks[0]"),
+    (http(headers={"Cookie": "s=1"}), "headers: 'Cookie'", "$.checks[0]"),
+    (http(headers={"Authorization": "Bearer s3cret"}), "headers: 'Authorization'", "$.checks[0]"),
+    (http(url=f"{URL}?Authorization=x"), "query parameter 'Authorization'", "$.checks[0]"),
+    (json_source(headers={"X-Credential": "abc"}), "headers: 'X-Credential'", "$.usage[0].source"),
+    (json_source(url=f"{URL}?password=x"), "query parameter 'password'", "$.usage[0].source"),
+    (http(headers_env={"Authorization": "PANTAU_SECRET_A"}), "headers_env: 'Authorization'", "$.checks[0]"),
+    # SQL: one read-only SELECT, and no catalogue of passwords.
+    (sql("DELETE FROM visits RETURNING 1"), "must be a single SELECT", "$.usage[0].source"),
+    (sql("SELECT usename, passwd FROM pg_shadow"), "'pg_shadow' is refused", "$.usage[0].source"),
+    (sql('SELECT count(*) FROM pg_catalog."pg_authid"'), "'pg_authid' is refused", "$.usage[0].source"),
+    (sql("SELECT count(*) FROM `mysql`.`user`"), "'mysql.user' is refused", "$.usage[0].source"),
+    (sql("SELECT 1; DELETE FROM visits"), "one statement only", "$.usage[0].source"),
+    (sql("WITH d AS (DELETE FROM visits RETURNING 1) SELECT count(*) FROM d"), "'DELETE' is refused", "$.usage[0].source"),
+    (sql("SELECT count(*) INTO copy_of_visits FROM visits"), "'INTO' is refused", "$.usage[0].source"),
+    (sql("SELECT id FROM visits FOR UPDATE"), "'UPDATE' is refused", "$.usage[0].source"),
+    (sql("update visits set n = 0"), "must be a single SELECT", "$.usage[0].source"),
+    (sql("/*!50000 DELETE FROM visits */ SELECT 1"), "must be a single SELECT", "$.usage[0].source"),
+    (sql("SELECT pg_read_file('/etc/passwd')::int"), "'pg_read_file' is refused", "$.usage[0].source"),
+    # Many comments and no end: a naive comment pattern backtracks for hours on this.
+    (sql("/*a*/ " * 600 + "/*"), "must be a single SELECT", "$.usage[0].source"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("extra", "words", "field"), REFUSED)
+async def test_api_refuses(
+    client: TestClient,  # type: ignore[type-arg]
+    tokens: Tokens,
+    extra: dict[str, Any],
+    words: str,
+    field: str,
+) -> None:
+    for token in (tokens.admin, tokens.dinkes):
+        resp = await client.post("/api/v1/apps", json={**APP, **extra}, headers=bearer(token))
+        assert resp.status == 400
+        body = await resp.json()
+        assert words in body["message"]
+        assert body["field"] == field
+    resp = await client.get("/api/v1/apps/sikda", headers=bearer(tokens.admin))
+    assert resp.status == 404  # nothing stored
+
+
+ACCEPTED = [
+    http(bearer_token_env="PANTAU_SECRET_SIKDA_TOKEN"),
+    http(headers_env={"X-Api-Key": "PANTAU_SECRET_SIKDA_KEY"}, headers={"Accept": "text/html"}),
+    http(url=f"{URL}search?keyword=x&author=y&authors=z&author_id=1&page=2"),
+    json_source(headers_env={"X-Signature": "PANTAU_SECRET_SIKDA_SIG"}),
+    sql("SELECT count(*) FROM visits WHERE created_at > now() - interval '1 day'"),
+    sql("-- visits today\nWITH v AS (SELECT 1 AS n FROM visits) SELECT count(*) FROM v;"),
+    sql("(SELECT count(*) FROM updates_log)"),
+]
+
+
+@pytest.mark.parametrize("extra", ACCEPTED)
+async def test_api_accepts(
+    client: TestClient,  # type: ignore[type-arg]
+    tokens: Tokens,
+    extra: dict[str, Any],
+) -> None:
+    resp = await client.post("/api/v1/apps", json={**APP, **extra}, headers=bearer(tokens.dinkes))
+    assert resp.status == 201, await resp.text()
+    stored = await (await client.get("/api/v1/apps/sikda", headers=bearer(tokens.admin))).json()
+    assert stored["checks"] == extra.get("checks", [])
+    assert stored["usage"] == extra.get("usage", [])
+
+
+def test_catalog_apply_refuses(tmp_path: Path) -> None:
+    path = tmp_path / "catalog.yaml"
+    app = {**APP, **http(bearer_token_env="PANTAU_PROBE_TOKEN")}
+    path.write_text(yaml.safe_dump({"apps": [app]}), encoding="utf-8")
+    with pytest.raises(sync.CatalogError) as err:
+        sync.load_yaml(path)
+    assert "PANTAU_PROBE_TOKEN" in str(err.value)
+    assert "$.apps[0].checks[0]" in str(err.value)
+
+
+def test_csv_import_refuses_a_secret_in_the_check_url(tmp_path: Path) -> None:
+    path = tmp_path / "apps.csv"
+    path.write_text(
+        "id,name,agency,managed_by,check_url\n"
+        "sikda,SIKDA,dinkes,self,https://sikda.dinkes.lan/health?api_key=abc123\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(sync.CatalogError) as err:
+        sync.load_csv(path)
+    assert "row 2" in str(err.value)
+    assert "query parameter 'api_key'" in str(err.value)
+    assert "abc123" not in str(err.value)
+
+
+# --- specs stored before these rules ----------------------------------------------------------
+
+OLD_CHECKS = [
+    {"type": "http", "url": URL, "bearer_token_env": "PANTAU_PROBE_TOKEN"},
+    {"type": "http", "url": URL, "name": "login",
+     "basic_auth": {"username": "u", "password_env": "sikda-pw"}},
+    {"type": "tcp", "host": "10.0.0.5", "port": 443},
+]  # fmt: skip
+OLD_USAGE = [
+    {"metric": "visits", "kind": "counter",
+     "source": {"type": "sql", "driver": "mysql", "dsn_env": "SIKDA_DSN",
+                "query": "SELECT count(*) FROM visits"}},
+    {"metric": "logins", "kind": "counter",
+     "source": {"type": "json", "url": URL, "path": "n",
+                "bearer_token_env": "PANTAU_SECRET_SIKDA_TOKEN"}},
+]  # fmt: skip
+
+
+async def insert_raw_app(url: str, *, checks: list[Any], usage: list[Any]) -> None:
+    conn = await asyncpg.connect(url)
+    try:
+        await conn.execute(
+            "INSERT INTO apps (id, name, agency_id, managed_by, lifecycle, zones, checks, usage)"
+            " VALUES ('sikda', 'SIKDA', 'dinkes', 'self', 'active', '{dc}', $1::jsonb, $2::jsonb)",
+            json.dumps(checks),
+            json.dumps(usage),
+        )
+    finally:
+        await conn.close()
+
+
+async def test_migration_renames_stored_env_names(seeded_db: str) -> None:
+    await insert_raw_app(seeded_db, checks=OLD_CHECKS, usage=OLD_USAGE)
+    (sql_text,) = [text for version, _, text in db.migration_files() if version == 7]
+    conn = await asyncpg.connect(seeded_db)
+    try:
+        before = await conn.fetchval("SELECT version FROM catalog_version")
+        await conn.execute(sql_text)  # as `migrate` ran it (the database is already at 7)
+        assert await conn.fetchval("SELECT version FROM catalog_version") == before + 1
+        app = await store.get_app(conn, "sikda")
+    finally:
+        await conn.close()
+    assert app is not None
+    http_check, login, tcp = app.checks
+    assert isinstance(http_check, HttpCheck)
+    assert isinstance(login, HttpCheck)
+    assert http_check.bearer_token_env == "PANTAU_SECRET_PANTAU_PROBE_TOKEN"
+    assert login.basic_auth is not None
+    assert login.basic_auth.password_env == "PANTAU_SECRET_SIKDA_PW"
+    assert isinstance(tcp, TcpCheck)
+    dsn, token = (u.source for u in app.usage)
+    assert isinstance(dsn, SqlSource)
+    assert isinstance(token, JsonSource)
+    assert dsn.dsn_env == "PANTAU_SECRET_SIKDA_DSN"
+    assert token.bearer_token_env == "PANTAU_SECRET_SIKDA_TOKEN"
+
+
+async def test_stored_specs_the_rules_now_refuse_are_skipped(
+    client: TestClient,  # type: ignore[type-arg]
+    tokens: Tokens,
+    seeded_db: str,
+) -> None:
+    checks = [
+        {"type": "http", "url": f"{URL}?api_key=abc123"},
+        {"type": "http", "url": URL, "name": "signed", "headers": {"X-Signature": "s3cr3t"}},
+        {"type": "tcp", "host": "10.0.0.5", "port": 443},
+    ]
+    usage = [
+        {"metric": "visits", "kind": "counter",
+         "source": {"type": "sql", "driver": "postgresql", "dsn_env": "PANTAU_SECRET_D",
+                    "query": "DELETE FROM visits RETURNING 1"}},
+    ]  # fmt: skip
+    await insert_raw_app(seeded_db, checks=checks, usage=usage)
+    resp = await client.get("/api/v1/apps/sikda", headers=bearer(tokens.admin))
+    assert resp.status == 200
+    body = await resp.text()
+    assert "abc123" not in body
+    assert "s3cr3t" not in body
+    app = json.loads(body)
+    assert app["checks"] == [checks[2]]
+    assert app["usage"] == []
+    resp = await client.get("/api/v1/probe/targets", headers=bearer(tokens.probe_dc))
+    assert resp.status == 200
+    assert "abc123" not in await resp.text()
