@@ -20,7 +20,13 @@ from collector.catalog import store, sync
 from tests.collector.conftest import Tokens, bearer
 from wire.specs import HttpCheck, JsonSource, SqlSource, TcpCheck
 
-APP = {"id": "sikda", "name": "SIKDA", "agency": "dinkes", "managed_by": "self"}
+APP = {
+    "id": "sikda",
+    "name": "SIKDA",
+    "agency": "dinkes",
+    "managed_by": "self",
+    "zones": ["dinkes-lan"],
+}
 URL = "http://sikda.dinkes.lan/"
 
 
