@@ -17,7 +17,7 @@ ManagedBy = Literal["self", "central", "vendor"]
 Lifecycle = Literal["planned", "active", "deprecated", "retired"]
 Criticality = Literal["low", "medium", "high"]
 # Bounds (docs/configuration.md, "Limits"): one app stays a few kilobytes, however it is sent.
-Text = Annotated[str, lines(max_length=4000)]  # description, contact: may span lines
+Text = Annotated[str, lines(max_length=2000)]  # description, contact: may span lines
 Name = Annotated[str, line(min_length=1, max_length=200)]
 Email = Annotated[
     str,
@@ -33,7 +33,7 @@ Tag = Annotated[str, line(min_length=1, max_length=64)]
 Tags = Annotated[list[Tag], msgspec.Meta(max_length=50)]
 Zones = Annotated[list[Slug], msgspec.Meta(max_length=20)]
 Checks = Annotated[list[CheckSpec], msgspec.Meta(max_length=20)]
-Usages = Annotated[list[UsageSpec], msgspec.Meta(max_length=20)]
+Usages = Annotated[list[UsageSpec], msgspec.Meta(max_length=10)]
 Windows = Annotated[list[MaintenanceWindow], msgspec.Meta(max_length=50)]
 
 # Headers that carry credentials: a spec names an environment variable instead.

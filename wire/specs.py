@@ -38,22 +38,22 @@ HeaderName = Annotated[
     ),
 ]
 Headers = Annotated[
-    dict[HeaderName, Annotated[str, line(max_length=4096)]], msgspec.Meta(max_length=32)
+    dict[HeaderName, Annotated[str, line(max_length=1024)]], msgspec.Meta(max_length=16)
 ]
 LabelName = Annotated[
     str, msgspec.Meta(pattern=one_line_pattern(r"^[a-zA-Z_][a-zA-Z0-9_]*$"), max_length=128)
 ]
 Labels = Annotated[
-    dict[LabelName, Annotated[str, line(max_length=1024)]], msgspec.Meta(max_length=32)
+    dict[LabelName, Annotated[str, line(max_length=256)]], msgspec.Meta(max_length=16)
 ]
 JsonPath = Annotated[str, line(min_length=1, max_length=256)]
 Username = Annotated[str, line(max_length=256)]
 StatusList = Annotated[
-    list[Annotated[int, msgspec.Meta(ge=100, le=599)]], msgspec.Meta(max_length=64)
+    list[Annotated[int, msgspec.Meta(ge=100, le=599)]], msgspec.Meta(max_length=20)
 ]
 BodyText = Annotated[str, lines(max_length=1024)]  # body_contains, body_regex: may span lines
 Addresses = Annotated[
-    list[Annotated[str, line(min_length=1, max_length=64)]], msgspec.Meta(max_length=32)
+    list[Annotated[str, line(min_length=1, max_length=64)]], msgspec.Meta(max_length=16)
 ]
 MetricName = Annotated[
     str,

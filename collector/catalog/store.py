@@ -140,7 +140,9 @@ async def list_apps(conn: Executor, flt: AppFilter = AppFilter()) -> list[App]:
         args.append(flt.zone)
         where.append(f"${len(args)} = ANY (zones)")
     if flt.text:
-        args.append(f"%{flt.text}%")
+        # The text is searched for as written: % and _ are not wildcards here.
+        literal = flt.text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        args.append(f"%{literal}%")
         n = len(args)
         where.append(
             f"(id ILIKE ${n} OR name ILIKE ${n} OR coalesce(provider, '') ILIKE ${n}"

@@ -7,7 +7,14 @@ from aiohttp import web
 from collector.catalog import store
 from collector.web import keys
 from collector.web.errors import ApiError
-from collector.web.requests import json_response, read_json, require, require_read
+from collector.web.requests import (
+    json_response,
+    query_choice,
+    query_of,
+    read_json,
+    require,
+    require_read,
+)
 from collector.web.routes import Route
 from wire.catalog import Agency, App, Lifecycle, ManagedBy
 
@@ -63,17 +70,9 @@ async def delete_agency(request: web.Request) -> web.Response:
 
 async def list_apps(request: web.Request) -> web.Response:
     await require_read(request)
-    q = request.query
-    unknown = sorted(set(q) - set(_APP_FILTERS))
-    if unknown:
-        raise ApiError(
-            400, f"unknown filter(s): {', '.join(unknown)}; known: {', '.join(_APP_FILTERS)}"
-        )
-    managed_by, lifecycle = q.get("managed_by"), q.get("lifecycle")
-    if managed_by is not None and managed_by not in ManagedBy.__args__:  # type: ignore[attr-defined]
-        raise ApiError(400, f"managed_by must be one of {', '.join(ManagedBy.__args__)}")  # type: ignore[attr-defined]
-    if lifecycle is not None and lifecycle not in Lifecycle.__args__:  # type: ignore[attr-defined]
-        raise ApiError(400, f"lifecycle must be one of {', '.join(Lifecycle.__args__)}")  # type: ignore[attr-defined]
+    q = query_of(request, _APP_FILTERS)
+    managed_by = query_choice(q, "managed_by", ManagedBy.__args__)  # type: ignore[attr-defined]
+    lifecycle = query_choice(q, "lifecycle", Lifecycle.__args__)  # type: ignore[attr-defined]
     flt = store.AppFilter(
         agency=q.get("agency"),
         managed_by=managed_by,
@@ -150,7 +149,9 @@ ROUTES = [
           tag="catalogue", statuses={204: "Deleted", 404: "Not found", 409: "Has applications"}),
     Route(method="GET", path="/api/v1/apps", handler=list_apps,
           summary="List applications; filter by agency, managed_by, lifecycle, category, zone, text (q)",
-          auth="read", tag="catalogue", response=list[App], query=_APP_FILTERS),
+          auth="read", tag="catalogue", response=list[App], query=_APP_FILTERS,
+          params={"managed_by": {"enum": list(ManagedBy.__args__)},  # type: ignore[attr-defined]
+                  "lifecycle": {"enum": list(Lifecycle.__args__)}}),  # type: ignore[attr-defined]
     Route(method="POST", path="/api/v1/apps", handler=create_app, summary="Register an application",
           auth="admin_or_agency", tag="catalogue", request=App, response=App,
           statuses={201: "Created", 409: "Exists"}),
