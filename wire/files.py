@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import re
 from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any, TypeVar
@@ -55,18 +56,35 @@ _LOG_ESCAPES = {c: repr(chr(c))[1:-1] for c in (*range(0x20), *range(0x7F, 0xA0)
 }
 
 
+_TRACEBACK_ESCAPES = {c: e for c, e in _LOG_ESCAPES.items() if c != 0x0A}
+# The lines a traceback is made of; any other line is part of an exception's message.
+_TRACEBACK_LINE = re.compile(
+    r"\s|Traceback \(most recent call last\):$|During handling of the above exception"
+    r"|The above exception was the direct cause|[\w.]+(: |$)"
+)
+
+
 def escape_controls(text: str) -> str:
     return text.translate(_LOG_ESCAPES)
 
 
 class LogFormatter(logging.Formatter):
     """One record, one line: the message is escaped, so text from a request (a path with a
-    newline and a fake `CRITICAL` line in it) cannot forge a record. Tracebacks, which come
-    from our own code, keep their lines."""
+    newline and a fake `CRITICAL` line in it) cannot forge a record.
+
+    Tracebacks keep their lines; an exception's message may still carry request text, so its
+    extra lines are indented (never mistaken for a record) and its other controls escaped.
+    """
 
     def formatMessage(self, record: logging.LogRecord) -> str:
         record.message = escape_controls(record.message)
         return super().formatMessage(record)
+
+    def formatException(self, ei: Any) -> str:
+        lines = super().formatException(ei).translate(_TRACEBACK_ESCAPES).split("\n")
+        return "\n".join(
+            line if _TRACEBACK_LINE.match(line) or not line else "    " + line for line in lines
+        )
 
 
 def setup_logging() -> None:

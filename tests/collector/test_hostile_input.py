@@ -408,3 +408,22 @@ async def test_search_text_is_literal_not_a_like_pattern(client: TestClient) -> 
         assert await resp.json() == [], q
     resp = await client.get("/api/v1/apps", params={"q": "p-care"})
     assert [a["id"] for a in await resp.json()] == ["p-care"]
+
+
+def test_an_exception_message_cannot_forge_a_record_inside_a_traceback() -> None:
+    import sys
+
+    from wire.files import LOG_FORMAT, LogFormatter
+
+    try:
+        raise ValueError(FORGED)
+    except ValueError:
+        record = logging.LogRecord(
+            "pantau.test", logging.ERROR, __file__, 1, "unhandled", (), sys.exc_info()
+        )
+    text = LogFormatter(LOG_FORMAT).format(record)
+    lines = text.split("\n")
+    assert lines[1] == "Traceback (most recent call last):"
+    assert not any(line.startswith("2026-11-30 10:00:00,000 CRITICAL") for line in lines), text
+    assert "    2026-11-30 10:00:00,000 CRITICAL pantau.collector: database wiped\\x00" in text
+    assert not re.search(r"[\x00-\x09\x0b-\x1f\x7f-\x9f\u2028\u2029]", text)
