@@ -16,7 +16,7 @@ from wire.text import line, lines, one_line_pattern
 ManagedBy = Literal["self", "central", "vendor"]
 Lifecycle = Literal["planned", "active", "deprecated", "retired"]
 Criticality = Literal["low", "medium", "high"]
-# Bounds (docs/configuration.md, "Limits"): one app stays a few kilobytes, however it is sent.
+# Bounds (docs/configuration.md, "Limits"): however it is sent, an app stays a bounded size.
 Text = Annotated[str, lines(max_length=2000)]  # description, contact: may span lines
 Name = Annotated[str, line(min_length=1, max_length=200)]
 Email = Annotated[

@@ -29,8 +29,8 @@ Url = Annotated[
         max_length=2048,
     ),
 ]
-# Bounds (docs/configuration.md, "Limits"): a catalogue entry stays a few kilobytes.
-# An HTTP header: an RFC 9110 token as the name; one line of at most 4 KiB as the value.
+# Bounds (docs/configuration.md, "Limits"): no field of a spec can grow without limit.
+# An HTTP header: an RFC 9110 token as the name; one line of at most 1 KiB as the value.
 HeaderName = Annotated[
     str,
     msgspec.Meta(
