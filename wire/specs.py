@@ -30,7 +30,7 @@ Url = Annotated[
     ),
 ]
 # Bounds (docs/configuration.md, "Limits"): no field of a spec can grow without limit.
-# An HTTP header: an RFC 9110 token as the name; one line of at most 1 KiB as the value.
+# An HTTP header: an RFC 9110 token as the name; one line of at most 512 characters as the value.
 HeaderName = Annotated[
     str,
     msgspec.Meta(
@@ -38,7 +38,7 @@ HeaderName = Annotated[
     ),
 ]
 Headers = Annotated[
-    dict[HeaderName, Annotated[str, line(max_length=1024)]], msgspec.Meta(max_length=16)
+    dict[HeaderName, Annotated[str, line(max_length=512)]], msgspec.Meta(max_length=10)
 ]
 LabelName = Annotated[
     str, msgspec.Meta(pattern=one_line_pattern(r"^[a-zA-Z_][a-zA-Z0-9_]*$"), max_length=128)

@@ -19,15 +19,17 @@ from aiohttp import ClientSession, web
 from collector.web.app import make_app
 from tests.collector.conftest import Tokens, collector_config
 
-# Per operation and mode; PANTAU_FUZZ_EXAMPLES=500 makes a deeper run by hand.
+# Per operation and mode. By hand, PANTAU_FUZZ_EXAMPLES=400 makes a deeper run and
+# PANTAU_FUZZ_SEED=N other (still reproducible) examples than the suite's fixed ones.
 EXAMPLES = int(os.environ.get("PANTAU_FUZZ_EXAMPLES", "30"))
+SEED = os.environ.get("PANTAU_FUZZ_SEED")
 
 
 def _run(
     operation: Any, mode: Any, *, base_url: str, headers: dict[str, str], statuses: Counter[int]
 ) -> str | None:
     """EXAMPLES cases of one operation in one mode: the first failure, or None."""
-    from hypothesis import HealthCheck, Phase, given, settings
+    from hypothesis import HealthCheck, Phase, given, seed, settings
     from schemathesis.checks import not_a_server_error
     from schemathesis.specs.openapi.checks import (
         content_type_conformance,
@@ -44,7 +46,7 @@ def _run(
 
     @settings(
         max_examples=EXAMPLES,
-        derandomize=True,
+        derandomize=SEED is None,
         database=None,
         deadline=None,
         phases=[Phase.explicit, Phase.generate],  # no shrinking: the first failure says enough
@@ -55,6 +57,9 @@ def _run(
         response = case.call(base_url=base_url, headers=headers, timeout=30)
         statuses[response.status_code] += 1
         case.validate_response(response, checks=checks, headers=headers)
+
+    if SEED is not None:
+        run = seed(int(SEED))(run)
 
     try:
         run()

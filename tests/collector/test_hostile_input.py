@@ -184,13 +184,13 @@ TOO_BIG: list[tuple[dict[str, Any], str]] = [
     (_app(url="https://a/" + "x" * 2048), "$.url"),
     (_app(zones=[f"z{i}" for i in range(21)]), "$.zones"),
     (
-        _app(checks=[{"type": "http", "url": "https://a/", "headers": {"X-A": "v" * 1025}}]),
+        _app(checks=[{"type": "http", "url": "https://a/", "headers": {"X-A": "v" * 513}}]),
         "$.checks[0].headers",
     ),
     (
         _app(
             checks=[
-                {"type": "http", "url": "https://a/", "headers": {f"X-{i}": "v" for i in range(17)}}
+                {"type": "http", "url": "https://a/", "headers": {f"X-{i}": "v" for i in range(11)}}
             ]
         ),
         "$.checks[0].headers",
@@ -255,7 +255,7 @@ async def test_fields_at_their_limit_are_accepted(client: TestClient, tokens: To
             {
                 "type": "http",
                 "url": "https://a/",
-                "headers": {f"X-{i}": "v" * 1024 for i in range(16)},
+                "headers": {f"X-{i}": "v" * 512 for i in range(10)},
             }
         ],
     )
@@ -427,3 +427,47 @@ def test_an_exception_message_cannot_forge_a_record_inside_a_traceback() -> None
     assert not any(line.startswith("2026-11-30 10:00:00,000 CRITICAL") for line in lines), text
     assert "    2026-11-30 10:00:00,000 CRITICAL pantau.collector: database wiped\\x00" in text
     assert not re.search(r"[\x00-\x09\x0b-\x1f\x7f-\x9f\u2028\u2029]", text)
+
+
+def test_the_largest_possible_app_stays_under_half_a_megabyte() -> None:
+    """Every list full and every field at its limit (docs/configuration.md, "Limits")."""
+    headers = {f"X-H{i:02d}-" + "a" * 121: "v" * 512 for i in range(10)}
+    url = "https://a/" + "x" * 2038
+    check = {
+        "type": "http",
+        "url": url,
+        "headers": headers,
+        "expect_status": [200] * 20,
+        "body_contains": "b" * 1024,
+        "body_regex": "r" * 1024,
+        "json": {"path": "p" * 256, "value": "v" * 1024},
+        "ca_file": "c" * 1024,
+        "basic_auth": {"username": "u" * 256, "password_env": "P" * 128},
+        "bearer_token_env": "B" * 128,
+    }
+    source = {"type": "json", "url": url, "path": "p" * 256, "headers": headers}
+    app = {
+        "id": "a" * 63,
+        "name": "n" * 200,
+        "agency": "a" * 63,
+        "managed_by": "self",
+        "provider": "p" * 200,
+        "category": "c" * 63,
+        "url": "u" * 2048,
+        "description": "d" * 2000,
+        "owner": {"name": "n" * 200, "email": "e" * 245 + "@a.go.id", "phone": "1" * 32},
+        "tags": [f"{i:02d}" + "t" * 62 for i in range(50)],
+        "zones": [f"z{i:02d}" + "z" * 60 for i in range(20)],
+        "checks": [{**check, "name": f"c{i:02d}" + "n" * 60} for i in range(20)],
+        "usage": [
+            {"metric": f"m{i:02d}" + "m" * 60, "kind": "gauge", "source": source}
+            for i in range(10)
+        ],
+        "maintenance": [
+            {"name": f"w{i:02d}" + "w" * 60, "title": "t" * 200, "cron": "0 23 * * sun",
+             "duration_minutes": 60, "timezone": "Asia/Jakarta"}
+            for i in range(50)
+        ],
+    }  # fmt: skip
+    size = len(msgspec.json.encode(msgspec.convert(app, App)))
+    assert 300_000 < size < 512 * 1024, size
