@@ -471,3 +471,54 @@ def test_the_largest_possible_app_stays_under_half_a_megabyte() -> None:
     }  # fmt: skip
     size = len(msgspec.json.encode(msgspec.convert(app, App)))
     assert 300_000 < size < 512 * 1024, size
+
+
+async def test_a_row_stored_before_the_limits_does_not_blind_the_zone(
+    client: TestClient, tokens: Tokens, seeded_db: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An app written before these limits (here: 12 headers) still loads everywhere, but the
+    probes, which validate what they receive, get the zone's other apps instead of nothing."""
+    import asyncpg
+
+    from wire.messages import TargetList
+
+    headers = {f"X-{i}": "v" for i in range(12)}
+    checks = [{"type": "http", "url": "https://old/", "headers": headers}]
+    conn = await asyncpg.connect(seeded_db)
+    try:
+        await conn.execute(
+            "INSERT INTO apps (id, name, agency_id, managed_by, lifecycle, zones, checks)"
+            " VALUES ('legacy', 'Legacy', 'dinkes', 'self', 'active', '{dinkes-lan}', $1::jsonb)",
+            msgspec.json.encode(checks).decode(),
+        )
+        await conn.execute("UPDATE catalog_version SET version = version + 1")
+    finally:
+        await conn.close()
+    resp = await client.get("/api/v1/apps/legacy")
+    assert resp.status == 200  # readable, so it can be fixed with a PUT
+    with caplog.at_level(logging.WARNING):
+        resp = await client.get("/api/v1/probe/targets", headers=bearer(tokens.probe_dinkes))
+        assert resp.status == 200
+        targets = msgspec.json.decode(await resp.read(), type=TargetList)  # as the probe does
+    assert [t.app for t in targets.targets] == ["simpus"]
+    assert any(
+        "legacy" in r.getMessage() and "$.checks[0].headers" in r.getMessage()
+        for r in caplog.records
+    ), caplog.records
+    # Everything else still reads it, and a PUT within the limits fixes it.
+    listed = await (await client.get("/api/v1/apps")).json()
+    assert "legacy" in [a["id"] for a in listed]
+    assert (await client.get("/apps/legacy")).status == 200
+    fixed = {
+        "id": "legacy",
+        "name": "Legacy",
+        "agency": "dinkes",
+        "managed_by": "self",
+        "zones": ["dinkes-lan"],
+        "checks": [{"type": "http", "url": "https://old/", "headers": {"X-0": "v"}}],
+    }
+    resp = await client.put("/api/v1/apps/legacy", json=fixed, headers=bearer(tokens.admin))
+    assert resp.status == 200, await resp.text()
+    resp = await client.get("/api/v1/probe/targets", headers=bearer(tokens.probe_dinkes))
+    targets = msgspec.json.decode(await resp.read(), type=TargetList)
+    assert sorted(t.app for t in targets.targets) == ["legacy", "simpus"]
