@@ -48,8 +48,9 @@ FilePath = Annotated[str, line(min_length=1, max_length=1024)]  # a file on the 
 
 
 _PLAIN = {
-    f'matching regex "{ONE_LINE}"': "without control characters (NUL, line breaks, escapes)",
-    f'matching regex "{MULTI_LINE}"': "without control characters other than line breaks and tabs",
+    # msgspec quotes the pattern as repr() does.
+    f"matching regex {ONE_LINE!r}": "without control characters (NUL, line breaks, escapes)",
+    f"matching regex {MULTI_LINE!r}": "without control characters other than line breaks and tabs",
 }
 
 
