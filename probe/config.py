@@ -75,7 +75,7 @@ class ProbeConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_on
 
     def __post_init__(self) -> None:
         token_env = self.collector.token_env
-        if SECRET_ENV_PATTERN.match(token_env):
+        if SECRET_ENV_PATTERN.fullmatch(token_env):
             raise ValueError(
                 f"collector.token_env: {token_env} matches PANTAU_SECRET_*, which catalogue"
                 " specs may read; name the token variable otherwise"
@@ -83,7 +83,7 @@ class ProbeConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_on
         for name in self.secrets or []:
             if name in NEVER_RELEASED or name == token_env:
                 raise ValueError(f"secrets: {name} belongs to the probe and is never released")
-            if not SECRET_ENV_PATTERN.match(name):
+            if not SECRET_ENV_PATTERN.fullmatch(name):
                 raise ValueError(f"secrets: {name} does not match PANTAU_SECRET_[A-Z0-9_]+")
         for field in ("deny_networks", "allow_networks"):
             for text in getattr(self, field):

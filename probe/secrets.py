@@ -26,7 +26,7 @@ class SecretRelease:
         """Why a spec may not read variable `name`, or None when it may."""
         if name in self.withheld:
             return f"environment variable {name} belongs to the probe and is never released"
-        if not SECRET_ENV_PATTERN.match(name):
+        if not SECRET_ENV_PATTERN.fullmatch(name):
             return f"environment variable {name} is not a catalogue secret (PANTAU_SECRET_*)"
         if self.names is not None and name not in self.names:
             return f"environment variable {name} is not in the probe's `secrets` list"

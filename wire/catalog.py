@@ -10,15 +10,30 @@ import msgspec
 from wire.maintenance import MaintenanceWindow
 from wire.messages import Target
 from wire.specs import CheckSpec, Slug, UsageSpec
+from wire.text import line, lines, one_line_pattern
 
 ManagedBy = Literal["self", "central", "vendor"]
 Lifecycle = Literal["planned", "active", "deprecated", "retired"]
 Criticality = Literal["low", "medium", "high"]
-Text = Annotated[str, msgspec.Meta(max_length=2000)]
-Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
-Email = Annotated[str, msgspec.Meta(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", max_length=254)]
-Phone = Annotated[str, msgspec.Meta(pattern=r"^\+?[0-9 ()-]{5,32}$")]
-Tag = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+# Bounds (docs/configuration.md, "Limits"): however it is sent, an app stays a bounded size.
+Text = Annotated[str, lines(max_length=2000)]  # description, contact: may span lines
+Name = Annotated[str, line(min_length=1, max_length=200)]
+Email = Annotated[
+    str,
+    msgspec.Meta(
+        pattern=one_line_pattern(
+            r"^[^@\s\x00-\x1f\x7f-\x9f]+@[^@\s\x00-\x1f\x7f-\x9f]+\.[^@\s\x00-\x1f\x7f-\x9f]+$"
+        ),
+        max_length=254,
+    ),
+]
+Phone = Annotated[str, msgspec.Meta(pattern=one_line_pattern(r"^\+?[0-9 ()-]{5,32}$"))]
+Tag = Annotated[str, line(min_length=1, max_length=64)]
+Tags = Annotated[list[Tag], msgspec.Meta(max_length=50)]
+Zones = Annotated[list[Slug], msgspec.Meta(max_length=20)]
+Checks = Annotated[list[CheckSpec], msgspec.Meta(max_length=20)]
+Usages = Annotated[list[UsageSpec], msgspec.Meta(max_length=10)]
+Windows = Annotated[list[MaintenanceWindow], msgspec.Meta(max_length=50)]
 
 
 class Agency(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
@@ -47,22 +62,22 @@ class App(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True)
     provider: Name | None = None  # e.g. the ministry, when not self-run
     category: Slug | None = None
     lifecycle: Lifecycle = "active"
-    url: Annotated[str, msgspec.Meta(max_length=2048)] | None = None
+    url: Annotated[str, line(max_length=2048)] | None = None
     description: Text | None = None
     owner: Owner = msgspec.field(default_factory=Owner)
     target_uptime: Annotated[float, msgspec.Meta(ge=0, le=100)] = 99.0
     criticality: Criticality = "medium"
-    tags: list[Tag] = []
+    tags: Tags = []
     # Probe zones that watch the app; usage is pulled by the first zone only.
-    zones: list[Slug] = msgspec.field(default_factory=lambda: ["default"])
-    checks: list[CheckSpec] = []
-    usage: list[UsageSpec] = []
+    zones: Zones = msgspec.field(default_factory=lambda: ["default"])
+    checks: Checks = []
+    usage: Usages = []
     # State: `down` after this many consecutive failures, `up` again after this many successes,
     # and down only when at least `quorum` zones see it down. Unset: the collector's defaults.
     failure_threshold: Annotated[int, msgspec.Meta(ge=1, le=100)] | None = None
     success_threshold: Annotated[int, msgspec.Meta(ge=1, le=100)] | None = None
     quorum: Annotated[int, msgspec.Meta(ge=1, le=100)] | None = None
-    maintenance: list[MaintenanceWindow] = []
+    maintenance: Windows = []
 
     def __post_init__(self) -> None:
         names = [c.check_name for c in self.checks]
@@ -77,8 +92,8 @@ class App(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True)
 
 
 class Catalog(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
-    agencies: list[Agency] = []
-    apps: list[App] = []
+    agencies: Annotated[list[Agency], msgspec.Meta(max_length=1_000)] = []
+    apps: Annotated[list[App], msgspec.Meta(max_length=10_000)] = []
 
 
 WATCHED_LIFECYCLES = ("active", "deprecated")

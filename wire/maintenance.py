@@ -17,22 +17,23 @@ import cronsim
 import msgspec
 
 from wire.specs import Slug
+from wire.text import line
 
 
 class MaintenanceWindow(
     msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True, omit_defaults=True
 ):
     name: Slug
-    title: Annotated[str, msgspec.Meta(max_length=200)] | None = None
+    title: Annotated[str, line(max_length=200)] | None = None
     # One-off: both times (with a UTC offset, e.g. 2026-12-01T22:00:00+07:00).
     start: dt.datetime | None = None
     end: dt.datetime | None = None
     # Recurring: a 5-field crontab expression in `timezone` (default: the collector's), e.g.
     # "0 23 * * sun" (or "0 23 * * 0", "0 23 * * 7") for every Sunday at 23:00, lasting
     # `duration_minutes`.
-    cron: Annotated[str, msgspec.Meta(max_length=100)] | None = None
+    cron: Annotated[str, line(max_length=100)] | None = None
     duration_minutes: Annotated[int, msgspec.Meta(ge=1, le=10_080)] | None = None
-    timezone: str | None = None
+    timezone: Annotated[str, line(min_length=1, max_length=64)] | None = None
 
     def __post_init__(self) -> None:
         one_off = self.start is not None or self.end is not None

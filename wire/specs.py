@@ -16,28 +16,78 @@ from urllib.parse import parse_qsl, urlsplit
 
 import msgspec
 
-Slug = Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$", max_length=63)]
-EnvName = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", max_length=128)]
+from wire.text import FilePath, Hostname, line, lines, one_line_pattern
+
+Slug = Annotated[
+    str, msgspec.Meta(pattern=one_line_pattern(r"^[a-z0-9][a-z0-9_-]{0,62}$"), max_length=63)
+]
+EnvName = Annotated[
+    str, msgspec.Meta(pattern=one_line_pattern(r"^[A-Za-z_][A-Za-z0-9_]*$"), max_length=128)
+]
 Seconds = Annotated[float, msgspec.Meta(gt=0, le=86_400)]
 Port = Annotated[int, msgspec.Meta(ge=1, le=65_535)]
 # No user:password@ in the address: credentials come from environment variables.
-Url = Annotated[str, msgspec.Meta(pattern=r"^https?://[^\s/?#@]+([/?#][^\s]*)?$", max_length=2048)]
+Url = Annotated[
+    str,
+    msgspec.Meta(
+        pattern=one_line_pattern(
+            r"^https?://[^\s/?#@\x00-\x1f\x7f-\x9f]+([/?#][^\s\x00-\x1f\x7f-\x9f]*)?$"
+        ),
+        max_length=2048,
+    ),
+]
+# Bounds (docs/configuration.md, "Limits"): no field of a spec can grow without limit.
+# An HTTP header: an RFC 9110 token as the name; one line of at most 512 characters as the value.
+HeaderName = Annotated[
+    str,
+    msgspec.Meta(
+        pattern=one_line_pattern(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"), min_length=1, max_length=128
+    ),
+]
+Headers = Annotated[
+    dict[HeaderName, Annotated[str, line(max_length=512)]], msgspec.Meta(max_length=10)
+]
+LabelName = Annotated[
+    str, msgspec.Meta(pattern=one_line_pattern(r"^[a-zA-Z_][a-zA-Z0-9_]*$"), max_length=128)
+]
+Labels = Annotated[
+    dict[LabelName, Annotated[str, line(max_length=256)]], msgspec.Meta(max_length=16)
+]
+JsonPath = Annotated[str, line(min_length=1, max_length=256)]
+Username = Annotated[str, line(max_length=256)]
+StatusList = Annotated[
+    list[Annotated[int, msgspec.Meta(ge=100, le=599)]], msgspec.Meta(max_length=20)
+]
+BodyText = Annotated[str, lines(max_length=1024)]  # body_contains, body_regex: may span lines
+Addresses = Annotated[
+    list[Annotated[str, line(min_length=1, max_length=64)]], msgspec.Meta(max_length=16)
+]
+MetricName = Annotated[
+    str,
+    msgspec.Meta(
+        pattern=one_line_pattern(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$"), min_length=1, max_length=200
+    ),
+]
+SqlQuery = Annotated[str, lines(min_length=1, max_length=4096)]
+
 # A `*_env` field of a spec: checked by `check_secret_envs` (which says why a name is refused).
 SecretEnv = Annotated[
     str,
     msgspec.Meta(
-        pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
+        pattern=one_line_pattern(r"^[A-Za-z_][A-Za-z0-9_]*$"),
         max_length=128,
         description="an environment variable of the probe, matching PANTAU_SECRET_[A-Z0-9_]+",
         examples=["PANTAU_SECRET_SIMPUS_DSN"],
     ),
 ]
-HeaderName = Annotated[str, msgspec.Meta(pattern=r"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,128}$")]
+
+# Header name -> a released env variable holding its value (an API key, a signature...).
+HeadersEnv = Annotated[dict[HeaderName, SecretEnv], msgspec.Meta(max_length=10)]
 
 # --- secrets: which env variables a spec may name, and what it may not carry -----------------
 
 SECRET_ENV_PREFIX: Final = "PANTAU_SECRET_"  # noqa: S105 (a prefix of variable names)
-SECRET_ENV_PATTERN: Final = re.compile(r"^PANTAU_SECRET_[A-Z0-9_]+$")
+SECRET_ENV_PATTERN: Final = re.compile(r"PANTAU_SECRET_[A-Z0-9_]+")  # used with fullmatch
 # A header or query parameter whose name suggests a credential would put that credential in the
 # catalogue, which its readers see. Case-insensitive, anywhere in the name; `author` and
 # `keyword` are ordinary words, and `sig` / `pass` count only as a whole part of the name.
@@ -58,7 +108,7 @@ def check_secret_envs(spec: msgspec.Struct) -> None:
             continue
         named = value.items() if isinstance(value, Mapping) else [(None, value)]
         for key, name in named:
-            if not SECRET_ENV_PATTERN.match(name):
+            if not SECRET_ENV_PATTERN.fullmatch(name):
                 where = field if key is None else f"{field}.{key}"
                 raise ValueError(
                     f"{where}: {name!r} is not a catalogue secret; a spec may only name"
@@ -147,7 +197,7 @@ def check_sql(query: str) -> None:
 
 
 class BasicAuth(msgspec.Struct, frozen=True, forbid_unknown_fields=True, omit_defaults=True):
-    username: str
+    username: Username
     password_env: SecretEnv
 
     def __post_init__(self) -> None:
@@ -157,9 +207,9 @@ class BasicAuth(msgspec.Struct, frozen=True, forbid_unknown_fields=True, omit_de
 class JsonCondition(msgspec.Struct, frozen=True, forbid_unknown_fields=True, omit_defaults=True):
     """A value in the JSON answer: `path` is dotted (`data.status`, `items.0.ok`)."""
 
-    path: Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
+    path: JsonPath
     op: Literal["eq", "ne", "lt", "le", "gt", "ge", "contains", "exists"] = "eq"
-    value: str | int | float | bool | None = None
+    value: Annotated[str, line(max_length=1024)] | int | float | bool | None = None
 
 
 class CheckBase(
@@ -188,19 +238,19 @@ _NESTED_QUANTIFIER = re.compile(r"\((?:[^()\\]|\\.)*[+*}?]\)[+*{]")
 class HttpCheck(CheckBase, tag="http", frozen=True, kw_only=True):
     url: Url
     method: Literal["GET", "HEAD", "POST", "PUT", "OPTIONS"] = "GET"
-    headers: dict[str, str] = {}
+    headers: Headers = {}
     # Header name -> env variable holding its value (an API key, a signature...).
-    headers_env: dict[HeaderName, SecretEnv] = {}
+    headers_env: HeadersEnv = {}
     basic_auth: BasicAuth | None = None
     bearer_token_env: SecretEnv | None = None
-    expect_status: list[Annotated[int, msgspec.Meta(ge=100, le=599)]] = []  # empty: any 2xx
-    body_contains: str | None = None
-    body_regex: str | None = None
+    expect_status: StatusList = []  # empty: any 2xx
+    body_contains: BodyText | None = None
+    body_regex: BodyText | None = None
     json: JsonCondition | None = None
     max_latency_seconds: Seconds | None = None
     follow_redirects: bool = True
     tls_verify: bool = True
-    ca_file: str | None = None
+    ca_file: FilePath | None = None
 
     def __post_init__(self) -> None:
         check_secret_envs(self)
@@ -218,22 +268,22 @@ class HttpCheck(CheckBase, tag="http", frozen=True, kw_only=True):
 
 
 class TcpCheck(CheckBase, tag="tcp", frozen=True, kw_only=True):
-    host: Annotated[str, msgspec.Meta(min_length=1, max_length=253)]
+    host: Hostname
     port: Port
 
 
 class DnsCheck(CheckBase, tag="dns", frozen=True, kw_only=True):
-    hostname: Annotated[str, msgspec.Meta(min_length=1, max_length=253)]
+    hostname: Hostname
     record: Literal["A", "AAAA", "ANY"] = "ANY"
-    expect_addresses: list[str] = []  # empty: resolving at all is success
+    expect_addresses: Addresses = []  # empty: resolving at all is success
 
 
 class TlsCheck(CheckBase, tag="tls", frozen=True, kw_only=True):
-    host: Annotated[str, msgspec.Meta(min_length=1, max_length=253)]
+    host: Hostname
     port: Port = 443
-    server_name: str | None = None  # SNI; defaults to host
+    server_name: Hostname | None = None  # SNI; defaults to host
     min_days_left: Annotated[int, msgspec.Meta(ge=0, le=3650)] = 14
-    ca_file: str | None = None
+    ca_file: FilePath | None = None
 
 
 CheckSpec = HttpCheck | TcpCheck | DnsCheck | TlsCheck
@@ -243,9 +293,9 @@ class JsonSource(
     msgspec.Struct, tag="json", frozen=True, forbid_unknown_fields=True, omit_defaults=True
 ):
     url: Url
-    path: Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
-    headers: dict[str, str] = {}
-    headers_env: dict[HeaderName, SecretEnv] = {}  # as HttpCheck.headers_env
+    path: JsonPath
+    headers: Headers = {}
+    headers_env: HeadersEnv = {}  # as HttpCheck.headers_env
     bearer_token_env: SecretEnv | None = None
     tls_verify: bool = True
 
@@ -259,8 +309,8 @@ class PrometheusSource(
     msgspec.Struct, tag="prometheus", frozen=True, forbid_unknown_fields=True, omit_defaults=True
 ):
     url: Url
-    metric: Annotated[str, msgspec.Meta(pattern=r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")]
-    labels: dict[str, str] = {}  # exact matchers; matching series are summed
+    metric: MetricName
+    labels: Labels = {}  # exact matchers; matching series are summed
     tls_verify: bool = True
 
     def __post_init__(self) -> None:
@@ -272,7 +322,7 @@ class SqlSource(
 ):
     driver: Literal["postgresql", "mysql"]
     dsn_env: SecretEnv  # the DSN (with its password) lives only in the probe's environment
-    query: Annotated[str, msgspec.Meta(min_length=1, max_length=4096)]
+    query: SqlQuery
 
     def __post_init__(self) -> None:
         check_secret_envs(self)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -9,11 +10,12 @@ from typing import Any, TypeVar
 
 import asyncpg
 import msgspec
+from msgspec import inspect as mi
 
 from collector.db import Conn, Executor
 from wire.catalog import Agency, App, Owner, zone_targets
 from wire.maintenance import MaintenanceWindow
-from wire.messages import TargetList
+from wire.messages import Target, TargetList
 from wire.specs import CheckSpec, UsageSpec
 
 log = logging.getLogger(__name__)
@@ -31,6 +33,8 @@ _check_decoder = msgspec.json.Decoder(CheckSpec)
 _usage_decoder = msgspec.json.Decoder(UsageSpec)
 _owner_decoder = msgspec.json.Decoder(Owner)
 _windows_decoder = msgspec.json.Decoder(list[MaintenanceWindow])
+_targets_decoder = msgspec.json.Decoder(list[Target])
+_warned: set[tuple[str, str]] = set()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -54,6 +58,52 @@ def agency_from_row(row: asyncpg.Record) -> Agency:
     )
 
 
+def _unchecked(t: mi.Type, value: Any) -> Any:
+    """Decoded JSON `value` as type `t`, without its length and pattern checks."""
+    if isinstance(t, mi.StructType):
+        fields = {f.encode_name: f for f in t.fields}
+        return t.cls(
+            **{
+                fields[k].name: _unchecked(fields[k].type, v)
+                for k, v in value.items()
+                if k in fields
+            }
+        )
+    if isinstance(t, mi.UnionType):
+        for option in t.types:
+            if isinstance(option, mi.StructType) and isinstance(value, dict):
+                if option.tag is None or value.get(option.tag_field) == option.tag:
+                    return _unchecked(option, value)
+            elif isinstance(option, mi.DateTimeType) and isinstance(value, str):
+                return dt.datetime.fromisoformat(value)
+        return value
+    if isinstance(t, mi.ListType):
+        return [_unchecked(t.item_type, v) for v in value]
+    if isinstance(t, mi.DictType):
+        return {k: _unchecked(t.value_type, v) for k, v in value.items()}
+    if isinstance(t, mi.DateTimeType) and isinstance(value, str):
+        return dt.datetime.fromisoformat(value)
+    return value
+
+
+def _column(decoder: msgspec.json.Decoder[Any], row: asyncpg.Record, column: str) -> Any:
+    """A JSON column, typed. A row stored before a limit existed (wire/text.py) still loads,
+    unchecked and with one warning, so it can be read, fixed with a PUT or `catalog apply`, and
+    deleted; refusing to load it would break every read of the catalogue."""
+    try:
+        return decoder.decode(row[column])
+    except msgspec.ValidationError as exc:
+        if (row["id"], column) not in _warned:
+            _warned.add((row["id"], column))
+            log.warning(
+                "app %s: stored %s break the current limits (%s); fix the app",
+                row["id"],
+                column,
+                exc,
+            )
+        return _unchecked(mi.type_info(decoder.type), msgspec.json.decode(row[column]))
+
+
 def app_from_row(row: asyncpg.Record) -> App:
     return App(
         id=row["id"],
@@ -65,7 +115,7 @@ def app_from_row(row: asyncpg.Record) -> App:
         lifecycle=row["lifecycle"],
         url=row["url"],
         description=row["description"],
-        owner=_owner_decoder.decode(row["owner"]),
+        owner=_column(_owner_decoder, row, "owner"),
         target_uptime=row["target_uptime"],
         criticality=row["criticality"],
         tags=list(row["tags"]),
@@ -75,7 +125,7 @@ def app_from_row(row: asyncpg.Record) -> App:
         failure_threshold=row["failure_threshold"],
         success_threshold=row["success_threshold"],
         quorum=row["quorum"],
-        maintenance=_windows_decoder.decode(row["maintenance"]),
+        maintenance=_column(_windows_decoder, row, "maintenance"),
     )
 
 
@@ -169,7 +219,9 @@ async def list_apps(conn: Executor, flt: AppFilter = AppFilter()) -> list[App]:
         args.append(flt.zone)
         where.append(f"${len(args)} = ANY (zones)")
     if flt.text:
-        args.append(f"%{flt.text}%")
+        # The text is searched for as written: % and _ are not wildcards here.
+        literal = flt.text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        args.append(f"%{literal}%")
         n = len(args)
         where.append(
             f"(id ILIKE ${n} OR name ILIKE ${n} OR coalesce(provider, '') ILIKE ${n}"
@@ -237,8 +289,28 @@ async def targets_for_zone(conn: Executor, zone: str) -> TargetList:
     async with _maybe_acquire(conn) as c, c.transaction(isolation="repeatable_read", readonly=True):
         version = await catalog_version(c)
         apps = await list_apps(c, AppFilter(zone=zone))
-    targets = zone_targets(apps, zone)
+    targets = _valid_targets(zone_targets(apps, zone), zone)
     return TargetList(zone=zone, version=f'"{zone}-{version}"', targets=targets)
+
+
+def _valid_targets(targets: list[Target], zone: str) -> list[Target]:
+    """The targets a probe will accept: it validates what it receives, so one app stored
+    before a limit existed would otherwise cost the zone its whole list. Such an app is left
+    out, with a warning, until it is fixed."""
+    try:
+        _targets_decoder.decode(msgspec.json.encode(targets))
+        return targets
+    except msgspec.ValidationError:
+        pass
+    kept = []
+    for t in targets:
+        try:
+            msgspec.json.decode(msgspec.json.encode(t), type=Target)
+        except msgspec.ValidationError as exc:
+            log.warning("zone %s: app %s is not sent to probes until fixed: %s", zone, t.app, exc)
+            continue
+        kept.append(t)
+    return kept
 
 
 class _maybe_acquire:

@@ -20,6 +20,7 @@ from collector.catalog import store
 from collector.db import Conn, Executor
 from wire.catalog import Agency, App, Catalog
 from wire.files import FileError, load_yaml_as
+from wire.text import plain_message
 
 
 class CatalogError(Exception):
@@ -89,9 +90,16 @@ def load_csv(path: Path) -> Catalog:
         except msgspec.ValidationError as exc:
             errors.append(f"{path}: row {lineno}: {_field_name(str(exc))}")
             continue
-        apps.append(app)
         if cells.get("agency_name"):
-            agencies[app.agency] = Agency(id=app.agency, name=cells["agency_name"])
+            try:
+                # convert(), not Agency(...): the constructor would skip the field checks.
+                agency = msgspec.convert({"id": app.agency, "name": cells["agency_name"]}, Agency)
+            except msgspec.ValidationError as exc:
+                message = str(exc).replace("$.name", "$.agency_name")
+                errors.append(f"{path}: row {lineno}: {_field_name(message)}")
+                continue
+            agencies[app.agency] = agency
+        apps.append(app)
     if errors:
         raise CatalogError("\n".join(errors))
     return Catalog(agencies=list(agencies.values()), apps=apps)
@@ -114,7 +122,7 @@ def _app_dict(cells: dict[str, str]) -> dict[str, Any]:
 
 def _field_name(message: str) -> str:
     # msgspec says "... - at `$.target_uptime`"; a spreadsheet user thinks in columns.
-    return message.replace(" - at `$.", " - column `").replace("owner.", "owner_")
+    return plain_message(message).replace(" - at `$.", " - column `").replace("owner.", "owner_")
 
 
 async def _check_references(conn: Conn, catalog: Catalog, source: str) -> None:

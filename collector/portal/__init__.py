@@ -18,6 +18,9 @@ from aiohttp import web
 def setup(app: web.Application) -> None:
     """Register the portal's pages on the collector's app."""
     from collector.portal import page, views
+    from collector.web.errors import ERROR_PAGE
+
+    app[ERROR_PAGE] = views.error_page
 
     app.router.add_get("/", views.page(views.list_page), name="portal-list")
     app.router.add_get("/apps/{id}", views.page(views.app_page), name="portal-app")

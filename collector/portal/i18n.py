@@ -182,6 +182,13 @@ MESSAGES: Final[dict[str, tuple[str, str]]] = {
         "Basis data tidak dapat dihubungi. Coba lagi sebentar lagi.",
         "The database cannot be reached. Please try again shortly.",
     ),
+    "bad_request_title": ("Alamat tidak valid", "Invalid address"),
+    "bad_request": (
+        "Alamat ini memuat karakter kendali (seperti NUL atau baris baru) yang tidak dipakai"
+        " portal.",
+        "This address holds a control character (such as NUL or a line break) that the portal"
+        " does not use.",
+    ),
     "error_title": ("Terjadi kesalahan", "Something went wrong"),
     "error_text": (
         "Halaman ini gagal dibuat; kesalahannya tercatat di log collector.",

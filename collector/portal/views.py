@@ -110,6 +110,24 @@ def page(handler: PageHandler) -> Callable[[web.Request], Awaitable[web.Response
     return wrapped
 
 
+def error_page(request: web.Request, status: int) -> web.Response | None:
+    """The error middleware's answer for a portal page (a URL with a control character): a page
+    like the others, not the API's JSON. None for every other route."""
+    route = request.match_info.route
+    if not (route.name or "").startswith("portal-") or status != 400:
+        return None
+    lang, clock = lang_of(request), clock_of(request)
+    body = message_page(
+        lang,
+        title=t(lang, "bad_request_title"),
+        text=t(lang, "bad_request"),
+        now=clock.now,
+        tz=clock.tz,
+        switch_href=href("en" if lang == "id" else "id", "/"),  # not the hostile URL again
+    )
+    return html_response(body, status=400)
+
+
 def not_found(request: web.Request, lang: Lang, clock: Clock, text: str) -> web.Response:
     body = message_page(
         lang,

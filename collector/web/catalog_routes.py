@@ -11,6 +11,8 @@ from collector.web.errors import ApiError
 from collector.web.requests import (
     json_response,
     principal,
+    query_choice,
+    query_of,
     read_json,
     require,
     require_read,
@@ -70,17 +72,9 @@ async def delete_agency(request: web.Request) -> web.Response:
 
 async def list_apps(request: web.Request) -> web.Response:
     await require_read(request)
-    q = request.query
-    unknown = sorted(set(q) - set(_APP_FILTERS))
-    if unknown:
-        raise ApiError(
-            400, f"unknown filter(s): {', '.join(unknown)}; known: {', '.join(_APP_FILTERS)}"
-        )
-    managed_by, lifecycle = q.get("managed_by"), q.get("lifecycle")
-    if managed_by is not None and managed_by not in ManagedBy.__args__:  # type: ignore[attr-defined]
-        raise ApiError(400, f"managed_by must be one of {', '.join(ManagedBy.__args__)}")  # type: ignore[attr-defined]
-    if lifecycle is not None and lifecycle not in Lifecycle.__args__:  # type: ignore[attr-defined]
-        raise ApiError(400, f"lifecycle must be one of {', '.join(Lifecycle.__args__)}")  # type: ignore[attr-defined]
+    q = query_of(request, _APP_FILTERS)
+    managed_by = query_choice(q, "managed_by", ManagedBy.__args__)  # type: ignore[attr-defined]
+    lifecycle = query_choice(q, "lifecycle", Lifecycle.__args__)  # type: ignore[attr-defined]
     flt = store.AppFilter(
         agency=q.get("agency"),
         managed_by=managed_by,
@@ -186,7 +180,9 @@ ROUTES = [
     Route(method="GET", path="/api/v1/apps", handler=list_apps,
           summary="List applications; filter by agency, managed_by, lifecycle, category, zone, text (q)."
                   " Owners' e-mail and phone only for admin and agency tokens, unless public_contacts",
-          auth="read", tag="catalogue", response=list[App], query=_APP_FILTERS),
+          auth="read", tag="catalogue", response=list[App], query=_APP_FILTERS,
+          params={"managed_by": {"enum": list(ManagedBy.__args__)},  # type: ignore[attr-defined]
+                  "lifecycle": {"enum": list(Lifecycle.__args__)}}),  # type: ignore[attr-defined]
     Route(method="POST", path="/api/v1/apps", handler=create_app, summary="Register an application",
           auth="admin_or_agency", tag="catalogue", request=App, response=App,
           statuses={201: "Created", 409: "Exists"}),

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Awaitable, Callable
+from typing import Protocol
 
 import asyncpg
 import msgspec
 from aiohttp import web
 
 from wire.messages import ErrorBody
+from wire.text import CONTROL, plain_message
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +52,15 @@ class ApiError(Exception):
         self.field = field
 
 
+class ErrorPage(Protocol):
+    """Answers an error as an HTML page for the routes that are pages (the portal), else None."""
+
+    def __call__(self, request: web.Request, status: int) -> web.Response | None: ...
+
+
+ERROR_PAGE = web.AppKey[ErrorPage]("error_page")
+
+
 def error_response(status: int, message: str, *, field: str | None = None) -> web.Response:
     body = ErrorBody(error=_CODES.get(status, "error"), message=message, field=field)
     resp = web.Response(
@@ -61,21 +73,49 @@ def error_response(status: int, message: str, *, field: str | None = None) -> we
     return resp
 
 
+_AT = re.compile(r" - at `(?:key` in `)?(\$[^`]*)`$")
+
+
 def validation_field(exc: msgspec.ValidationError) -> str | None:
-    text = str(exc)
-    if " - at `" in text:
-        return text.rsplit(" - at `", 1)[1].rstrip("`")
+    """The failing field's path; for a bad key of a mapping (a header name), the mapping's."""
+    found = _AT.search(str(exc))
+    return found.group(1) if found else None
+
+
+_CONTROL = re.compile(f"[{CONTROL}]")
+
+
+def control_character_field(request: web.Request) -> str | None:
+    """`path`, `query` (a name) or `query.NAME` when that part of the URL holds a control
+    character: no route has a use for one, and PostgreSQL cannot even compare a NUL."""
+    if _CONTROL.search(request.path):
+        return "path"
+    for name, value in request.query.items():
+        if _CONTROL.search(name):
+            return "query"
+        if _CONTROL.search(value):
+            return f"query.{name}"
     return None
 
 
 @web.middleware
 async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
+        field = control_character_field(request)
+        if field is not None:
+            # Logged as sent: the log's formatter escapes it (wire/files.py).
+            log.info("refused %s %s: control character in %s", request.method, request.path, field)
+            raise ApiError(
+                400, f"{field} contains a control character (NUL, line break...)", field=field
+            )
         return await handler(request)
     except ApiError as exc:
-        return error_response(exc.status, exc.message, field=exc.field)
+        page = request.app.get(ERROR_PAGE)
+        return (page and page(request, exc.status)) or error_response(
+            exc.status, exc.message, field=exc.field
+        )
     except msgspec.ValidationError as exc:
-        return error_response(400, str(exc), field=validation_field(exc))
+        return error_response(400, plain_message(str(exc)), field=validation_field(exc))
     except msgspec.DecodeError as exc:
         return error_response(400, f"body is not valid JSON: {exc}")
     except ClientDisconnected as exc:

@@ -10,6 +10,7 @@ import msgspec
 
 from collector.web.routes import Route
 from wire.messages import ErrorBody
+from wire.specs import Slug
 
 _SECURITY = {
     "read": "Open when `public_catalog` is on; otherwise any valid token.",
@@ -18,6 +19,9 @@ _SECURITY = {
     "probe": "probe token (its zone)",
     "app": "app token (its application)",
 }
+
+
+_SLUG = msgspec.json.schema(Slug)
 
 
 def build_openapi(routes: Sequence[Route], *, version: str) -> dict[str, Any]:
@@ -40,11 +44,17 @@ def build_openapi(routes: Sequence[Route], *, version: str) -> dict[str, Any]:
             "tags": [r.tag],
             "responses": {},
         }
+        path_params = re.findall(r"{(\w+)}", r.path)
         params = [
-            {"name": n, "in": "path", "required": True, "schema": {"type": "string"}}
-            for n in re.findall(r"{(\w+)}", r.path)
+            {"name": n, "in": "path", "required": True, "schema": r.params.get(n, _SLUG)}
+            for n in path_params
         ] + [
-            {"name": n, "in": "query", "required": False, "schema": {"type": "string"}}
+            {
+                "name": n,
+                "in": "query",
+                "required": False,
+                "schema": r.params.get(n, {"type": "string"}),
+            }
             for n in r.query
         ]
         if params:
@@ -59,16 +69,27 @@ def build_openapi(routes: Sequence[Route], *, version: str) -> dict[str, Any]:
             ok["content"] = {r.content_type: {"schema": by_type[r.response]}}
         elif r.content_type != "application/json":
             ok["content"] = {r.content_type: {"schema": {"type": "string"}}}
+        for other in r.also_content_types:
+            ok.setdefault("content", {})[other] = {"schema": {"type": "string"}}
         success = min((s for s in r.statuses if s < 300), default=200)
         op["responses"][str(success)] = ok
         if success != 200 and r.response is not None and 200 not in r.statuses:
             op["responses"]["200"] = {"description": "OK (updated)", "content": ok["content"]}
         errors = dict(r.statuses)
+        # Any URL with a control character answers 400 (collector/web/errors.py), whatever route.
+        errors.setdefault(400, "Invalid request; `field` names the failing parameter or field")
+        if path_params:
+            errors.setdefault(404, "Not found")
         if r.request is not None:
-            errors.setdefault(400, "Invalid request; `field` names the failing field")
-        if r.auth not in ("none", "read"):
+            errors.setdefault(413, "Body too large")
+            errors.setdefault(415, "Unsupported Content-Encoding (use gzip or none)")
+        if r.auth == "read":
+            errors.setdefault(401, "Missing or invalid token, when the catalogue is not public")
+        elif r.auth != "none":
             errors.setdefault(401, "Missing or invalid token")
             errors.setdefault(403, "Token of the wrong kind or scope")
+        if r.auth != "none":
+            errors.setdefault(503, "Database unavailable; retry")
         for status, text in sorted(errors.items()):
             if status < 300 and str(status) in op["responses"]:
                 continue

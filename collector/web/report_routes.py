@@ -14,7 +14,7 @@ from collector.review.render.pdf import PdfUnavailable
 from collector.review.report import MonthlyReport, build_report
 from collector.web import keys
 from collector.web.errors import ApiError
-from collector.web.requests import require_read
+from collector.web.requests import query_choice, query_of, require_read
 from collector.web.routes import Route
 from collector.web.security import html_security_headers
 
@@ -25,21 +25,14 @@ _SECURITY_HEADERS = html_security_headers(own_assets=False)
 
 async def monthly_report(request: web.Request) -> web.Response:
     await require_read(request)
-    q = request.query
-    unknown = sorted(set(q) - set(_QUERY))
-    if unknown:
-        raise ApiError(
-            400, f"unknown parameter(s): {', '.join(unknown)}; known: {', '.join(_QUERY)}"
-        )
+    q = query_of(request, _QUERY)
     month = q.get("month") or _last_month(request)
     if not MONTH_PATTERN.fullmatch(month):
-        raise ApiError(400, "month must look like 2026-11 (years 2000 to 2099)")
-    fmt = q.get("format", "json")
-    if fmt not in RENDERERS:
-        raise ApiError(400, f"format must be one of {', '.join(sorted(RENDERERS))}")
-    lang = q.get("lang", "id")
-    if lang not in ("id", "en"):
-        raise ApiError(400, "lang must be id or en")
+        raise ApiError(
+            400, "month must look like 2026-11 (years 2000 to 2099)", field="query.month"
+        )
+    fmt = query_choice(q, "format", sorted(RENDERERS)) or "json"
+    lang = query_choice(q, "lang", ("id", "en")) or "id"
     agency = q.get("agency")
     if agency is not None and await store.get_agency(request.app[keys.POOL], agency) is None:
         raise ApiError(404, f"no agency {agency!r}")
@@ -78,5 +71,9 @@ def _last_month(request: web.Request) -> str:
 ROUTES = [
     Route(method="GET", path="/api/v1/reports/monthly", handler=monthly_report,
           summary="The monthly uptime and usage review (month=2026-11, format, agency, lang=id|en)",
-          auth="read", tag="reports", response=MonthlyReport, query=_QUERY),
+          auth="read", tag="reports", response=MonthlyReport, query=_QUERY,
+          params={"month": {"type": "string", "pattern": f"^{MONTH_PATTERN.pattern}$"},
+                  "format": {"enum": sorted(RENDERERS)}, "lang": {"enum": ["id", "en"]}},
+          also_content_types=tuple(t for _, t in RENDERERS.values() if t != "application/json"),
+          statuses={404: "No such agency"}),
 ]  # fmt: skip

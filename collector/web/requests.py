@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import zlib
+from collections.abc import Sequence
 from typing import TypeVar
 
 import msgspec
@@ -64,6 +65,26 @@ async def read_json(request: web.Request, type_: type[T]) -> T:
     if not body:
         raise ApiError(400, "request body is empty")
     return msgspec.json.decode(body, type=type_)
+
+
+def query_of(request: web.Request, known: Sequence[str]) -> dict[str, str]:
+    """The query parameters, refusing those the route does not take (a typo is not ignored)."""
+    q = request.query
+    unknown = sorted(set(q) - set(known))
+    if unknown:
+        raise ApiError(
+            400,
+            f"unknown parameter(s): {', '.join(unknown)}; known: {', '.join(known)}",
+            field="query",
+        )
+    return dict(q)
+
+
+def query_choice(query: dict[str, str], name: str, choices: Sequence[str]) -> str | None:
+    value = query.get(name)
+    if value is not None and value not in choices:
+        raise ApiError(400, f"{name} must be one of {', '.join(choices)}", field=f"query.{name}")
+    return value
 
 
 async def principal(request: web.Request) -> Principal | None:

@@ -24,3 +24,7 @@ class Route:
     query: tuple[str, ...] = ()
     statuses: dict[int, str] = field(default_factory=dict)  # extra documented answers
     content_type: str = "application/json"
+    # JSON Schemas of parameters that are more than "a string" (path parameters: a slug).
+    params: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Other content types of the success answer (text), chosen by a parameter.
+    also_content_types: tuple[str, ...] = ()

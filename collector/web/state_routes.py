@@ -13,7 +13,14 @@ from collector.catalog import store
 from collector.state.incidents import Incident, find_incidents
 from collector.web import keys
 from collector.web.errors import ApiError
-from collector.web.requests import json_response, read_json, require, require_read
+from collector.web.requests import (
+    json_response,
+    query_choice,
+    query_of,
+    read_json,
+    require,
+    require_read,
+)
 from collector.web.routes import Route
 from wire.maintenance import MaintenanceWindow
 
@@ -98,19 +105,24 @@ async def app_status(request: web.Request) -> web.Response:
     )
 
 
-def _time_param(request: web.Request, name: str) -> dt.datetime | None:
-    raw = request.query.get(name)
+def _time_param(query: dict[str, str], name: str) -> dt.datetime | None:
+    raw = query.get(name)
     if raw is None:
         return None
+    field = f"query.{name}"
     try:
         value = dt.datetime.fromisoformat(raw)
     except ValueError as exc:
         raise ApiError(
-            400, f"{name} must be an ISO 8601 time, e.g. 2026-11-01T00:00:00+07:00"
+            400, f"{name} must be an ISO 8601 time, e.g. 2026-11-01T00:00:00+07:00", field=field
         ) from exc
     if value.tzinfo is None:
-        raise ApiError(400, f"{name} needs a UTC offset (e.g. +07:00)")
-    return value
+        raise ApiError(400, f"{name} needs a UTC offset (e.g. +07:00)", field=field)
+    try:
+        # Year 1 at +14:00 is year 0 in UTC: no datetime (nor PostgreSQL) holds it.
+        return value.astimezone(dt.UTC)
+    except OverflowError as exc:
+        raise ApiError(400, f"{name} is out of range", field=field) from exc
 
 
 _INCIDENT_FILTERS = ("app", "agency", "open", "from", "to", "limit")
@@ -118,26 +130,17 @@ _INCIDENT_FILTERS = ("app", "agency", "open", "from", "to", "limit")
 
 async def list_incidents(request: web.Request) -> web.Response:
     await require_read(request)
-    q = request.query
-    unknown = sorted(set(q) - set(_INCIDENT_FILTERS))
-    if unknown:
-        raise ApiError(
-            400, f"unknown filter(s): {', '.join(unknown)}; known: {', '.join(_INCIDENT_FILTERS)}"
-        )
-    is_open = None
-    if "open" in q:
-        if q["open"] not in ("true", "false"):
-            raise ApiError(400, "open must be true or false")
-        is_open = q["open"] == "true"
+    q = query_of(request, _INCIDENT_FILTERS)
+    is_open = {"true": True, "false": False, None: None}[query_choice(q, "open", ("true", "false"))]
     try:
         limit = int(q.get("limit", "500"))
     except ValueError as exc:
-        raise ApiError(400, "limit must be a number") from exc
+        raise ApiError(400, "limit must be a number", field="query.limit") from exc
     if not 1 <= limit <= 5000:
-        raise ApiError(400, "limit must be between 1 and 5000")
+        raise ApiError(400, "limit must be between 1 and 5000", field="query.limit")
     found = await find_incidents(
         request.app[keys.POOL], app=q.get("app"), agency=q.get("agency"), is_open=is_open,
-        start=_time_param(request, "from"), end=_time_param(request, "to"), limit=limit,
+        start=_time_param(q, "from"), end=_time_param(q, "to"), limit=limit,
     )  # fmt: skip
     return json_response(found)
 
@@ -206,7 +209,11 @@ ROUTES = [
           auth="read", tag="state", response=AppStatus, statuses={404: "Not found"}),
     Route(method="GET", path="/api/v1/incidents", handler=list_incidents,
           summary="Incidents, newest first; filter by app, agency, open, from, to (ISO times), limit",
-          auth="read", tag="state", response=list[Incident], query=_INCIDENT_FILTERS),
+          auth="read", tag="state", response=list[Incident], query=_INCIDENT_FILTERS,
+          params={"open": {"enum": ["true", "false"]},
+                  "from": {"type": "string", "format": "date-time"},
+                  "to": {"type": "string", "format": "date-time"},
+                  "limit": {"type": "integer", "minimum": 1, "maximum": 5000}}),
     Route(method="GET", path="/api/v1/apps/{id}/maintenance", handler=list_windows,
           summary="Maintenance windows of an application", auth="read", tag="state",
           response=list[MaintenanceWindow], statuses={404: "Not found"}),
