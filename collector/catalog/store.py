@@ -129,6 +129,16 @@ def app_from_row(row: asyncpg.Record) -> App:
     )
 
 
+def stored_checks(app_id: str, raw: str) -> list[CheckSpec]:
+    """An app's `checks` column as today's rules accept it (see `_valid_specs`)."""
+    return _valid_specs(app_id, "checks", raw, _check_decoder)
+
+
+def stored_windows(row: asyncpg.Record) -> list[MaintenanceWindow]:
+    """A row's `maintenance` column (with its `id`), loading even past today's limits."""
+    return _column(_windows_decoder, row, "maintenance")  # type: ignore[no-any-return]
+
+
 def _valid_specs(app_id: str, column: str, raw: str, decoder: msgspec.json.Decoder[T]) -> list[T]:
     """The stored specs that today's rules accept; the others are skipped with a warning.
 

@@ -7,15 +7,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import msgspec
-
+from collector.catalog import store
 from collector.db import Executor
 from collector.state.machine import Thresholds
 from wire.maintenance import MaintenanceWindow
-from wire.specs import CheckSpec
-
-_windows = msgspec.json.Decoder(list[MaintenanceWindow])
-_checks = msgspec.json.Decoder(list[CheckSpec])
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -58,7 +53,9 @@ async def app_rules(
     )
     out = {}
     for r in rows:
-        checks = _checks.decode(r["checks"])
+        # Read through the store, so a row stored before today's rules neither stops the
+        # evaluator nor the review (the store skips or loads it with a warning).
+        checks = store.stored_checks(r["id"], r["checks"])
         # With several checks, the longest interval decides when the app has gone quiet.
         interval = max((c.interval_seconds or settings.default_interval_seconds for c in checks),
                        default=settings.default_interval_seconds)  # fmt: skip
@@ -66,7 +63,7 @@ async def app_rules(
             zones=list(r["zones"]),
             thresholds=thresholds_of(r, settings.thresholds),
             stale_after=dt.timedelta(seconds=interval * settings.stale_after_intervals),
-            windows=_windows.decode(r["maintenance"]),
+            windows=store.stored_windows(r),
             timezone=settings.timezone,
         )
     return out

@@ -43,9 +43,22 @@ async def test_formula_starts_are_defused_in_every_disguise(fresh_db: str) -> No
          "provider": value, "owner": {"name": value}}
         for key, value in {**HOSTILE, **HARMLESS}.items()
     ]  # fmt: skip
+    # The catalogue refuses control characters in names now (wire/text.py); rows stored before
+    # that rule may still hold them, so those are written straight into the database.
+    controlled = {k: v for k, v in HOSTILE.items() if any(c in v for c in "\t\r\n")}
+    for app in apps:
+        if app["name"] in controlled.values():
+            app["name"] = app["provider"] = "placeholder"
+            app["owner"] = {"name": "placeholder"}
     await apply_catalog(fresh_db, {"agencies": [{"id": "dinkes", "name": "-Dinkes"}], "apps": apps})
     conn = await asyncpg.connect(fresh_db)
     try:
+        for key, value in controlled.items():
+            await conn.execute(
+                "UPDATE apps SET name = $2, provider = $2,"
+                " owner = jsonb_set(owner, '{name}', to_jsonb($2::text)) WHERE id = $1",
+                f"app-{key}", value,
+            )  # fmt: skip
         report = await build_report(conn, month=MONTH.label, settings=SETTINGS, now=NOW)
     finally:
         await conn.close()
