@@ -33,7 +33,8 @@ Tags = Annotated[list[Tag], msgspec.Meta(max_length=50)]
 Zones = Annotated[list[Slug], msgspec.Meta(max_length=20)]
 Checks = Annotated[list[CheckSpec], msgspec.Meta(max_length=20)]
 Usages = Annotated[list[UsageSpec], msgspec.Meta(max_length=10)]
-Windows = Annotated[list[MaintenanceWindow], msgspec.Meta(max_length=50)]
+MAX_WINDOWS = 50  # per app
+Windows = Annotated[list[MaintenanceWindow], msgspec.Meta(max_length=MAX_WINDOWS)]
 
 
 class Agency(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):

@@ -32,7 +32,7 @@ _raw_list_decoder = msgspec.json.Decoder(list[msgspec.Raw])
 _check_decoder = msgspec.json.Decoder(CheckSpec)
 _usage_decoder = msgspec.json.Decoder(UsageSpec)
 _owner_decoder = msgspec.json.Decoder(Owner)
-_windows_decoder = msgspec.json.Decoder(list[MaintenanceWindow])
+_window_decoder = msgspec.json.Decoder(MaintenanceWindow)
 _targets_decoder = msgspec.json.Decoder(list[Target])
 _warned: set[tuple[str, str]] = set()
 
@@ -86,22 +86,54 @@ def _unchecked(t: mi.Type, value: Any) -> Any:
     return value
 
 
-def _column(decoder: msgspec.json.Decoder[Any], row: asyncpg.Record, column: str) -> Any:
-    """A JSON column, typed. A row stored before a limit existed (wire/text.py) still loads,
-    unchecked and with one warning, so it can be read, fixed with a PUT or `catalog apply`, and
-    deleted; refusing to load it would break every read of the catalogue."""
+def _warn_once(app_id: str, where: str, message: str, *args: object) -> None:
+    # Rows are read every few seconds (evaluator) and on every public request: say it once.
+    if (app_id, where) not in _warned:
+        _warned.add((app_id, where))
+        log.warning(message, app_id, where, *args)
+
+
+def _owner(row: asyncpg.Record) -> Owner:
+    """The owner as stored. One stored before a limit existed (wire/text.py) still loads,
+    unchecked and with one warning, so the app can be read and fixed; refusing to load it
+    would break every read of the catalogue."""
     try:
-        return decoder.decode(row[column])
+        return _owner_decoder.decode(row["owner"])
     except msgspec.ValidationError as exc:
-        if (row["id"], column) not in _warned:
-            _warned.add((row["id"], column))
-            log.warning(
-                "app %s: stored %s break the current limits (%s); fix the app",
-                row["id"],
-                column,
-                exc,
-            )
-        return _unchecked(mi.type_info(decoder.type), msgspec.json.decode(row[column]))
+        _warn_once(row["id"], "owner", "app %s: stored %s breaks the current limits (%s)", exc)
+        value = _unchecked(mi.type_info(Owner), msgspec.json.decode(row["owner"]))
+        assert isinstance(value, Owner)
+        return value
+
+
+def _stored_items(
+    app_id: str, column: str, raw: str, decoder: msgspec.json.Decoder[T], *, lenient: bool
+) -> list[T]:
+    """The items of a stored JSON list that today's rules accept; one they refuse is skipped
+    with a warning (once), so it cannot take its app, the evaluator, the probes' target list or
+    the export down with it. Rules tighten (issue 8 refused secret-looking headers and writing
+    SQL; issue 9 standard cron): a `lenient` column (maintenance windows: nothing secret in
+    them) keeps an item past a mere length limit, loaded unchecked."""
+    items: list[T] = []
+    for i, item in enumerate(_raw_list_decoder.decode(raw)):
+        try:
+            items.append(decoder.decode(item))
+            continue
+        except msgspec.ValidationError as exc:
+            refused: Exception = exc
+        if lenient:
+            try:
+                items.append(_unchecked(mi.type_info(decoder.type), msgspec.json.decode(item)))
+            except (ValueError, TypeError) as exc:  # its own checks refuse it (e.g. the cron)
+                refused = exc
+            else:
+                _warn_once(app_id, f"{column}[{i}]",
+                           "app %s: %s breaks the current limits, loaded unchecked: %s",
+                           refused)  # fmt: skip
+                continue
+        _warn_once(app_id, f"{column}[{i}]", "app %s: %s is refused by the current rules,"
+                   " skipped until the app is fixed: %s", refused)  # fmt: skip
+    return items
 
 
 def app_from_row(row: asyncpg.Record) -> App:
@@ -115,44 +147,30 @@ def app_from_row(row: asyncpg.Record) -> App:
         lifecycle=row["lifecycle"],
         url=row["url"],
         description=row["description"],
-        owner=_column(_owner_decoder, row, "owner"),
+        owner=_owner(row),
         target_uptime=row["target_uptime"],
         criticality=row["criticality"],
         tags=list(row["tags"]),
         zones=list(row["zones"]),
-        checks=_valid_specs(row["id"], "checks", row["checks"], _check_decoder),
-        usage=_valid_specs(row["id"], "usage", row["usage"], _usage_decoder),
+        checks=stored_checks(row["id"], row["checks"]),
+        usage=_stored_items(row["id"], "usage", row["usage"], _usage_decoder, lenient=False),
         failure_threshold=row["failure_threshold"],
         success_threshold=row["success_threshold"],
         quorum=row["quorum"],
-        maintenance=_column(_windows_decoder, row, "maintenance"),
+        maintenance=stored_windows(row),
     )
 
 
 def stored_checks(app_id: str, raw: str) -> list[CheckSpec]:
-    """An app's `checks` column as today's rules accept it (see `_valid_specs`)."""
-    return _valid_specs(app_id, "checks", raw, _check_decoder)
+    """An app's `checks` column as today's rules accept it (see `_stored_items`)."""
+    return _stored_items(app_id, "checks", raw, _check_decoder, lenient=False)
 
 
 def stored_windows(row: asyncpg.Record) -> list[MaintenanceWindow]:
-    """A row's `maintenance` column (with its `id`), loading even past today's limits."""
-    return _column(_windows_decoder, row, "maintenance")  # type: ignore[no-any-return]
-
-
-def _valid_specs(app_id: str, column: str, raw: str, decoder: msgspec.json.Decoder[T]) -> list[T]:
-    """The stored specs that today's rules accept; the others are skipped with a warning.
-
-    Rules tighten (issue 8 refused secret-looking headers and writing SQL): a spec stored before
-    must not take its app, the probes' target list or the catalogue export down with it.
-    """
-    specs: list[T] = []
-    for i, item in enumerate(_raw_list_decoder.decode(raw)):
-        try:
-            specs.append(decoder.decode(item))
-        except msgspec.ValidationError as exc:
-            log.warning("app %s: %s[%d] is refused by the current rules, skipped: %s",
-                        app_id, column, i, exc)  # fmt: skip
-    return specs
+    """A row's `maintenance` column (the row has its `id`), as `_stored_items` loads it."""
+    return _stored_items(
+        row["id"], "maintenance", row["maintenance"], _window_decoder, lenient=True
+    )
 
 
 def _app_args(app: App) -> tuple[Any, ...]:
@@ -263,6 +281,23 @@ async def upsert_apps(conn: Conn, apps: Sequence[App]) -> None:
         [_app_args(a) for a in apps],
     )
     await bump_version(conn)
+
+
+async def set_windows(conn: Conn, app_id: str, windows: Sequence[MaintenanceWindow]) -> None:
+    """Replace one app's maintenance windows, and nothing else of its row (a spec skipped on
+    reading, because today's rules refuse it, stays stored until the app is fixed)."""
+    await conn.execute(
+        "UPDATE apps SET maintenance = $2::jsonb, updated_at = now() WHERE id = $1",
+        app_id, msgspec.json.encode(list(windows)).decode(),
+    )  # fmt: skip
+    await bump_version(conn)
+
+
+async def note_api_windows(conn: Conn, app_id: str, *, before: set[str], after: set[str]) -> None:
+    """After an API write of an app's windows: the ones it added belong to the API (`catalog
+    apply` keeps them, docs/configuration.md), and the ones it removed are forgotten."""
+    api = (await api_windows(conn)).get(app_id, set())
+    await set_api_windows(conn, {app_id: (api | (after - before)) & after})
 
 
 async def api_windows(conn: Executor) -> dict[str, set[str]]:

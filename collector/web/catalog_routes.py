@@ -121,6 +121,12 @@ async def _save_app(request: web.Request, app: App, *, must_be_new: bool) -> web
         if who.kind != "admin":
             _check_zones(app, before=before, opened=owner.zones)
         await store.upsert_apps(conn, [app])
+        await store.note_api_windows(
+            conn,
+            app.id,
+            before={w.name for w in before.maintenance} if before else set(),
+            after={w.name for w in app.maintenance},
+        )
     return json_response(app, status=201 if before is None else 200)
 
 

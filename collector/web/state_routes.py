@@ -22,6 +22,7 @@ from collector.web.requests import (
     require_read,
 )
 from collector.web.routes import Route
+from wire.catalog import MAX_WINDOWS
 from wire.maintenance import MaintenanceWindow
 
 StateName = Literal["up", "down", "degraded", "maintenance", "unknown"]
@@ -160,12 +161,10 @@ async def _change_windows(
                 403, f"this token may not change maintenance of agency {app.agency!r}'s apps"
             )
         windows = change(list(app.maintenance))
-        await store.upsert_apps(conn, [msgspec.structs.replace(app, maintenance=windows)])
-        # Windows made here belong to the API: `catalog apply` keeps them (docs/configuration.md).
-        before = {w.name for w in app.maintenance}
-        now = {w.name for w in windows}
-        api = (await store.api_windows(conn)).get(app_id, set())
-        await store.set_api_windows(conn, {app_id: (api | (now - before)) & now})
+        await store.set_windows(conn, app_id, windows)
+        await store.note_api_windows(
+            conn, app_id, before={w.name for w in app.maintenance}, after={w.name for w in windows}
+        )
     await request.app[keys.EVALUATOR].run_once(wait=True)  # the state follows before we answer
 
 
@@ -176,6 +175,10 @@ async def add_window(request: web.Request) -> web.Response:
     def add(windows: list[MaintenanceWindow]) -> list[MaintenanceWindow]:
         if any(w.name == window.name for w in windows):
             raise ApiError(409, f"window {window.name!r} exists; delete it first", field="$.name")
+        if len(windows) >= MAX_WINDOWS:
+            raise ApiError(
+                400, f"an app has at most {MAX_WINDOWS} maintenance windows; delete one first"
+            )
         return [*windows, window]
 
     await _change_windows(request, add)
