@@ -11,6 +11,7 @@ one that still fails is left unrecorded, so the next hour tries again.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import logging
 import zoneinfo
@@ -103,8 +104,16 @@ async def deliver_month(
                 if d.scope in done:
                     result.already.append(d.scope)
                     continue
+                if result.failed:
+                    # The server refused one review through all its retries: the rest would
+                    # only wait as long again (holding the lock and a connection); the next
+                    # hour tries them all.
+                    result.failed.append(d.scope)
+                    continue
                 message = await _message(conn, config, d, month=month, now=now)
                 if await _send_with_retries(smtp, cfg, message, d, month=month, sleep=sleep):
+                    # A crash between the send and this row sends that review again on the
+                    # next run: at least once, never lost.
                     await conn.execute(
                         "INSERT INTO review_mail_sent (month, scope, recipients, message_id)"
                         " VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
@@ -113,6 +122,9 @@ async def deliver_month(
                     result.sent.append(d.scope)
                 else:
                     result.failed.append(d.scope)
+            if len(result.failed) > 1:
+                log.error("review %s: %d more reviews not tried after that; next hour",
+                          month, len(result.failed) - 1)  # fmt: skip
             return result
         finally:
             await conn.execute("SELECT pg_advisory_unlock($1)", REVIEW_MAIL_LOCK_ID)
@@ -198,6 +210,7 @@ class ReviewMailer:
 
         assert config.review_mail is not None
         self._pool, self._config = pool, config
+        self._running: asyncio.Task[None] | None = None
         self._scheduler = AsyncIOScheduler(timezone=config.review_mail.timezone)
         self._scheduler.add_job(
             self.tick,
@@ -211,11 +224,21 @@ class ReviewMailer:
     def start(self) -> None:
         self._scheduler.start()
 
-    def stop(self) -> None:
+    async def stop(self) -> None:
+        """Stop the schedule and a run in progress (it may be waiting to retry a send for
+        minutes, holding a pooled connection): APScheduler only cancels it, this also waits
+        until it has let go, so the pool closes cleanly."""
         self._scheduler.shutdown(wait=False)
+        if self._running is not None:
+            self._running.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._running
 
     async def tick(self) -> None:
+        self._running = asyncio.current_task()
         try:
             await run_due(self._pool, self._config)
         except Exception:  # the next hour tries again
             log.exception("mailing the monthly review failed")
+        finally:
+            self._running = None

@@ -105,7 +105,7 @@ def make_app(
             mailer.start()
         yield
         if mailer is not None:
-            mailer.stop()
+            await mailer.stop()  # before the pool closes: a send in progress holds a connection
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)

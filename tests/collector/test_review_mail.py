@@ -204,7 +204,10 @@ async def test_a_server_that_keeps_failing_records_nothing(
         result = await deliver(mail_db, config(port))
     assert result.sent == []
     assert len(result.failed) == 3
-    assert inbox.refused == 9  # three reviews, three attempts each
+    # The first review's three attempts; the others are not tried after that (they would only
+    # hold the lock as long again): the next hour tries all three.
+    assert inbox.refused == 3
+    assert "2 more reviews not tried" in caplog.text
     assert await _sent_rows(mail_db) == []  # so the next hour tries again
     assert "not sent after 3 attempts" in caplog.text
     inbox.refuse = 0
@@ -316,3 +319,32 @@ async def test_the_collector_sends_at_start_up_when_due(mail_db: str) -> None:
             await server.close()
     assert len(await _sent_rows(mail_db)) == 3
     assert len(inbox.messages) == 3
+
+
+async def test_stopping_the_collector_ends_a_send_waiting_to_retry(mail_db: str) -> None:
+    """A run waiting between retries holds a pooled connection: the collector's shutdown ends
+    the run (and waits for it to let go) before it closes the pool."""
+    from aiohttp.test_utils import TestServer
+
+    from collector.web.app import make_app
+
+    inbox = Inbox(refuse=1000)
+    async with smtp_server(inbox) as port:
+        cfg = config(port)
+        assert cfg.review_mail is not None
+        cfg = msgspec.structs.replace(
+            cfg,
+            review_mail=msgspec.structs.replace(cfg.review_mail, day=1, hour=0, retry_seconds=3600),
+        )
+        server = TestServer(make_app(cfg, dsn=mail_db), host="127.0.0.1", port=0)
+        await server.start_server()
+        try:
+            for _ in range(600):
+                if inbox.refused:
+                    break
+                await asyncio.sleep(0.1)
+            assert inbox.refused == 1  # now waiting an hour before the second attempt
+        finally:
+            # Bounded only so that a hang fails the test instead of the whole run.
+            await asyncio.wait_for(server.close(), timeout=60)
+    assert await _sent_rows(mail_db) == []
