@@ -247,23 +247,30 @@ async def test_time_counts_from_registration_not_from_the_hour_or_the_first_resu
         await pool.close()
 
 
+async def _a_running_hour(
+    conn: asyncpg.Connection, pool: asyncpg.Pool, *, down: range
+) -> dt.datetime:
+    """Forty minutes of website results in the hour before this one, registered at its start,
+    down in the minutes `down`; rolled up (nothing complete yet). Returns the review's now."""
+    from collector.ingest import Ingestor
+    from tests.collector.test_review_edges import batch
+    from tests.collector.test_review_edges import result as check_result
+
+    hour = dt.datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - dt.timedelta(hours=1)
+    await conn.execute("UPDATE apps SET created_at = $1", hour)
+    items = [check_result(hour + dt.timedelta(minutes=k), ok=k not in down) for k in range(40)]
+    await Ingestor(pool).store_batch(batch(items), zone="dc")
+    now = hour + dt.timedelta(minutes=41)
+    await rollup(conn, settings=SETTINGS, now=now)
+    return now
+
+
 async def test_the_running_hour_counts(seeded_db: str) -> None:
     """Right after set-up the review is not all zeros: results of the running hour count."""
-    hour = dt.datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - dt.timedelta(hours=1)
     conn = await asyncpg.connect(seeded_db)
     pool = await asyncpg.create_pool(seeded_db, min_size=1, max_size=2)
     try:
-        await conn.execute("UPDATE apps SET created_at = $1", hour)
-        from collector.ingest import Ingestor
-        from tests.collector.test_review_edges import batch
-        from tests.collector.test_review_edges import result as check_result
-
-        items = [
-            check_result(hour + dt.timedelta(minutes=k), ok=not 10 <= k < 16) for k in range(40)
-        ]
-        await Ingestor(pool).store_batch(batch(items), zone="dc")
-        now = hour + dt.timedelta(minutes=41)
-        await rollup(conn, settings=SETTINGS, now=now)  # nothing complete to roll up yet
+        now = await _a_running_hour(conn, pool, down=range(10, 16))
         month = f"{now.astimezone(WIB):%Y-%m}"
         fast = await review_from_aggregates(conn, month=month, settings=SETTINGS, now=now)
         slow = await review_from_raw(conn, month=month, settings=SETTINGS, now=now)
@@ -386,22 +393,12 @@ async def test_the_portal_counts_the_running_hour(seeded_db: str) -> None:
     import zoneinfo
 
     from collector.catalog import store
-    from collector.ingest import Ingestor
     from collector.portal import data
-    from tests.collector.test_review_edges import batch
-    from tests.collector.test_review_edges import result as check_result
 
-    hour = dt.datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - dt.timedelta(hours=1)
     conn = await asyncpg.connect(seeded_db)
     pool = await asyncpg.create_pool(seeded_db, min_size=1, max_size=2)
     try:
-        await conn.execute("UPDATE apps SET created_at = $1", hour)
-        items = [
-            check_result(hour + dt.timedelta(minutes=k), ok=not 10 <= k < 17) for k in range(40)
-        ]
-        await Ingestor(pool).store_batch(batch(items), zone="dc")
-        now = hour + dt.timedelta(minutes=41)
-        await rollup(conn, settings=SETTINGS, now=now)
+        now = await _a_running_hour(conn, pool, down=range(10, 17))
         clock = data.Clock(now=now, tz=zoneinfo.ZoneInfo("Asia/Jakarta"))  # default state settings
         app = await store.get_app(conn, "website")
         assert app is not None
