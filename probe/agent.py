@@ -87,7 +87,7 @@ class Agent:
             self.shipper = Shipper(
                 spool=spool, session=upstream, collector_url=cfg.collector.url, token=token,
                 metrics=self.metrics, batch_max_items=cfg.batch.max_items,
-                batch_max_seconds=cfg.batch.max_seconds,
+                batch_max_seconds=cfg.batch.max_seconds, backoff_max=cfg.collector.retry_max_seconds,
             )  # fmt: skip
             ctx = check_context(cfg, session=checks, env=self._env)
             source: TargetSource = (

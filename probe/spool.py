@@ -239,24 +239,7 @@ class Spool:
                     usage.append(item)
             if not results and not usage:
                 return None
-            # Random, so it never repeats, also when the spool file is lost; short enough for
-            # the wire's 128-character limit whatever the probe name.
-            batch_id = f"{self._probe[:95]}-{uuid.uuid4().hex}"
-            payload = ResultBatch(
-                probe=self._probe, batch_id=batch_id, results=results, usage=usage
-            )
-            body = gzip.compress(_ENCODER.encode(payload), compresslevel=6, mtime=0)
-            items = len(results) + len(usage)
-            created = time.time()
-            cursor = tx.execute(
-                "INSERT INTO sealed (batch_id, body, items, size, created) VALUES (?, ?, ?, ?, ?)",
-                (batch_id, body, items, len(body), created),
-            )
-            self._tally["sealed"].add(1, items, len(body))
-        assert cursor.lastrowid is not None
-        return SealedBatch(
-            seq=cursor.lastrowid, batch_id=batch_id, body=body, items=items, created=created
-        )
+            return self._insert_sealed(tx, results, usage)
 
     def oldest_sealed(self) -> SealedBatch | None:
         with self._lock:
@@ -279,6 +262,72 @@ class Spool:
             tx.execute("DELETE FROM sealed WHERE batch_id = ?", (batch_id,))
             self._tally["sealed"].add(-1, -row[0], -row[1])
         return True
+
+    def split(self, batch_id: str) -> list[SealedBatch]:
+        """Replace a sealed batch by two halves, sent next in its place; [] if it was not here.
+
+        For a batch the collector refused as too large (413). The halves get new ids: the
+        collector stored nothing of the whole.
+        """
+        with self._tx() as tx:
+            row = tx.execute(
+                "SELECT seq, body, items, size, created FROM sealed WHERE batch_id = ?", (batch_id,)
+            ).fetchone()
+            if row is None:
+                return []
+            seq, body, items, size, created = row
+            whole = msgspec.json.decode(gzip.decompress(body), type=ResultBatch)
+            # Results first, then usage samples, as in the batch; each half keeps their order.
+            half = max(1, items // 2)
+            cut = max(0, half - len(whole.results))
+            parts = [
+                (whole.results[:half], whole.usage[:cut]),
+                (whole.results[half:], whole.usage[cut:]),
+            ]
+            parts = [(r, u) for r, u in parts if r or u]
+            tx.execute("DELETE FROM sealed WHERE batch_id = ?", (batch_id,))
+            self._tally["sealed"].add(-1, -items, -size)
+            # Before every other sealed batch (this one was the oldest), in order.
+            first = min(
+                seq, tx.execute("SELECT coalesce(min(seq), ?) FROM sealed", (seq,)).fetchone()[0]
+            )
+            made: list[SealedBatch] = []
+            for n, (results, usage) in enumerate(parts):
+                made.append(
+                    self._insert_sealed(
+                        tx, results, usage, seq=first - len(parts) + n, created=created
+                    )
+                )
+        return made
+
+    def _insert_sealed(
+        self,
+        tx: sqlite3.Connection,
+        results: Sequence[CheckResult],
+        usage: Sequence[UsageSample],
+        *,
+        seq: int | None = None,
+        created: float | None = None,
+    ) -> SealedBatch:
+        # Random, so it never repeats, also when the spool file is lost; short enough for
+        # the wire's 128-character limit whatever the probe name.
+        batch_id = f"{self._probe[:95]}-{uuid.uuid4().hex}"
+        payload = ResultBatch(
+            probe=self._probe, batch_id=batch_id, results=list(results), usage=list(usage)
+        )
+        body = gzip.compress(_ENCODER.encode(payload), compresslevel=6, mtime=0)
+        items = len(results) + len(usage)
+        created = time.time() if created is None else created
+        cursor = tx.execute(
+            "INSERT INTO sealed (seq, batch_id, body, items, size, created)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            (seq, batch_id, body, items, len(body), created),
+        )
+        self._tally["sealed"].add(1, items, len(body))
+        assert cursor.lastrowid is not None
+        return SealedBatch(
+            seq=cursor.lastrowid, batch_id=batch_id, body=body, items=items, created=created
+        )
 
     def reject(self, batch_id: str, *, reason: str) -> bool:
         """The collector refused the batch as invalid: keep it for inspection, never resend it."""
