@@ -13,6 +13,7 @@ The spool is thread-safe (one connection behind a lock), so async code can run i
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import gzip
 import logging
@@ -71,6 +72,12 @@ _ITEMS_EXPR: Final[dict[_Table, str]] = {"pending": "1", "sealed": "items", "rej
 # Under the size cap, batches the collector refused go first (they are never sent again), then the
 # oldest pending items, then sealed batches (one of them may be in flight right now).
 _DROP_ORDER: Final[tuple[_Table, ...]] = ("rejected", "pending", "sealed")
+# `max_bytes` bounds the spool's files (database, WAL, shared memory), not only the payload: the
+# payload may use this share of it, SQLite's pages and the WAL the rest. The WAL is checkpointed
+# and truncated at an eighth of the cap; pages freed by deletes are given back to the file system.
+PAYLOAD_SHARE: Final = 0.5
+_WAL_SHARE: Final = 0.125
+_FREE_PAGES_KEPT: Final = 16  # free pages beyond this are released after a write
 _DROP_LOG_INTERVAL: Final = 60.0  # seconds; a full spool drops on every add, the log says so once
 
 _ENCODER: Final = msgspec.json.Encoder()
@@ -125,9 +132,16 @@ class Spool:
     """Create with `Spool.open`."""
 
     def __init__(
-        self, conn: sqlite3.Connection, *, probe: str, max_bytes: int, metrics: ProbeMetrics
+        self,
+        conn: sqlite3.Connection,
+        *,
+        path: Path,
+        probe: str,
+        max_bytes: int,
+        metrics: ProbeMetrics,
     ) -> None:
         self._conn = conn
+        self._files = [path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")]
         self._probe = probe
         self._max_bytes = max_bytes
         self._metrics = metrics
@@ -150,6 +164,7 @@ class Spool:
         conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         try:
             conn.execute("PRAGMA busy_timeout = 5000")
+            _bound_files(conn, max_bytes=max_bytes)
             mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
             if mode != "wal":
                 raise RuntimeError(f"spool {path}: cannot use WAL mode (got {mode!r})")
@@ -158,7 +173,7 @@ class Spool:
             if version not in (0, _FILE_VERSION):
                 raise RuntimeError(f"spool {path}: unknown file version {version}")
             conn.executescript(f"BEGIN; {_SCHEMA} PRAGMA user_version = {_FILE_VERSION}; COMMIT;")
-            spool = cls(conn, probe=probe, max_bytes=max_bytes, metrics=metrics)
+            spool = cls(conn, path=path, probe=probe, max_bytes=max_bytes, metrics=metrics)
         except BaseException:
             conn.close()
             raise
@@ -179,6 +194,7 @@ class Spool:
 
     def close(self) -> None:
         with self._lock:
+            self._log_drops("at shutdown")
             self._conn.close()
 
     def __enter__(self) -> Self:
@@ -261,6 +277,8 @@ class Spool:
                 return False
             tx.execute("DELETE FROM sealed WHERE batch_id = ?", (batch_id,))
             self._tally["sealed"].add(-1, -row[0], -row[1])
+            if self._tally["pending"].items + self._tally["sealed"].items == 0:
+                self._log_drops("the spool has drained")
         return True
 
     def split(self, batch_id: str) -> list[SealedBatch]:
@@ -374,10 +392,21 @@ class Spool:
                 self._conn.rollback()
                 self._tally = saved
                 raise
+            free = self._conn.execute("PRAGMA freelist_count").fetchone()[0]
+            if free > _FREE_PAGES_KEPT:
+                self._conn.execute(f"PRAGMA incremental_vacuum({free - _FREE_PAGES_KEPT})")
             self._metrics.spool_items.set(
                 self._tally["pending"].items + self._tally["sealed"].items
             )
-            self._metrics.spool_bytes.set(self._bytes())
+            self._metrics.spool_bytes.set(self.disk_bytes())
+
+    def disk_bytes(self) -> int:
+        """What the spool's files take on disk: database, WAL and shared memory."""
+        total = 0
+        for file in self._files:
+            with contextlib.suppress(FileNotFoundError):
+                total += file.stat().st_size
+        return total
 
     def _count(self, table: _Table) -> _Tally:
         rows, items, size = self._conn.execute(
@@ -392,7 +421,7 @@ class Spool:
     def _enforce_cap(self, tx: sqlite3.Connection) -> dict[_Table, _Dropped]:
         dropped: dict[_Table, _Dropped] = {}
         for table in _DROP_ORDER:
-            excess = self._bytes() - self._max_bytes
+            excess = self._bytes() - int(self._max_bytes * PAYLOAD_SHARE)
             if excess <= 0:
                 break
             if (gone := self._drop_oldest(tx, table, excess)).rows:
@@ -430,14 +459,34 @@ class Spool:
         self._unlogged_drops += lost
         now = time.monotonic()
         if now - self._last_drop_log >= _DROP_LOG_INTERVAL:
-            log.error(
-                "spool FULL (cap %d bytes, collector unreachable?): dropped the %d oldest"
-                " results/usage samples since the last report; they are lost",
-                self._max_bytes,
-                self._unlogged_drops,
-            )
-            self._unlogged_drops = 0
+            self._log_drops("collector unreachable?")
             self._last_drop_log = now
+
+    def _log_drops(self, when: str) -> None:
+        """Log the drops not logged yet: the log's numbers add up to the dropped counter."""
+        if not self._unlogged_drops:
+            return
+        log.error(
+            "spool FULL (cap %d bytes, %s): dropped %d of the oldest results/usage samples"
+            " since the last report; they are lost",
+            self._max_bytes,
+            when,
+            self._unlogged_drops,
+        )
+        self._unlogged_drops = 0
+
+
+def _bound_files(conn: sqlite3.Connection, *, max_bytes: int) -> None:
+    """Keep the database and WAL files within their share of max_bytes (see PAYLOAD_SHARE)."""
+    page_size = conn.execute("PRAGMA page_size").fetchone()[0]
+    wal_bytes = int(max_bytes * _WAL_SHARE)
+    conn.execute(f"PRAGMA wal_autocheckpoint = {max(8, wal_bytes // page_size)}")
+    conn.execute(f"PRAGMA journal_size_limit = {wal_bytes}")
+    if conn.execute("PRAGMA auto_vacuum").fetchone()[0] != 2:  # 2: incremental
+        conn.execute("PRAGMA auto_vacuum = INCREMENTAL")
+        # A file written before this setting holds tables: only VACUUM converts it.
+        if conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]:
+            conn.execute("VACUUM")
 
 
 def _encode(kind: ItemKind, item: CheckResult | UsageSample) -> bytes | None:
