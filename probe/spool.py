@@ -74,9 +74,11 @@ _ITEMS_EXPR: Final[dict[_Table, str]] = {"pending": "1", "sealed": "items", "rej
 _DROP_ORDER: Final[tuple[_Table, ...]] = ("rejected", "pending", "sealed")
 # `max_bytes` bounds the spool's files (database, WAL, shared memory), not only the payload: the
 # payload may use this share of it, SQLite's pages and the WAL the rest. The WAL is checkpointed
-# and truncated at an eighth of the cap; pages freed by deletes are given back to the file system.
+# and truncated at an eighth of the cap (4 MiB at most); pages freed by deletes are given back to
+# the file system.
 PAYLOAD_SHARE: Final = 0.5
 _WAL_SHARE: Final = 0.125
+_WAL_MAX: Final = 4 << 20  # SQLite's default checkpoint size: a larger cap needs no larger WAL
 _FREE_PAGES_KEPT: Final = 16  # free pages beyond this are released after a write
 _DROP_LOG_INTERVAL: Final = 60.0  # seconds; a full spool drops on every add, the log says so once
 
@@ -277,8 +279,6 @@ class Spool:
                 return False
             tx.execute("DELETE FROM sealed WHERE batch_id = ?", (batch_id,))
             self._tally["sealed"].add(-1, -row[0], -row[1])
-            if self._tally["pending"].items + self._tally["sealed"].items == 0:
-                self._log_drops("the spool has drained")
         return True
 
     def split(self, batch_id: str) -> list[SealedBatch]:
@@ -394,10 +394,13 @@ class Spool:
                 raise
             free = self._conn.execute("PRAGMA freelist_count").fetchone()[0]
             if free > _FREE_PAGES_KEPT:
-                self._conn.execute(f"PRAGMA incremental_vacuum({free - _FREE_PAGES_KEPT})")
-            self._metrics.spool_items.set(
-                self._tally["pending"].items + self._tally["sealed"].items
-            )
+                # Each step of the statement frees one page, and execute() steps it once:
+                # executescript() runs it to its end.
+                self._conn.executescript(f"PRAGMA incremental_vacuum({free - _FREE_PAGES_KEPT})")
+            waiting = self._tally["pending"].items + self._tally["sealed"].items
+            if not waiting:
+                self._log_drops("the spool has drained")
+            self._metrics.spool_items.set(waiting)
             self._metrics.spool_bytes.set(self.disk_bytes())
 
     def disk_bytes(self) -> int:
@@ -479,7 +482,7 @@ class Spool:
 def _bound_files(conn: sqlite3.Connection, *, max_bytes: int) -> None:
     """Keep the database and WAL files within their share of max_bytes (see PAYLOAD_SHARE)."""
     page_size = conn.execute("PRAGMA page_size").fetchone()[0]
-    wal_bytes = int(max_bytes * _WAL_SHARE)
+    wal_bytes = min(int(max_bytes * _WAL_SHARE), _WAL_MAX)
     conn.execute(f"PRAGMA wal_autocheckpoint = {max(8, wal_bytes // page_size)}")
     conn.execute(f"PRAGMA journal_size_limit = {wal_bytes}")
     if conn.execute("PRAGMA auto_vacuum").fetchone()[0] != 2:  # 2: incremental

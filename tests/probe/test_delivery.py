@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import msgspec
 import pytest
 from prometheus_client import CollectorRegistry
 
@@ -347,3 +348,15 @@ async def test_an_unreachable_collector_is_probed_on_readyz_between_pushes(
         await wait_until(lambda: spool.stats().items == 0, timeout=5)
     assert collector.ready_requests >= 1
     assert numbers(collector.results("a")) == [0]
+
+
+def test_backoff_cap_is_configurable() -> None:
+    from probe.config import ProbeConfig
+
+    base = {"collector": {"url": "http://c:8080"}, "zone": "lan"}
+    assert msgspec.convert(base, ProbeConfig).collector.retry_max_seconds == 5.0
+    over = {**base, "collector": {"url": "http://c:8080", "retry_max_seconds": 2}}
+    assert msgspec.convert(over, ProbeConfig).collector.retry_max_seconds == 2.0
+    with pytest.raises(msgspec.ValidationError, match="retry_max_seconds"):
+        msgspec.convert({**base, "collector": {**over["collector"], "retry_max_seconds": 0}},
+                        ProbeConfig)  # fmt: skip

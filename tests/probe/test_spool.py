@@ -4,11 +4,13 @@ import logging
 import re
 import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
 import textwrap
 import time
 from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -274,7 +276,7 @@ def spool_files(path: Path) -> int:
 def logged_drops(caplog: pytest.LogCaptureFixture) -> int:
     """The items the spool's log lines say were dropped, summed."""
     return sum(
-        int(re.search(r"dropped (\d+)", r.getMessage()).group(1))  # type: ignore[union-attr]
+        int(re.search(r"dropped (?:the )?(\d+)", r.getMessage()).group(1))  # type: ignore[union-attr]
         for r in caplog.records
         if r.name == "probe.spool" and "FULL" in r.getMessage()
     )
@@ -315,3 +317,22 @@ def test_max_bytes_bounds_the_files_on_disk(tmp_path: Path, metrics: ProbeMetric
         drain(spool)  # the collector is back
         assert metric(metrics, "pantau_probe_spool_bytes") == spool_files(path)
     assert largest <= limit, f"spool files reached {largest} bytes with a cap of {limit}"
+
+
+def test_a_spool_file_from_before_gives_freed_pages_back(
+    tmp_path: Path, metrics: ProbeMetrics
+) -> None:
+    path = tmp_path / "s.db"
+    with open_spool(path, metrics) as spool:
+        spool.add(results=[result("a", n) for n in range(2000)])
+    # As an older probe left it: no auto_vacuum, so deleted rows never shrank the file.
+    with closing(sqlite3.connect(path)) as conn:
+        conn.execute("PRAGMA auto_vacuum = NONE")
+        conn.execute("VACUUM")
+        assert conn.execute("PRAGMA auto_vacuum").fetchone()[0] == 0
+    full = path.stat().st_size
+    with open_spool(path, metrics) as spool:
+        drain(spool)
+    assert path.stat().st_size < full / 2  # the WAL is checkpointed into it at close
+    with closing(sqlite3.connect(path)) as conn:
+        assert conn.execute("PRAGMA auto_vacuum").fetchone()[0] == 2  # incremental
