@@ -46,7 +46,7 @@ _READY_TIMEOUT: Final = 2.0  # seconds for one GET /readyz
 # Failures where the collector did not answer at all: worth probing /readyz while waiting.
 _UNREACHABLE: Final = frozenset({"network", "timeout", "http_502", "http_503", "http_504"})
 
-_Outcome = Literal["idle", "acked", "rejected", "retry"]
+_Outcome = Literal["idle", "acked", "rejected", "split", "retry"]
 
 
 class Shipper:
@@ -231,6 +231,7 @@ class Shipper:
             return "acked"
 
         if status == 413 and batch.items > 1:
+            # [] when the size cap dropped the batch meanwhile: nothing is left to split.
             halves = await asyncio.to_thread(self._spool.split, batch.batch_id)
             self._metrics.push_failures.labels(reason="too_large").inc()
             log.warning(
@@ -239,10 +240,10 @@ class Shipper:
                 batch.batch_id,
                 batch.items,
                 _error_text(body),
-                " and ".join(str(half.items) for half in halves),
+                " and ".join(str(half.items) for half in halves) or "no",
             )
             self._failures = 0  # the collector is up and answering
-            return "rejected"
+            return "split"
 
         if status in _REJECTING_STATUSES:
             error = _error_text(body)

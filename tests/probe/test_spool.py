@@ -336,3 +336,18 @@ def test_a_spool_file_from_before_gives_freed_pages_back(
     assert path.stat().st_size < full / 2  # the WAL is checkpointed into it at close
     with closing(sqlite3.connect(path)) as conn:
         assert conn.execute("PRAGMA auto_vacuum").fetchone()[0] == 2  # incremental
+
+
+def test_split_puts_both_halves_first_in_order(spool: Spool) -> None:
+    spool.add(results=[result("a", n) for n in range(5)], usage=[usage("a", 5)])
+    first = spool.seal(max_items=100)
+    spool.add(results=[result("a", 6)])
+    spool.seal(max_items=100)
+    assert first is not None
+    halves = spool.split(first.batch_id)
+    assert [h.items for h in halves] == [3, 3]
+    assert spool.split(first.batch_id) == []  # gone: split once
+    batches = drain(spool)
+    assert [numbers(b.results) for b in batches] == [[0, 1, 2], [3, 4], [6]]
+    assert [len(b.usage) for b in batches] == [0, 1, 0]
+    assert len({b.batch_id for b in batches} | {first.batch_id}) == 4
