@@ -79,7 +79,7 @@ _DROP_ORDER: Final[tuple[_Table, ...]] = ("rejected", "pending", "sealed")
 PAYLOAD_SHARE: Final = 0.5
 _WAL_SHARE: Final = 0.125
 _WAL_MAX: Final = 4 << 20  # SQLite's default checkpoint size: a larger cap needs no larger WAL
-_FREE_PAGES_KEPT: Final = 16  # free pages beyond this are released after a write
+_FREE_SHARE: Final = 0.125  # free pages beyond this share of the cap (1 MiB at most) are released
 _DROP_LOG_INTERVAL: Final = 60.0  # seconds; a full spool drops on every add, the log says so once
 
 _ENCODER: Final = msgspec.json.Encoder()
@@ -143,6 +143,8 @@ class Spool:
         metrics: ProbeMetrics,
     ) -> None:
         self._conn = conn
+        page_size = conn.execute("PRAGMA page_size").fetchone()[0]
+        self._free_pages_kept = min(int(max_bytes * _FREE_SHARE), 1 << 20) // page_size
         self._files = [path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")]
         self._probe = probe
         self._max_bytes = max_bytes
@@ -392,11 +394,15 @@ class Spool:
                 self._conn.rollback()
                 self._tally = saved
                 raise
+            # New rows reuse free pages, so the file does not grow past its high-water mark;
+            # free pages are given back only when they are many (after a drain), not on every ack.
             free = self._conn.execute("PRAGMA freelist_count").fetchone()[0]
-            if free > _FREE_PAGES_KEPT:
+            if free > self._free_pages_kept:
                 # Each step of the statement frees one page, and execute() steps it once:
                 # executescript() runs it to its end.
-                self._conn.executescript(f"PRAGMA incremental_vacuum({free - _FREE_PAGES_KEPT})")
+                self._conn.executescript(
+                    f"PRAGMA incremental_vacuum({free - self._free_pages_kept})"
+                )
             waiting = self._tally["pending"].items + self._tally["sealed"].items
             if not waiting:
                 self._log_drops("the spool has drained")
