@@ -46,10 +46,12 @@ def check_session(*, limit: int, guard: NetworkGuard | None = None) -> aiohttp.C
 
 
 def check_context(
-    config: ProbeConfig, *, session: aiohttp.ClientSession, env: Mapping[str, str] = os.environ
-) -> CheckContext:
+    config: ProbeConfig, *, session: aiohttp.ClientSession, env: Mapping[str, str] = os.environ,
+    metrics: ProbeMetrics | None = None,
+) -> CheckContext:  # fmt: skip
     return CheckContext(
         session=session,
+        metrics=metrics,
         default_timeout=config.defaults.timeout_seconds,
         env=env,
         secrets=config.secret_release(),
@@ -87,9 +89,9 @@ class Agent:
             self.shipper = Shipper(
                 spool=spool, session=upstream, collector_url=cfg.collector.url, token=token,
                 metrics=self.metrics, batch_max_items=cfg.batch.max_items,
-                batch_max_seconds=cfg.batch.max_seconds,
+                batch_max_seconds=cfg.batch.max_seconds, backoff_max=cfg.collector.retry_max_seconds,
             )  # fmt: skip
-            ctx = check_context(cfg, session=checks, env=self._env)
+            ctx = check_context(cfg, session=checks, env=self._env, metrics=self.metrics)
             source: TargetSource = (
                 FileTargets(path=Path(cfg.targets.catalog_file), zone=cfg.zone)
                 if cfg.targets.catalog_file

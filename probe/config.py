@@ -28,6 +28,8 @@ class Collector(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only
     token_env: EnvName = "PANTAU_PROBE_TOKEN"  # noqa: S105 (a variable name; the token never sits in a file)
     tls_verify: bool = True
     ca_file: str | None = None
+    # Cap of the backoff between failed pushes: low, so an outage's end is noticed in seconds.
+    retry_max_seconds: Annotated[float, msgspec.Meta(ge=0.1, le=300)] = 5.0
 
 
 class Spool(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):

@@ -35,7 +35,9 @@ class ProbeMetrics:
             registry=registry,
         )
         self.spool_bytes = Gauge(
-            "pantau_probe_spool_bytes", "Size of the spool on disk.", registry=registry
+            "pantau_probe_spool_bytes",
+            "Size of the spool's files on disk (database, WAL, shared memory).",
+            registry=registry,
         )
         self.spool_dropped = Counter(
             "pantau_probe_spool_dropped_total",
@@ -59,6 +61,18 @@ class ProbeMetrics:
         self.last_push = Gauge(
             "pantau_probe_last_successful_push_timestamp_seconds",
             "When the collector last acknowledged a batch.",
+            registry=registry,
+        )
+        self.icmp_rtt = Gauge(
+            "pantau_probe_icmp_rtt_seconds",
+            "Average round-trip time of the last ICMP check (absent while nothing answers).",
+            ["app", "check"],
+            registry=registry,
+        )
+        self.icmp_loss = Gauge(
+            "pantau_probe_icmp_packet_loss_ratio",
+            "Share of echo requests of the last ICMP check without a reply (0 to 1).",
+            ["app", "check"],
             registry=registry,
         )
         self.target_refreshes = Counter(

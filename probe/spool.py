@@ -13,6 +13,7 @@ The spool is thread-safe (one connection behind a lock), so async code can run i
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import gzip
 import logging
@@ -71,6 +72,14 @@ _ITEMS_EXPR: Final[dict[_Table, str]] = {"pending": "1", "sealed": "items", "rej
 # Under the size cap, batches the collector refused go first (they are never sent again), then the
 # oldest pending items, then sealed batches (one of them may be in flight right now).
 _DROP_ORDER: Final[tuple[_Table, ...]] = ("rejected", "pending", "sealed")
+# `max_bytes` bounds the spool's files (database, WAL, shared memory), not only the payload: the
+# payload may use this share of it, SQLite's pages and the WAL the rest. The WAL is checkpointed
+# and truncated at an eighth of the cap (4 MiB at most); pages freed by deletes are given back to
+# the file system.
+PAYLOAD_SHARE: Final = 0.5
+_WAL_SHARE: Final = 0.125
+_WAL_MAX: Final = 4 << 20  # SQLite's default checkpoint size: a larger cap needs no larger WAL
+_FREE_SHARE: Final = 0.125  # free pages beyond this share of the cap (1 MiB at most) are released
 _DROP_LOG_INTERVAL: Final = 60.0  # seconds; a full spool drops on every add, the log says so once
 
 _ENCODER: Final = msgspec.json.Encoder()
@@ -125,9 +134,18 @@ class Spool:
     """Create with `Spool.open`."""
 
     def __init__(
-        self, conn: sqlite3.Connection, *, probe: str, max_bytes: int, metrics: ProbeMetrics
+        self,
+        conn: sqlite3.Connection,
+        *,
+        path: Path,
+        probe: str,
+        max_bytes: int,
+        metrics: ProbeMetrics,
     ) -> None:
         self._conn = conn
+        page_size = conn.execute("PRAGMA page_size").fetchone()[0]
+        self._free_pages_kept = min(int(max_bytes * _FREE_SHARE), 1 << 20) // page_size
+        self._files = [path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")]
         self._probe = probe
         self._max_bytes = max_bytes
         self._metrics = metrics
@@ -150,6 +168,7 @@ class Spool:
         conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         try:
             conn.execute("PRAGMA busy_timeout = 5000")
+            _bound_files(conn, max_bytes=max_bytes)
             mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
             if mode != "wal":
                 raise RuntimeError(f"spool {path}: cannot use WAL mode (got {mode!r})")
@@ -158,7 +177,7 @@ class Spool:
             if version not in (0, _FILE_VERSION):
                 raise RuntimeError(f"spool {path}: unknown file version {version}")
             conn.executescript(f"BEGIN; {_SCHEMA} PRAGMA user_version = {_FILE_VERSION}; COMMIT;")
-            spool = cls(conn, probe=probe, max_bytes=max_bytes, metrics=metrics)
+            spool = cls(conn, path=path, probe=probe, max_bytes=max_bytes, metrics=metrics)
         except BaseException:
             conn.close()
             raise
@@ -179,6 +198,7 @@ class Spool:
 
     def close(self) -> None:
         with self._lock:
+            self._log_drops("at shutdown")
             self._conn.close()
 
     def __enter__(self) -> Self:
@@ -239,24 +259,7 @@ class Spool:
                     usage.append(item)
             if not results and not usage:
                 return None
-            # Random, so it never repeats, also when the spool file is lost; short enough for
-            # the wire's 128-character limit whatever the probe name.
-            batch_id = f"{self._probe[:95]}-{uuid.uuid4().hex}"
-            payload = ResultBatch(
-                probe=self._probe, batch_id=batch_id, results=results, usage=usage
-            )
-            body = gzip.compress(_ENCODER.encode(payload), compresslevel=6, mtime=0)
-            items = len(results) + len(usage)
-            created = time.time()
-            cursor = tx.execute(
-                "INSERT INTO sealed (batch_id, body, items, size, created) VALUES (?, ?, ?, ?, ?)",
-                (batch_id, body, items, len(body), created),
-            )
-            self._tally["sealed"].add(1, items, len(body))
-        assert cursor.lastrowid is not None
-        return SealedBatch(
-            seq=cursor.lastrowid, batch_id=batch_id, body=body, items=items, created=created
-        )
+            return self._insert_sealed(tx, results, usage)
 
     def oldest_sealed(self) -> SealedBatch | None:
         with self._lock:
@@ -279,6 +282,72 @@ class Spool:
             tx.execute("DELETE FROM sealed WHERE batch_id = ?", (batch_id,))
             self._tally["sealed"].add(-1, -row[0], -row[1])
         return True
+
+    def split(self, batch_id: str) -> list[SealedBatch]:
+        """Replace a sealed batch by two halves, sent next in its place; [] if it was not here.
+
+        For a batch the collector refused as too large (413). The halves get new ids: the
+        collector stored nothing of the whole.
+        """
+        with self._tx() as tx:
+            row = tx.execute(
+                "SELECT seq, body, items, size, created FROM sealed WHERE batch_id = ?", (batch_id,)
+            ).fetchone()
+            if row is None:
+                return []
+            seq, body, items, size, created = row
+            whole = msgspec.json.decode(gzip.decompress(body), type=ResultBatch)
+            # Results first, then usage samples, as in the batch; each half keeps their order.
+            half = max(1, items // 2)
+            cut = max(0, half - len(whole.results))
+            parts = [
+                (whole.results[:half], whole.usage[:cut]),
+                (whole.results[half:], whole.usage[cut:]),
+            ]
+            parts = [(r, u) for r, u in parts if r or u]
+            tx.execute("DELETE FROM sealed WHERE batch_id = ?", (batch_id,))
+            self._tally["sealed"].add(-1, -items, -size)
+            # Before every other sealed batch (this one was the oldest), in order.
+            first = min(
+                seq, tx.execute("SELECT coalesce(min(seq), ?) FROM sealed", (seq,)).fetchone()[0]
+            )
+            made: list[SealedBatch] = []
+            for n, (results, usage) in enumerate(parts):
+                made.append(
+                    self._insert_sealed(
+                        tx, results, usage, seq=first - len(parts) + n, created=created
+                    )
+                )
+        return made
+
+    def _insert_sealed(
+        self,
+        tx: sqlite3.Connection,
+        results: Sequence[CheckResult],
+        usage: Sequence[UsageSample],
+        *,
+        seq: int | None = None,
+        created: float | None = None,
+    ) -> SealedBatch:
+        # Random, so it never repeats, also when the spool file is lost; short enough for
+        # the wire's 128-character limit whatever the probe name.
+        batch_id = f"{self._probe[:95]}-{uuid.uuid4().hex}"
+        payload = ResultBatch(
+            probe=self._probe, batch_id=batch_id, results=list(results), usage=list(usage)
+        )
+        body = gzip.compress(_ENCODER.encode(payload), compresslevel=6, mtime=0)
+        items = len(results) + len(usage)
+        created = time.time() if created is None else created
+        cursor = tx.execute(
+            "INSERT INTO sealed (seq, batch_id, body, items, size, created)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            (seq, batch_id, body, items, len(body), created),
+        )
+        self._tally["sealed"].add(1, items, len(body))
+        assert cursor.lastrowid is not None
+        return SealedBatch(
+            seq=cursor.lastrowid, batch_id=batch_id, body=body, items=items, created=created
+        )
 
     def reject(self, batch_id: str, *, reason: str) -> bool:
         """The collector refused the batch as invalid: keep it for inspection, never resend it."""
@@ -325,10 +394,28 @@ class Spool:
                 self._conn.rollback()
                 self._tally = saved
                 raise
-            self._metrics.spool_items.set(
-                self._tally["pending"].items + self._tally["sealed"].items
-            )
-            self._metrics.spool_bytes.set(self._bytes())
+            # New rows reuse free pages, so the file does not grow past its high-water mark;
+            # free pages are given back only when they are many (after a drain), not on every ack.
+            free = self._conn.execute("PRAGMA freelist_count").fetchone()[0]
+            if free > self._free_pages_kept:
+                # Each step of the statement frees one page, and execute() steps it once:
+                # executescript() runs it to its end.
+                self._conn.executescript(
+                    f"PRAGMA incremental_vacuum({free - self._free_pages_kept})"
+                )
+            waiting = self._tally["pending"].items + self._tally["sealed"].items
+            if not waiting:
+                self._log_drops("the spool has drained")
+            self._metrics.spool_items.set(waiting)
+            self._metrics.spool_bytes.set(self.disk_bytes())
+
+    def disk_bytes(self) -> int:
+        """What the spool's files take on disk: database, WAL and shared memory."""
+        total = 0
+        for file in self._files:
+            with contextlib.suppress(FileNotFoundError):
+                total += file.stat().st_size
+        return total
 
     def _count(self, table: _Table) -> _Tally:
         rows, items, size = self._conn.execute(
@@ -343,7 +430,7 @@ class Spool:
     def _enforce_cap(self, tx: sqlite3.Connection) -> dict[_Table, _Dropped]:
         dropped: dict[_Table, _Dropped] = {}
         for table in _DROP_ORDER:
-            excess = self._bytes() - self._max_bytes
+            excess = self._bytes() - int(self._max_bytes * PAYLOAD_SHARE)
             if excess <= 0:
                 break
             if (gone := self._drop_oldest(tx, table, excess)).rows:
@@ -381,14 +468,34 @@ class Spool:
         self._unlogged_drops += lost
         now = time.monotonic()
         if now - self._last_drop_log >= _DROP_LOG_INTERVAL:
-            log.error(
-                "spool FULL (cap %d bytes, collector unreachable?): dropped the %d oldest"
-                " results/usage samples since the last report; they are lost",
-                self._max_bytes,
-                self._unlogged_drops,
-            )
-            self._unlogged_drops = 0
+            self._log_drops("collector unreachable?")
             self._last_drop_log = now
+
+    def _log_drops(self, when: str) -> None:
+        """Log the drops not logged yet: the log's numbers add up to the dropped counter."""
+        if not self._unlogged_drops:
+            return
+        log.error(
+            "spool FULL (cap %d bytes, %s): dropped %d of the oldest results/usage samples"
+            " since the last report; they are lost",
+            self._max_bytes,
+            when,
+            self._unlogged_drops,
+        )
+        self._unlogged_drops = 0
+
+
+def _bound_files(conn: sqlite3.Connection, *, max_bytes: int) -> None:
+    """Keep the database and WAL files within their share of max_bytes (see PAYLOAD_SHARE)."""
+    page_size = conn.execute("PRAGMA page_size").fetchone()[0]
+    wal_bytes = min(int(max_bytes * _WAL_SHARE), _WAL_MAX)
+    conn.execute(f"PRAGMA wal_autocheckpoint = {max(8, wal_bytes // page_size)}")
+    conn.execute(f"PRAGMA journal_size_limit = {wal_bytes}")
+    if conn.execute("PRAGMA auto_vacuum").fetchone()[0] != 2:  # 2: incremental
+        conn.execute("PRAGMA auto_vacuum = INCREMENTAL")
+        # A file written before this setting holds tables: only VACUUM converts it.
+        if conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]:
+            conn.execute("VACUUM")
 
 
 def _encode(kind: ItemKind, item: CheckResult | UsageSample) -> bytes | None:

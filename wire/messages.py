@@ -59,13 +59,15 @@ class TargetList(msgspec.Struct, frozen=True, kw_only=True):
 class CheckResult(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     app: Slug
     check: Slug
-    kind: Literal["http", "tcp", "dns", "tls"]
+    kind: Literal["http", "tcp", "dns", "tls", "icmp"]
     ts: Timestamp  # when the check started
     ok: bool
     # Set exactly when ok is false ("latency", "expiring": it answered, too slowly or with a
     # certificate about to expire; the collector counts these as answers, not failures).
     reason: FailureReason | None = None
     message: Message | None = None
+    # How long the check took; for icmp the average round-trip time of the replies (the message
+    # then gives the packet loss and min/avg/max round-trip times).
     duration_seconds: Annotated[float, msgspec.Meta(ge=0, le=86_400)]
     status_code: Annotated[int, msgspec.Meta(ge=100, le=599)] | None = None
     tls_expiry: Timestamp | None = None  # certificate notAfter, unix seconds

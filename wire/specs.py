@@ -276,6 +276,18 @@ class DnsCheck(CheckBase, tag="dns", frozen=True, kw_only=True):
     hostname: Hostname
     record: Literal["A", "AAAA", "ANY"] = "ANY"
     expect_addresses: Addresses = []  # empty: resolving at all is success
+    # Ask this DNS server (an address, or a name the system resolves) instead of the system
+    # resolver: tests an agency's own server. ANY then asks for both A and AAAA.
+    server: Hostname | None = None
+    port: Port = 53
+
+
+class IcmpCheck(CheckBase, tag="icmp", frozen=True, kw_only=True):
+    """Echo requests (ping): for servers that answer nothing else."""
+
+    host: Hostname
+    count: Annotated[int, msgspec.Meta(ge=1, le=10)] = 3
+    max_rtt_seconds: Seconds | None = None  # slower on average: reason "latency"
 
 
 class TlsCheck(CheckBase, tag="tls", frozen=True, kw_only=True):
@@ -286,7 +298,7 @@ class TlsCheck(CheckBase, tag="tls", frozen=True, kw_only=True):
     ca_file: FilePath | None = None
 
 
-CheckSpec = HttpCheck | TcpCheck | DnsCheck | TlsCheck
+CheckSpec = HttpCheck | TcpCheck | DnsCheck | TlsCheck | IcmpCheck
 
 
 class JsonSource(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Awaitable
@@ -18,6 +19,7 @@ from probe.checks.base import (
 )
 from probe.checks.dns import check_dns
 from probe.checks.http import check_http
+from probe.checks.icmp import check_icmp
 from probe.checks.tcp import check_tcp
 from probe.checks.tls import check_tls
 from wire.messages import CheckResult
@@ -27,7 +29,7 @@ __all__ = ["CHECKS", "CheckContext", "CheckFunc", "Outcome", "run_check"]
 
 log = logging.getLogger(__name__)
 
-CheckKind = Literal["http", "tcp", "dns", "tls"]
+CheckKind = Literal["http", "tcp", "dns", "tls", "icmp"]
 # A spec that cannot run here, or may not, will not on the next attempt either.
 _FINAL: Final = frozenset({"config", "secret", "blocked"})
 
@@ -43,6 +45,7 @@ CHECKS: Final[dict[str, CheckFunc]] = {
     "tcp": check_tcp,
     "dns": check_dns,
     "tls": check_tls,
+    "icmp": check_icmp,
 }
 
 
@@ -58,12 +61,21 @@ async def run_check(spec: CheckSpec, *, app: str, ctx: CheckContext) -> CheckRes
         if outcome.ok or outcome.reason in _FINAL or attempts > spec.retries:
             break
     duration = time.perf_counter() - started
+    if outcome.duration_seconds is not None:  # the kind measured it itself (icmp: the RTT)
+        duration = outcome.duration_seconds
     status, message = outcome.status_code, outcome.message
     if status is not None and not 100 <= status <= 599:
         # HTTP allows any three digits (some firewalls answer 999); the wire carries 100..599.
         message = f"status {status}" + (f"; {message}" if message else "")
         status = None
     message = clean_message(message, secrets=spec_secrets(spec, env=ctx.env))
+    if outcome.packet_loss is not None and ctx.metrics is not None:
+        ctx.metrics.icmp_loss.labels(app, spec.check_name).set(outcome.packet_loss)
+        if outcome.duration_seconds is not None:
+            ctx.metrics.icmp_rtt.labels(app, spec.check_name).set(outcome.duration_seconds)
+        else:  # nothing answered: no round-trip time, rather than a made-up one
+            with contextlib.suppress(KeyError):
+                ctx.metrics.icmp_rtt.remove(app, spec.check_name)
     if not outcome.ok:
         log.debug("check %s/%s failed: %s: %s", app, spec.check_name, outcome.reason, message)
     return CheckResult(

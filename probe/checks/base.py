@@ -24,6 +24,7 @@ from urllib.parse import unquote, urlsplit
 import aiohttp
 import msgspec
 
+from probe.metrics import ProbeMetrics
 from probe.netguard import BlockedAddress, NetworkGuard
 from probe.secrets import SecretRelease
 from wire.messages import FailureReason
@@ -60,6 +61,7 @@ class CheckContext:
     env: Mapping[str, str] = field(default_factory=lambda: os.environ)
     secrets: SecretRelease = field(default_factory=SecretRelease)  # env variables it may read
     guard: NetworkGuard = field(default_factory=NetworkGuard)  # addresses it may connect to
+    metrics: ProbeMetrics | None = None  # for kinds that export their own measurements (icmp)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -71,6 +73,8 @@ class Outcome:
     message: str | None = None
     status_code: int | None = None
     tls_expiry: float | None = None
+    duration_seconds: float | None = None  # instead of the attempt's wall time
+    packet_loss: float | None = None  # icmp: share of echo requests without a reply
 
 
 class Failure(Exception):

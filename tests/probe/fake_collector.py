@@ -25,6 +25,8 @@ class FakeCollector:
         self.requests: list[str] = []  # batch id of every well-formed request, in order
         self.batches: dict[str, ResultBatch] = {}  # stored once per batch id, in arrival order
         self.duplicates = 0
+        self.retry_after: str | None = None  # sent with scripted error answers when set
+        self.ready_requests = 0  # GET /readyz seen
         self.port = 0  # chosen by the OS on the first start, kept across stop/start
         self._runner: web.AppRunner | None = None
 
@@ -39,6 +41,7 @@ class FakeCollector:
     async def start(self) -> None:
         app = web.Application()
         app.router.add_post("/api/v1/results", self._results)
+        app.router.add_get("/readyz", self._readyz)
         # Undecoded, so the test sees whether the probe really sent gzip.
         runner = web.AppRunner(app, auto_decompress=False)
         await runner.setup()
@@ -69,7 +72,10 @@ class FakeCollector:
         self.requests.append(batch.batch_id)
         behaviour = self.script.popleft() if self.script else None
         if isinstance(behaviour, int):
-            return _error(behaviour, f"http_{behaviour}", f"scripted answer {behaviour}")
+            answer = _error(behaviour, f"http_{behaviour}", f"scripted answer {behaviour}")
+            if self.retry_after is not None:
+                answer.headers["Retry-After"] = self.retry_after
+            return answer
         duplicate = batch.batch_id in self.batches
         if duplicate:
             self.duplicates += 1
@@ -87,6 +93,10 @@ class FakeCollector:
             usage=len(batch.usage),
         )
         return web.Response(body=msgspec.json.encode(ack), content_type="application/json")
+
+    async def _readyz(self, request: web.Request) -> web.Response:
+        self.ready_requests += 1
+        return web.Response(text="ready")
 
 
 def _error(status: int, code: str, message: str) -> web.Response:

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import msgspec
 import pytest
 from prometheus_client import CollectorRegistry
 
@@ -251,3 +252,111 @@ async def test_flush_gives_up_after_timeout_and_keeps_the_data(
     assert time.monotonic() - started < 1
     assert spool.stats().items == 1
     assert metric(metrics, FAILURES, reason="network") >= 1
+
+
+@pytest.mark.parametrize("status", [503, 429])
+async def test_retry_after_is_honoured(
+    status: int,
+    spool: Spool,
+    session: aiohttp.ClientSession,
+    collector: FakeCollector,
+    metrics: ProbeMetrics,
+) -> None:
+    # The test's backoff is at most 10 ms: only Retry-After can make the probe wait longer.
+    shipper = make_shipper(spool, session, collector, metrics)
+    collector.script.append(status)
+    collector.retry_after = "1"
+    await shipper.submit(results=[result("a", 0)])
+    started = time.monotonic()
+    assert await shipper.flush(timeout=5)
+    assert len(collector.requests) == 2
+    assert time.monotonic() - started >= 1.0
+    assert metric(metrics, FAILURES, reason=f"http_{status}") == 1
+
+
+async def test_retry_after_as_http_date_is_honoured(
+    spool: Spool, session: aiohttp.ClientSession, collector: FakeCollector, metrics: ProbeMetrics
+) -> None:
+    from email.utils import formatdate
+
+    shipper = make_shipper(spool, session, collector, metrics)
+    collector.script.append(503)
+    collector.retry_after = formatdate(time.time() + 2, usegmt=True)  # whole seconds: 1..2 s
+    await shipper.submit(results=[result("a", 0)])
+    started = time.monotonic()
+    assert await shipper.flush(timeout=5)
+    assert time.monotonic() - started >= 0.9
+
+
+async def test_backoff_cap_defaults_to_a_few_seconds(
+    spool: Spool, session: aiohttp.ClientSession, collector: FakeCollector, metrics: ProbeMetrics
+) -> None:
+    shipper = Shipper(
+        spool=spool, session=session, collector_url=collector.url, token=TOKEN, metrics=metrics
+    )
+    assert shipper.backoff_max <= 5.0
+
+
+async def test_a_413_batch_is_split_and_resent_in_order(
+    spool: Spool,
+    session: aiohttp.ClientSession,
+    collector: FakeCollector,
+    metrics: ProbeMetrics,
+) -> None:
+    shipper = make_shipper(spool, session, collector, metrics)
+    collector.script.extend([413, 413])  # the whole batch, then its first half
+    await shipper.submit(results=[result("a", n) for n in range(10)], usage=[usage("a", 99)])
+    await shipper.submit(results=[result("a", 10)])
+    assert await shipper.flush(timeout=5)
+    assert numbers(collector.results("a")) == list(range(11))
+    assert [u.value for b in collector.batches.values() for u in b.usage] == [99]
+    assert len(collector.batches) >= 3
+    stats = spool.stats()
+    assert (stats.items, stats.rejected_batches) == (0, 0)
+    assert metric(metrics, "pantau_probe_batches_rejected_total") == 0
+    assert metric(metrics, FAILURES, reason="too_large") == 2
+
+
+async def test_a_413_single_item_is_set_aside(
+    spool: Spool, session: aiohttp.ClientSession, collector: FakeCollector, metrics: ProbeMetrics
+) -> None:
+    shipper = make_shipper(spool, session, collector, metrics)
+    collector.script.append(413)
+    await shipper.submit(results=[result("a", 0)])
+    assert await shipper.flush(timeout=5)
+    assert spool.stats().rejected_batches == 1
+    assert not collector.batches
+
+
+async def test_an_unreachable_collector_is_probed_on_readyz_between_pushes(
+    spool: Spool,
+    session: aiohttp.ClientSession,
+    collector: FakeCollector,
+    metrics: ProbeMetrics,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("probe.delivery.random.uniform", lambda low, high: high)
+    # A long backoff: only the cheap /readyz probe can bring the push forward.
+    shipper = make_shipper(
+        spool, session, collector, metrics, backoff_initial=30, backoff_max=30, ready_poll=0.05
+    )
+    await collector.stop()
+    async with running(shipper):
+        await shipper.submit(results=[result("a", 0)])
+        await wait_until(lambda: metric(metrics, FAILURES, reason="network") >= 1)
+        await collector.start()
+        await wait_until(lambda: spool.stats().items == 0, timeout=5)
+    assert collector.ready_requests >= 1
+    assert numbers(collector.results("a")) == [0]
+
+
+def test_backoff_cap_is_configurable() -> None:
+    from probe.config import ProbeConfig
+
+    base = {"collector": {"url": "http://c:8080"}, "zone": "lan"}
+    assert msgspec.convert(base, ProbeConfig).collector.retry_max_seconds == 5.0
+    over = {**base, "collector": {"url": "http://c:8080", "retry_max_seconds": 2}}
+    assert msgspec.convert(over, ProbeConfig).collector.retry_max_seconds == 2.0
+    with pytest.raises(msgspec.ValidationError, match="retry_max_seconds"):
+        msgspec.convert({**base, "collector": {**over["collector"], "retry_max_seconds": 0}},
+                        ProbeConfig)  # fmt: skip

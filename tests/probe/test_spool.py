@@ -1,20 +1,23 @@
 from __future__ import annotations
 
 import logging
+import re
 import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
 import textwrap
 import time
 from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
 
 import pytest
 from prometheus_client import CollectorRegistry
 
 from probe.metrics import ProbeMetrics
-from probe.spool import Spool
+from probe.spool import PAYLOAD_SHARE, Spool
 from tests.probe.spool_helpers import (
     PROBE,
     drain,
@@ -31,6 +34,11 @@ REPO = Path(__file__).resolve().parents[2]
 DROPPED = "pantau_probe_spool_dropped_total"
 
 
+def cap(payload: float) -> int:
+    """The max_bytes whose payload share is `payload` bytes."""
+    return int(payload / PAYLOAD_SHARE)
+
+
 @pytest.fixture
 def metrics() -> ProbeMetrics:
     return ProbeMetrics(registry=CollectorRegistry())
@@ -42,14 +50,19 @@ def spool(tmp_path: Path, metrics: ProbeMetrics) -> Iterator[Spool]:
         yield spool
 
 
-def test_add_seal_ack_roundtrip(spool: Spool, metrics: ProbeMetrics) -> None:
+def test_add_seal_ack_roundtrip(spool: Spool, metrics: ProbeMetrics, tmp_path: Path) -> None:
     spool.add(results=[result("a", 0), result("b", 1)], usage=[usage("a", 2)])
     spool.add(results=[result("a", 3)])
     stats = spool.stats()
     assert (stats.pending_items, stats.sealed_batches, stats.items) == (4, 0, 4)
     assert stats.oldest_pending is not None
     assert metric(metrics, "pantau_probe_spool_items") == 4
-    assert metric(metrics, "pantau_probe_spool_bytes") == stats.bytes > 0
+    assert stats.bytes > 0
+    assert (
+        metric(metrics, "pantau_probe_spool_bytes")
+        == spool_files(tmp_path / "spool" / "spool.db")
+        > 0
+    )
 
     sealed = spool.seal(max_items=10)
     assert sealed is not None
@@ -192,7 +205,7 @@ def item_bytes(tmp_path: Path) -> int:
 def test_size_cap_drops_oldest_pending_and_counts(
     tmp_path: Path, metrics: ProbeMetrics, item_bytes: int, caplog: pytest.LogCaptureFixture
 ) -> None:
-    with open_spool(tmp_path / "s.db", metrics, max_bytes=10 * item_bytes) as spool:
+    with open_spool(tmp_path / "s.db", metrics, max_bytes=cap(10 * item_bytes)) as spool:
         for n in range(100, 110):
             spool.add(results=[result("a", n)])
         assert metric(metrics, DROPPED) == 0
@@ -217,7 +230,7 @@ def test_size_cap_drops_sealed_batches_when_pending_are_not_enough(
         batch_bytes = spool.stats().bytes // 6
         spool.add(results=[result("a", 6), result("a", 7)])
     # The cap was lowered in the config: the sealed batches alone are over it.
-    with open_spool(path, metrics, max_bytes=int(3.5 * batch_bytes)) as spool:
+    with open_spool(path, metrics, max_bytes=cap(3.5 * batch_bytes)) as spool:
         assert [n for b in drain(spool) for n in numbers(b.results)] == [3, 4, 5]
     assert metric(metrics, DROPPED) == 2 + 3
 
@@ -246,10 +259,97 @@ def test_size_cap_deletes_rejected_batches_first(
         assert rejected is not None
         spool.reject(rejected.batch_id, reason="400")
         rejected_bytes = spool.stats().bytes
-    with open_spool(path, metrics, max_bytes=7 * item_bytes + rejected_bytes // 2) as spool:
+    with open_spool(path, metrics, max_bytes=cap(7 * item_bytes + rejected_bytes // 2)) as spool:
         spool.add(results=[result("a", n) for n in range(1, 7)])
         assert spool.stats().rejected_batches == 1
         spool.add(results=[result("a", 7)])
         assert spool.stats().rejected_batches == 0
         assert [n for b in drain(spool) for n in numbers(b.results)] == list(range(1, 8))
     assert metric(metrics, DROPPED) == 0
+
+
+def spool_files(path: Path) -> int:
+    """Bytes on disk of the spool: database, WAL and shared memory."""
+    return sum(p.stat().st_size for p in path.parent.glob(path.name + "*"))
+
+
+def logged_drops(caplog: pytest.LogCaptureFixture) -> int:
+    """The items the spool's log lines say were dropped, summed."""
+    return sum(
+        int(re.search(r"dropped (?:the )?(\d+)", r.getMessage()).group(1))  # type: ignore[union-attr]
+        for r in caplog.records
+        if r.name == "probe.spool" and "FULL" in r.getMessage()
+    )
+
+
+def test_every_dropped_item_is_in_the_log(
+    tmp_path: Path, metrics: ProbeMetrics, item_bytes: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="probe.spool")
+    path = tmp_path / "s.db"
+    with open_spool(path, metrics, max_bytes=cap(10 * item_bytes)) as spool:
+        # A full spool drops on every add; the log line is rate-limited.
+        for n in range(100, 150):
+            spool.add(results=[result("a", n)])
+        drain(spool)  # the collector is back: the spool drains
+        assert metric(metrics, DROPPED) == 40
+        assert logged_drops(caplog) == 40
+        for n in range(150, 165):
+            spool.add(results=[result("a", n)])
+    # ... and at shutdown, what dropped since.
+    assert metric(metrics, DROPPED) == 45
+    assert logged_drops(caplog) == 45
+
+
+def test_max_bytes_bounds_the_files_on_disk(tmp_path: Path, metrics: ProbeMetrics) -> None:
+    limit = 1 << 20
+    path = tmp_path / "s.db"
+    largest = 0
+    with open_spool(path, metrics, max_bytes=limit) as spool:
+        # A long outage: one batch sealed and waiting, results keep coming, the cap drops them.
+        spool.add(results=[result("a", n) for n in range(1000)])
+        assert spool.seal(max_items=1000) is not None
+        for n in range(1000, 30_000, 10):
+            spool.add(results=[result("a", n + k) for k in range(10)])
+            largest = max(largest, spool_files(path))
+        assert metric(metrics, DROPPED) > 0
+        largest = max(largest, spool_files(path))
+        drain(spool)  # the collector is back
+        assert metric(metrics, "pantau_probe_spool_bytes") == spool_files(path)
+    assert largest <= limit, f"spool files reached {largest} bytes with a cap of {limit}"
+
+
+def test_a_spool_file_from_before_gives_freed_pages_back(
+    tmp_path: Path, metrics: ProbeMetrics
+) -> None:
+    path = tmp_path / "s.db"
+    limit = 2 << 20  # up to a quarter of the ~650 KB file may stay free after the drain
+    with open_spool(path, metrics) as spool:
+        spool.add(results=[result("a", n) for n in range(3000)])
+    # As an older probe left it: no auto_vacuum, so deleted rows never shrank the file.
+    with closing(sqlite3.connect(path)) as conn:
+        conn.execute("PRAGMA auto_vacuum = NONE")
+        conn.execute("VACUUM")
+        assert conn.execute("PRAGMA auto_vacuum").fetchone()[0] == 0
+    full = path.stat().st_size
+    with open_spool(path, metrics, max_bytes=limit) as spool:
+        drain(spool)
+    assert metric(metrics, DROPPED) == 0
+    assert path.stat().st_size < full / 2  # the WAL is checkpointed into it at close
+    with closing(sqlite3.connect(path)) as conn:
+        assert conn.execute("PRAGMA auto_vacuum").fetchone()[0] == 2  # incremental
+
+
+def test_split_puts_both_halves_first_in_order(spool: Spool) -> None:
+    spool.add(results=[result("a", n) for n in range(5)], usage=[usage("a", 5)])
+    first = spool.seal(max_items=100)
+    spool.add(results=[result("a", 6)])
+    spool.seal(max_items=100)
+    assert first is not None
+    halves = spool.split(first.batch_id)
+    assert [h.items for h in halves] == [3, 3]
+    assert spool.split(first.batch_id) == []  # gone: split once
+    batches = drain(spool)
+    assert [numbers(b.results) for b in batches] == [[0, 1, 2], [3, 4], [6]]
+    assert [len(b.usage) for b in batches] == [0, 1, 0]
+    assert len({b.batch_id for b in batches} | {first.batch_id}) == 4
