@@ -1,0 +1,218 @@
+"""The scale-out path on real programs: pgbouncer in transaction mode between the collectors and
+PostgreSQL, and a database failover (a streaming standby promoted while probes push).
+
+Every result a probe makes is counted on the probe's side (pantau_probe_checks_total) and in
+check_results: nothing lost, nothing stored twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import aiohttp
+import asyncpg
+import pytest
+
+from collector import db
+from collector.auth import create_token
+from collector.review.rollup import RollupStats, rollup
+from tests.collector.conftest import collector_config
+from tests.live import LiveCollector, apply_catalog, fetch, probe_token
+from tests.pgcluster import Cluster
+from tests.probe.servers import serve_app
+from tests.scale import (
+    APPS,
+    catalog,
+    health_app,
+    pgbouncer,
+    start_probe,
+    stored_counts,
+    wait_for,
+)
+from tests.tools import require_tools
+
+TOKEN_ENV = "PANTAU_SCALE_PROBE_TOKEN"
+
+
+@pytest.fixture
+def base() -> Iterator[Path]:
+    path = Path(tempfile.mkdtemp(prefix="pantau-scale-"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture
+def primary(base: Path) -> Iterator[Cluster]:
+    cluster = Cluster.primary(base)
+    yield cluster
+    cluster.cleanup()
+
+
+async def create_database(cluster: Cluster) -> str:
+    conn = await asyncpg.connect(cluster.url())
+    try:
+        await conn.execute("CREATE DATABASE pantau")
+    finally:
+        await conn.close()
+    return cluster.url("pantau")
+
+
+async def seed(direct: str, health_url: str) -> str:
+    """Catalogue and a probe token, written straight to the primary; returns the token."""
+    await apply_catalog(direct, catalog(health_url))
+    return await probe_token(direct, "dc")
+
+
+async def admin_token(direct: str) -> str:
+    conn = await asyncpg.connect(direct)
+    try:
+        return (await create_token(conn, name="scale-admin", kind="admin"))[1]
+    finally:
+        await conn.close()
+
+
+async def test_pgbouncer_transaction_mode_ingest_migrations_and_review(
+    base: Path, primary: Cluster
+) -> None:
+    """Two collectors migrate at once through pgbouncer (pool_mode = transaction) on an empty
+    database, a probe pushes through them, the aggregates roll up and the review is served."""
+    tools = require_tools({"pgbouncer": "pgbouncer"})
+    direct = await create_database(primary)
+    async with (
+        pgbouncer(tools["pgbouncer"], server_port=primary.port, base=base) as bounced,
+        serve_app(health_app()) as health,
+    ):
+        collectors = [
+            LiveCollector(
+                bounced,
+                database={"pgbouncer": True},
+                metrics_refresh_seconds=0.5,
+                retention={"rollup_seconds": 0.5},
+                state={"evaluate_seconds": 0.5},
+            )
+            for _ in range(2)
+        ]
+        await asyncio.gather(*(c.start() for c in collectors))
+        try:
+            rows = await fetch(direct, "SELECT version FROM schema_migrations ORDER BY version")
+            assert [r["version"] for r in rows] == list(range(1, len(rows) + 1))
+            # No advisory lock is left behind on any server connection pgbouncer keeps.
+            locks = await fetch(direct, "SELECT count(*) AS n FROM pg_locks WHERE locktype = 'advisory'")
+            assert locks[0]["n"] == 0
+
+            os.environ[TOKEN_ENV] = await seed(direct, health)
+            admin = await admin_token(direct)
+            probes = [
+                start_probe(name=f"probe-dc-{i}", collector_url=c.url, token_env=TOKEN_ENV,
+                            spool=base / f"spool{i}" / "spool.db")
+                for i, c in enumerate(collectors)
+            ]  # fmt: skip
+
+            async def enough() -> bool:
+                return (await stored_counts(direct))[0] >= 40
+
+            await wait_for("40 results stored through pgbouncer", enough)
+            for p in probes:
+                await p.finish()
+            produced = sum(p.produced() for p in probes)
+            rows_stored, distinct = await stored_counts(direct)
+            assert (rows_stored, distinct) == (produced, produced)
+            assert all(p.counter("pantau_probe_push_failures_total", reason="http_500") == 0
+                       for p in probes)  # fmt: skip
+
+            # The rollup (a job lock, then a transaction per app) through pgbouncer, two hours
+            # on so that the current hour is complete; twice at once, as two replicas would.
+            pool = await db.create_pool(bounced, max_size=4, statement_cache_size=0)
+            try:
+                later = dt.datetime.now(dt.UTC) + dt.timedelta(hours=2)
+                settings = collector_config().state_settings()
+
+                async def roll() -> RollupStats:
+                    async with pool.acquire() as conn:
+                        return await rollup(conn, settings=settings, now=later)
+
+                first = await asyncio.gather(roll(), roll())
+                again = await roll()
+            finally:
+                await pool.close()
+            assert sum(s.apps for s in first) == len(APPS), first
+            assert again.apps == 0  # all done already, and the lock was free to take
+            hourly = await fetch(direct, "SELECT count(DISTINCT app_id) AS n FROM app_hourly")
+            assert hourly[0]["n"] == len(APPS)
+            locks = await fetch(direct, "SELECT count(*) AS n FROM pg_locks WHERE locktype = 'advisory'")
+            assert locks[0]["n"] == 0, "a job lock was left held on a pooled server connection"
+            month = dt.datetime.now(dt.UTC).strftime("%Y-%m")
+            async with (
+                aiohttp.ClientSession() as session,
+                session.get(
+                    f"{collectors[0].url}/api/v1/reports/monthly",
+                    params={"month": month},
+                    headers={"Authorization": f"Bearer {admin}"},
+                ) as resp,
+            ):
+                assert resp.status == 200, await resp.text()
+                review = await resp.json()
+            assert {a["app"] for a in review["review"]["apps"]} == set(APPS)
+        finally:
+            os.environ.pop(TOKEN_ENV, None)
+            for c in collectors:
+                await c.stop()
+
+
+async def test_failover_to_a_promoted_standby_loses_nothing(base: Path, primary: Cluster) -> None:
+    """The collector reaches PostgreSQL by a multi-host URL (target_session_attrs=read-write).
+    The primary stops while a probe pushes: pushes are answered 503 (never 500) until the
+    standby is promoted; the collector reconnects by itself; stored == produced."""
+    direct = await create_database(primary)
+    standby = primary.standby(base)
+    try:
+        multi = (
+            f"postgresql://postgres@{primary.host},{standby.host}/pantau"
+            "?target_session_attrs=read-write"
+        )
+        async with serve_app(health_app()) as health:
+            collector = LiveCollector(multi, metrics_refresh_seconds=0.5)
+            await collector.start()  # migrates the empty database through the multi-host URL
+            os.environ[TOKEN_ENV] = await seed(direct, health)
+            probe = start_probe(name="probe-dc-1", collector_url=collector.url,
+                                token_env=TOKEN_ENV, spool=base / "spool" / "spool.db")  # fmt: skip
+            try:
+
+                async def stored_at_least(n: int, dsn: str) -> bool:
+                    return (await stored_counts(dsn))[0] >= n
+
+                await wait_for("results on the primary", lambda: stored_at_least(10, direct))
+                primary.stop("fast")
+                def refused() -> float:
+                    return probe.counter("pantau_probe_push_failures_total", reason="http_503")
+
+                async def pushes_refused() -> bool:
+                    return refused() >= 2
+
+                await wait_for("pushes refused with 503 while no primary", pushes_refused)
+                before = (await stored_counts(standby.url("pantau")))[0]
+                standby.promote()
+                await wait_for(
+                    "results stored on the promoted standby",
+                    lambda: stored_at_least(before + 20, standby.url("pantau")),
+                    detail=standby.log,
+                )
+                await probe.finish()
+                produced = probe.produced()
+                rows_stored, distinct = await stored_counts(standby.url("pantau"))
+                assert (rows_stored, distinct) == (produced, produced)
+                assert refused() >= 2
+                assert probe.counter("pantau_probe_push_failures_total", reason="http_500") == 0
+            finally:
+                if not probe.task.done():
+                    await probe.finish()
+                await collector.stop()
+                os.environ.pop(TOKEN_ENV, None)
+    finally:
+        standby.cleanup()
