@@ -5,6 +5,7 @@ pg_basebackup); as root they run as the wheel's own system user, as the wheel it
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pwd
 import shutil
@@ -107,10 +108,8 @@ class Cluster:
 
     def cleanup(self) -> None:
         if (self.data / "postmaster.pid").exists():
-            try:
+            with contextlib.suppress(AssertionError):
                 self.stop("immediate")
-            except AssertionError:
-                pass
         shutil.rmtree(self.data, ignore_errors=True)
 
 

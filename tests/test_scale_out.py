@@ -103,7 +103,9 @@ async def test_pgbouncer_transaction_mode_ingest_migrations_and_review(
             rows = await fetch(direct, "SELECT version FROM schema_migrations ORDER BY version")
             assert [r["version"] for r in rows] == list(range(1, len(rows) + 1))
             # No advisory lock is left behind on any server connection pgbouncer keeps.
-            locks = await fetch(direct, "SELECT count(*) AS n FROM pg_locks WHERE locktype = 'advisory'")
+            locks = await fetch(
+                direct, "SELECT count(*) AS n FROM pg_locks WHERE locktype = 'advisory'"
+            )
             assert locks[0]["n"] == 0
 
             os.environ[TOKEN_ENV] = await seed(direct, health)
@@ -145,7 +147,9 @@ async def test_pgbouncer_transaction_mode_ingest_migrations_and_review(
             assert again.apps == 0  # all done already, and the lock was free to take
             hourly = await fetch(direct, "SELECT count(DISTINCT app_id) AS n FROM app_hourly")
             assert hourly[0]["n"] == len(APPS)
-            locks = await fetch(direct, "SELECT count(*) AS n FROM pg_locks WHERE locktype = 'advisory'")
+            locks = await fetch(
+                direct, "SELECT count(*) AS n FROM pg_locks WHERE locktype = 'advisory'"
+            )
             assert locks[0]["n"] == 0, "a job lock was left held on a pooled server connection"
             month = dt.datetime.now(dt.UTC).strftime("%Y-%m")
             async with (
@@ -189,6 +193,7 @@ async def test_failover_to_a_promoted_standby_loses_nothing(base: Path, primary:
 
                 await wait_for("results on the primary", lambda: stored_at_least(10, direct))
                 primary.stop("fast")
+
                 def refused() -> float:
                     return probe.counter("pantau_probe_push_failures_total", reason="http_503")
 
