@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
+from collections.abc import AsyncIterator
 from importlib import resources
 
 import asyncpg
@@ -49,6 +51,18 @@ async def create_pool(
     )
     assert pool is not None
     return pool
+
+
+@contextlib.asynccontextmanager
+async def job_lock(pool: asyncpg.Pool, lock_id: int) -> AsyncIterator[bool]:
+    """Whether this replica may run the job `lock_id` now (no other replica holds it).
+
+    Held by a transaction kept open on a connection of its own, not by a session lock: behind
+    pgbouncer in transaction mode a session lock is taken on one server connection and
+    "released" on another. The lock goes when the block ends or the process dies.
+    """
+    async with pool.acquire() as conn, conn.transaction():
+        yield bool(await conn.fetchval("SELECT pg_try_advisory_xact_lock($1)", lock_id))
 
 
 async def current_version(conn: Conn) -> int:

@@ -25,6 +25,7 @@ from probe.config import ProbeConfig
 from tests.live import fetch, free_port
 
 ZONE = "dc"
+POOL_SIZE = 3  # pgbouncer's server connections: fewer than the collectors' pools hold
 APPS = ("simpus", "sikda", "ekin", "portal")
 
 
@@ -174,7 +175,10 @@ unix_socket_dir =
 auth_type = trust
 auth_file = {conf_dir / "userlist.txt"}
 pool_mode = transaction
-default_pool_size = 3
+default_pool_size = {POOL_SIZE}
+; Spread transactions over the server connections rather than reuse the last one: what a busy
+; pool does anyway, and what makes a lock held across transactions show up at once.
+server_round_robin = 1
 max_client_conn = 200
 server_reset_query =
 ignore_startup_parameters = extra_float_digits
@@ -188,9 +192,26 @@ ignore_startup_parameters = extra_float_digits
     try:
         url = f"postgresql://postgres@127.0.0.1:{port}/pantau"
         await wait_for("pgbouncer listening", lambda: _connects(url), detail=proc.tail)
+        await _open_server_connections(url, POOL_SIZE)
         yield url
     finally:
         proc.stop()
+
+
+async def _open_server_connections(url: str, n: int) -> None:
+    """Make pgbouncer open all `n` server connections now (n transactions at once)."""
+    clients = [await asyncpg.connect(url, statement_cache_size=0) for _ in range(n)]
+    try:
+        transactions = [c.transaction() for c in clients]
+        for t in transactions:
+            await t.start()
+        pids = {await c.fetchval("SELECT pg_backend_pid()") for c in clients}
+        assert len(pids) == n, pids
+        for t in transactions:
+            await t.commit()
+    finally:
+        for c in clients:
+            await c.close()
 
 
 async def _connects(url: str) -> bool:

@@ -169,6 +169,36 @@ async def test_pgbouncer_transaction_mode_ingest_migrations_and_review(
                 await c.stop()
 
 
+async def test_job_lock_stays_exclusive_through_pgbouncer(base: Path, primary: Cluster) -> None:
+    """A replica's job lock (the review mail) holds while other clients' transactions, and
+    asyncpg's connection resets (pg_advisory_unlock_all), run on the other server connections;
+    it is gone when the job ends. A session lock would be released by whichever client's reset
+    landed on its server connection."""
+    tools = require_tools({"pgbouncer": "pgbouncer"})
+    await create_database(primary)
+    async with pgbouncer(tools["pgbouncer"], server_port=primary.port, base=base) as bounced:
+        replicas = [await db.create_pool(bounced, max_size=3, statement_cache_size=0)
+                    for _ in range(2)]  # fmt: skip
+        try:
+            async with db.job_lock(replicas[0], 7) as mine:
+                assert mine
+                for _ in range(10):  # traffic and resets on every server connection
+                    async with replicas[1].acquire() as conn:
+                        await conn.fetchval("SELECT 1")
+                    async with db.job_lock(replicas[1], 7) as theirs:
+                        assert not theirs
+            async with db.job_lock(replicas[1], 7) as theirs:
+                assert theirs
+            locks = await fetch(
+                primary.url("pantau"),
+                "SELECT count(*) AS n FROM pg_locks WHERE locktype = 'advisory'",
+            )
+            assert locks[0]["n"] == 0
+        finally:
+            for pool in replicas:
+                await pool.close()
+
+
 async def test_failover_to_a_promoted_standby_loses_nothing(base: Path, primary: Cluster) -> None:
     """The collector reaches PostgreSQL by a multi-host URL (target_session_attrs=read-write).
     The primary stops while a probe pushes: pushes are answered 503 (never 500) until the
