@@ -24,6 +24,7 @@ from probe.agent import Agent
 from probe.config import ProbeConfig
 from tests.live import fetch, free_port
 
+ROOT = Path(__file__).resolve().parent.parent
 ZONE = "dc"
 POOL_SIZE = 3  # pgbouncer's server connections: fewer than the collectors' pools hold
 APPS = ("simpus", "sikda", "ekin", "portal")
@@ -41,8 +42,12 @@ def catalog(base_url: str) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def health_app() -> web.Application:
+def health_app(*, down: frozenset[str] = frozenset()) -> web.Application:
+    """Every app answers 200, but those `down` answer 500."""
+
     async def health(request: web.Request) -> web.Response:
+        if request.match_info["app"] in down:
+            return web.Response(status=500, text="database connection refused")
         return web.Response(text="ok")
 
     app = web.Application()
@@ -131,17 +136,31 @@ def service_user() -> str | None:
 class Process:
     """A server process writing to `<dir>/<name>.log`."""
 
-    def __init__(self, name: str, argv: list[str], logs: Path, *, user: str | None = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        argv: list[str],
+        logs: Path,
+        *,
+        user: str | None = None,
+        env: dict[str, str] | None = None,
+    ) -> None:
         self.name = name
         self.log_path = logs / f"{name}.log"
         self._log = self.log_path.open("wb")
         kw: dict[str, Any] = {"user": user} if user else {}
         self.proc = subprocess.Popen(
-            argv, stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT, **kw
-        )
+            argv, stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT,
+            env=env, cwd=str(ROOT), **kw,
+        )  # fmt: skip
 
     def tail(self) -> str:
         return self.log_path.read_text(errors="replace")[-3000:]
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown, no goodbye to the load balancer or the database."""
+        self.proc.kill()
+        self.proc.wait(10)
 
     def stop(self) -> None:
         if self.proc.poll() is None:
@@ -151,7 +170,8 @@ class Process:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(10)
-        self._log.close()
+        if not self._log.closed:
+            self._log.close()
 
 
 @contextlib.asynccontextmanager
@@ -218,3 +238,56 @@ async def _connects(url: str) -> bool:
     conn = await asyncpg.connect(url, statement_cache_size=0, timeout=2)
     await conn.close()
     return True
+
+
+def haproxy_config(*, port: int, backends: dict[str, int]) -> str:
+    """Round robin over the collectors, each health-checked on /readyz; a request that cannot
+    reach its replica (killed: connection refused) is sent to another one."""
+    servers = "\n".join(
+        f"    server {name} 127.0.0.1:{p} check inter 500ms fall 1 rise 2"
+        for name, p in backends.items()
+    )
+    return f"""global
+    maxconn 1000
+
+defaults
+    mode http
+    timeout connect 2s
+    timeout client 30s
+    timeout server 30s
+    retries 3
+    option redispatch 1
+    retry-on conn-failure empty-response response-timeout
+
+frontend pantau
+    bind 127.0.0.1:{port}
+    default_backend collectors
+
+backend collectors
+    balance roundrobin
+    option httpchk GET /readyz
+    http-check expect status 200
+{servers}
+"""
+
+
+class CollectorProcess(Process):
+    """`python -m collector serve` on its own port, on database `dsn`."""
+
+    def __init__(self, name: str, *, dsn: str, base: Path, **config: Any) -> None:
+        import sys
+
+        import yaml
+
+        self.port = free_port()
+        path = base / f"{name}.yaml"
+        path.write_text(yaml.safe_dump({"listen": {"host": "127.0.0.1", "port": self.port},
+                                        **config}))  # fmt: skip
+        env = {**os.environ, "DATABASE_URL": dsn}
+        self._env = env
+        super().__init__(name, [sys.executable, "-m", "collector", "serve", "--config",
+                                str(path)], base, env=env)  # fmt: skip
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"

@@ -1,5 +1,6 @@
-"""The scale-out path on real programs: pgbouncer in transaction mode between the collectors and
-PostgreSQL, and a database failover (a streaming standby promoted while probes push).
+"""The scale-out path on real programs: three collector processes behind HAProxy with one killed,
+pgbouncer in transaction mode between the collectors and PostgreSQL, and a database failover (a
+streaming standby promoted while probes push).
 
 Every result a probe makes is counted on the probe's side (pantau_probe_checks_total) and in
 check_results: nothing lost, nothing stored twice.
@@ -18,23 +19,29 @@ from pathlib import Path
 import aiohttp
 import asyncpg
 import pytest
+import yaml
 
 from collector import db
 from collector.auth import create_token
 from collector.review.rollup import RollupStats, rollup
 from tests.collector.conftest import collector_config
-from tests.live import LiveCollector, apply_catalog, fetch, probe_token
+from tests.live import LiveCollector, apply_catalog, fetch, free_port, probe_token
 from tests.pgcluster import Cluster
 from tests.probe.servers import serve_app
 from tests.scale import (
     APPS,
+    CollectorProcess,
+    Process,
+    RunningProbe,
     catalog,
+    haproxy_config,
     health_app,
     pgbouncer,
     start_probe,
     stored_counts,
     wait_for,
 )
+from tests.stack import Prometheus, fast_rules
 from tests.tools import require_tools
 
 TOKEN_ENV = "PANTAU_SCALE_PROBE_TOKEN"
@@ -251,3 +258,141 @@ async def test_failover_to_a_promoted_standby_loses_nothing(base: Path, primary:
                 os.environ.pop(TOKEN_ENV, None)
     finally:
         standby.cleanup()
+
+
+async def test_three_collectors_behind_haproxy_one_killed_mid_run(
+    base: Path, fresh_db: str
+) -> None:
+    """Three collector processes on one database behind HAProxy (round robin, /readyz checks),
+    two probes pushing through it, Prometheus (the real rules) scraping each replica as its own
+    target. One collector is SIGKILLed mid-run: nothing lost, nothing stored twice; the
+    surviving replicas agree on every app; the app alert fires once, with no `instance`."""
+    tools = require_tools({"haproxy": "haproxy", "prometheus": "prometheus"})
+    procs: list[Process] = []
+    probes: list[RunningProbe] = []
+    async with (
+        serve_app(health_app(down=frozenset({"ekin"}))) as health,
+        aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as session,
+    ):
+        try:
+            os.environ[TOKEN_ENV] = await seed(fresh_db, health)
+            collectors = [
+                CollectorProcess(f"c{i}", dsn=fresh_db, base=base, metrics_refresh_seconds=0.5,
+                                 state={"evaluate_seconds": 0.5})
+                for i in (1, 2, 3)
+            ]  # fmt: skip
+            procs.extend(collectors)
+            for c in collectors:
+                await wait_for(f"{c.name} ready", lambda c=c: ready(session, f"{c.url}/readyz"),
+                               detail=c.tail)  # fmt: skip
+
+            lb_port = free_port()
+            cfg = base / "haproxy.cfg"
+            cfg.write_text(
+                haproxy_config(port=lb_port, backends={c.name: c.port for c in collectors})
+            )
+            lb = Process("haproxy", [tools["haproxy"], "-f", str(cfg), "-db"], base)
+            procs.append(lb)
+            lb_url = f"http://127.0.0.1:{lb_port}"
+            await wait_for("HAProxy ready", lambda: ready(session, f"{lb_url}/readyz"),
+                           detail=lb.tail)  # fmt: skip
+
+            fast_rules(base / "rules")
+            prom_port = free_port()
+            (base / "prometheus.yml").write_text(yaml.safe_dump({
+                "global": {"scrape_interval": "1s", "scrape_timeout": "1s",
+                           "evaluation_interval": "1s",
+                           "external_labels": {"pantau_url": "https://pantau.test"}},
+                "rule_files": [str(base / "rules" / "*.yml")],
+                "scrape_configs": [{
+                    "job_name": "pantau-collector",
+                    "static_configs": [{"targets": [f"127.0.0.1:{c.port}" for c in collectors]}],
+                }],
+            }))  # fmt: skip
+            prom = Process("prometheus", [
+                tools["prometheus"], f"--config.file={base / 'prometheus.yml'}",
+                f"--storage.tsdb.path={base / 'tsdb'}",
+                f"--web.listen-address=127.0.0.1:{prom_port}",
+            ], base)  # fmt: skip
+            procs.append(prom)
+            prom_url = f"http://127.0.0.1:{prom_port}"
+            await wait_for("Prometheus ready", lambda: ready(session, f"{prom_url}/-/ready"),
+                           detail=prom.tail)  # fmt: skip
+            prometheus = Prometheus(session, prom_url)
+
+            probes.extend(
+                start_probe(name=f"probe-dc-{i}", collector_url=lb_url, token_env=TOKEN_ENV,
+                            spool=base / f"spool{i}" / "spool.db")
+                for i in (1, 2)
+            )  # fmt: skip
+
+            async def stored_at_least(n: int) -> bool:
+                return (await stored_counts(fresh_db))[0] >= n
+
+            await wait_for("results stored through HAProxy", lambda: stored_at_least(40))
+            killed = collectors[2]
+            killed.kill()
+            before = (await stored_counts(fresh_db))[0]
+            await wait_for("results stored after the kill", lambda: stored_at_least(before + 60))
+
+            killed_target = f"127.0.0.1:{killed.port}"
+            survivors = {f"127.0.0.1:{c.port}" for c in collectors[:2]}
+
+            async def replica_down() -> bool:
+                got = await prometheus.query('up{job="pantau-collector"} == 0')
+                return [r["metric"]["instance"] for r in got] == [killed_target]
+
+            await wait_for("Prometheus sees the killed replica down", replica_down)
+
+            async def replicas_agree() -> bool:
+                states: dict[str, dict[str, str]] = {}
+                for r in await prometheus.query("pantau_app_state == 1"):
+                    m = r["metric"]
+                    if m["instance"] in survivors:
+                        states.setdefault(m["app"], {})[m["instance"]] = m["state"]
+                return (
+                    set(states) == set(APPS)
+                    and all(
+                        set(by.keys()) == survivors and len(set(by.values())) == 1
+                        for by in states.values()
+                    )
+                    and states["ekin"][min(survivors)] == "down"
+                )
+
+            await wait_for("the surviving replicas agree on every app", replicas_agree)
+
+            async def one_page_for_ekin() -> bool:
+                alerts = [a for a in await prometheus.alerts()
+                          if a["labels"]["alertname"] == "PantauAppDown"]  # fmt: skip
+                return len(alerts) == 1 and alerts[0]["state"] == "firing"
+
+            await wait_for("PantauAppDown once for ekin", one_page_for_ekin)
+            page = next(a for a in await prometheus.alerts()
+                        if a["labels"]["alertname"] == "PantauAppDown")  # fmt: skip
+            assert page["labels"]["app"] == "ekin"
+            assert "instance" not in page["labels"]
+            broken = [(g["name"], r["name"], r.get("lastError"))
+                      for g in await prometheus.rule_groups() for r in g["rules"]
+                      if r.get("health") != "ok"]  # fmt: skip
+            assert broken == []
+
+            for p in probes:
+                await p.finish()
+            produced = sum(p.produced() for p in probes)
+            rows_stored, distinct = await stored_counts(fresh_db)
+            assert (rows_stored, distinct) == (produced, produced)
+        finally:
+            for p in probes:
+                if not p.task.done():
+                    await p.finish()
+            for proc in reversed(procs):
+                proc.stop()
+            os.environ.pop(TOKEN_ENV, None)
+
+
+async def ready(session: aiohttp.ClientSession, url: str) -> bool:
+    try:
+        async with session.get(url) as resp:
+            return resp.status == 200
+    except aiohttp.ClientError:
+        return False
