@@ -396,3 +396,20 @@ async def ready(session: aiohttp.ClientSession, url: str) -> bool:
             return resp.status == 200
     except aiohttp.ClientError:
         return False
+
+
+def test_deploy_examples_are_valid() -> None:
+    """deploy/haproxy/haproxy.cfg passes `haproxy -c`; the pgbouncer example is transaction
+    pooling, as database.pgbouncer expects."""
+    import configparser
+    import subprocess
+
+    tools = require_tools({"haproxy": "haproxy"})
+    root = Path(__file__).resolve().parent.parent / "deploy"
+    done = subprocess.run([tools["haproxy"], "-c", "-f", str(root / "haproxy" / "haproxy.cfg")],
+                          capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    ini = configparser.ConfigParser(inline_comment_prefixes=(";",))
+    ini.read(root / "pgbouncer" / "pgbouncer.ini")
+    assert ini["pgbouncer"]["pool_mode"] == "transaction"
+    assert "pantau" in ini["databases"]
