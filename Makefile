@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: run test lint typecheck unit bench bench-ingest bench-probe bench-report clean
+.PHONY: run test lint typecheck unit bench bench-ingest bench-probe bench-report bench-storage clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -33,13 +33,16 @@ unit: $(VENV)/.installed-test
 test: lint typecheck unit
 
 # Benchmarks (not tests): each prints its table and ends with `RESULT ratio=<x> goal=<y>`.
-bench: bench-ingest bench-probe bench-report
+bench: bench-ingest bench-probe bench-report bench-storage
 
 bench-ingest: $(VENV)/.installed-test   # about 2 minutes
 	$(BIN)/python bench/ingest.py
 
 bench-probe: $(VENV)/.installed-test    # a few minutes; installs Debian's blackbox exporter and nginx
 	$(BIN)/python bench/probe_throughput.py
+
+bench-storage: $(VENV)/.installed-test  # under a minute at the default size
+	$(BIN)/python bench/storage.py
 
 bench-report: $(VENV)/.installed-test   # about 25 minutes: 44.6 million results
 	$(BIN)/python bench/report.py

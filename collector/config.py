@@ -107,6 +107,18 @@ class ReviewMailConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, 
     retry_seconds: Seconds = 60.0
 
 
+class DatabaseConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    # Set when the collector reaches PostgreSQL through pgbouncer in transaction mode
+    # (pool_mode = transaction): no prepared-statement cache (a statement prepared on one server
+    # connection is not there on the next), and no LISTEN for token revocations (notifications
+    # reach whichever client holds the server connection), so tokens are checked in the
+    # database on every request instead of cached.
+    pgbouncer: bool = False
+
+    def statement_cache_size(self) -> int:
+        return 0 if self.pgbouncer else 100
+
+
 class CollectorConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     listen: Listen = Listen()
     # Unset: DATABASE_URL from the environment, else an embedded PostgreSQL (development only).
@@ -120,6 +132,7 @@ class CollectorConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, k
     metrics_refresh_seconds: Seconds = 5.0
     partitions_ahead_months: Annotated[int, msgspec.Meta(ge=1, le=24)] = 3
     db_pool_max: Annotated[int, msgspec.Meta(ge=2, le=200)] = 10
+    database: DatabaseConfig = DatabaseConfig()
     base_url: str | None = None  # public URL of the portal, for links in alerts and reports
     timezone: str = "Asia/Jakarta"
     limits: Limits = Limits()

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
+from collections.abc import AsyncIterator
 from importlib import resources
 
 import asyncpg
@@ -34,16 +36,33 @@ def latest_version() -> int:
     return migration_files()[-1][0]
 
 
-async def create_pool(dsn: str, *, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:
+async def create_pool(
+    dsn: str, *, min_size: int = 1, max_size: int = 10, statement_cache_size: int = 100
+) -> asyncpg.Pool:
+    """`statement_cache_size=0` behind pgbouncer in transaction mode: a named prepared statement
+    lives in one server connection, and the next transaction may run on another."""
     pool = await asyncpg.create_pool(
         dsn,
         min_size=min_size,
         max_size=max_size,
         command_timeout=60,
         max_inactive_connection_lifetime=60,
+        statement_cache_size=statement_cache_size,
     )
     assert pool is not None
     return pool
+
+
+@contextlib.asynccontextmanager
+async def job_lock(pool: asyncpg.Pool, lock_id: int) -> AsyncIterator[bool]:
+    """Whether this replica may run the job `lock_id` now (no other replica holds it).
+
+    Held by a transaction kept open on a connection of its own, not by a session lock: behind
+    pgbouncer in transaction mode a session lock is taken on one server connection and
+    "released" on another. The lock goes when the block ends or the process dies.
+    """
+    async with pool.acquire() as conn, conn.transaction():
+        yield bool(await conn.fetchval("SELECT pg_try_advisory_xact_lock($1)", lock_id))
 
 
 async def current_version(conn: Conn) -> int:
@@ -54,10 +73,15 @@ async def current_version(conn: Conn) -> int:
 
 
 async def migrate(conn: Conn, *, months_ahead: int = 3) -> list[str]:
-    """Apply pending migrations; returns the names applied. Safe to run from many replicas."""
+    """Apply pending migrations; returns the names applied. Safe to run from many replicas.
+
+    All in one transaction under a transaction-scoped advisory lock: a session lock taken and
+    released in separate statements would, behind pgbouncer in transaction mode, be taken on one
+    server connection and "released" on another (and never released).
+    """
     applied: list[str] = []
-    await conn.execute("SELECT pg_advisory_lock($1)", MIGRATION_LOCK_ID)
-    try:
+    async with conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock($1)", MIGRATION_LOCK_ID)
         await conn.execute(
             "CREATE TABLE IF NOT EXISTS schema_migrations ("
             " version integer PRIMARY KEY, name text NOT NULL,"
@@ -67,16 +91,13 @@ async def migrate(conn: Conn, *, months_ahead: int = 3) -> list[str]:
         for version, name, sql in migration_files():
             if version <= done:
                 continue
-            async with conn.transaction():
-                await conn.execute(sql)
-                await conn.execute(
-                    "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)", version, name
-                )
+            await conn.execute(sql)
+            await conn.execute(
+                "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)", version, name
+            )
             log.info("applied migration %s", name)
             applied.append(name)
         await ensure_partitions(conn, around=dt.datetime.now(dt.UTC), months_ahead=months_ahead)
-    finally:
-        await conn.execute("SELECT pg_advisory_unlock($1)", MIGRATION_LOCK_ID)
     return applied
 
 

@@ -21,7 +21,7 @@ from email.message import EmailMessage
 
 import asyncpg
 
-from collector import mail
+from collector import db, mail
 from collector.catalog import store
 from collector.config import CollectorConfig, ReviewMailConfig, SmtpConfig
 from collector.db import Conn
@@ -89,45 +89,40 @@ async def deliver_month(
     cfg, smtp = config.review_mail, config.smtp
     assert cfg is not None
     assert smtp is not None
-    async with pool.acquire() as conn:
-        if not await conn.fetchval("SELECT pg_try_advisory_lock($1)", REVIEW_MAIL_LOCK_ID):
+    async with db.job_lock(pool, REVIEW_MAIL_LOCK_ID) as mine, pool.acquire() as conn:
+        if not mine:
             return DeliveryResult(sent=[], already=[], failed=[], locked=True)
-        try:
-            done = {
-                r["scope"]
-                for r in await conn.fetch(
-                    "SELECT scope FROM review_mail_sent WHERE month = $1", month
-                )
-            }
-            result = DeliveryResult(sent=[], already=[], failed=[])
-            for d in await deliveries(conn, cfg):
-                if d.scope in done:
-                    result.already.append(d.scope)
-                    continue
-                if result.failed:
-                    # The server refused one review through all its retries: the rest would
-                    # only wait as long again (holding the lock and a connection); the next
-                    # hour tries them all.
-                    result.failed.append(d.scope)
-                    continue
-                message = await _message(conn, config, d, month=month, now=now)
-                if await _send_with_retries(smtp, cfg, message, d, month=month, sleep=sleep):
-                    # A crash between the send and this row sends that review again on the
-                    # next run: at least once, never lost.
-                    await conn.execute(
-                        "INSERT INTO review_mail_sent (month, scope, recipients, message_id)"
-                        " VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
-                        month, d.scope, d.recipients, message["Message-ID"],
-                    )  # fmt: skip
-                    result.sent.append(d.scope)
-                else:
-                    result.failed.append(d.scope)
-            if len(result.failed) > 1:
-                log.error("review %s: %d more reviews not tried after that; next hour",
-                          month, len(result.failed) - 1)  # fmt: skip
-            return result
-        finally:
-            await conn.execute("SELECT pg_advisory_unlock($1)", REVIEW_MAIL_LOCK_ID)
+        done = {
+            r["scope"]
+            for r in await conn.fetch("SELECT scope FROM review_mail_sent WHERE month = $1", month)
+        }
+        result = DeliveryResult(sent=[], already=[], failed=[])
+        for d in await deliveries(conn, cfg):
+            if d.scope in done:
+                result.already.append(d.scope)
+                continue
+            if result.failed:
+                # The server refused one review through all its retries: the rest would only
+                # wait as long again (holding the lock and a connection); the next hour tries
+                # them all.
+                result.failed.append(d.scope)
+                continue
+            message = await _message(conn, config, d, month=month, now=now)
+            if await _send_with_retries(smtp, cfg, message, d, month=month, sleep=sleep):
+                # A crash between the send and this row sends that review again on the next
+                # run: at least once, never lost.
+                await conn.execute(
+                    "INSERT INTO review_mail_sent (month, scope, recipients, message_id)"
+                    " VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+                    month, d.scope, d.recipients, message["Message-ID"],
+                )  # fmt: skip
+                result.sent.append(d.scope)
+            else:
+                result.failed.append(d.scope)
+        if len(result.failed) > 1:
+            log.error("review %s: %d more reviews not tried after that; next hour",
+                      month, len(result.failed) - 1)  # fmt: skip
+        return result
 
 
 async def _message(

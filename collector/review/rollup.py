@@ -23,7 +23,8 @@ from collector.state.rules import AppRules, StateSettings, app_rules
 
 log = logging.getLogger(__name__)
 
-ROLLUP_LOCK_ID = 0x50414E544155 + 2
+# Two-key advisory locks (class, app): the class is a constant of Pantau's, app the app id's hash.
+ROLLUP_LOCK_CLASS = 0x50414E54  # "PANT"
 HOUR = dt.timedelta(hours=1)
 _carry_decoder = msgspec.json.Decoder(Carry)
 
@@ -76,57 +77,59 @@ async def rollup(conn: Conn, *, settings: StateSettings, now: dt.datetime | None
                  apps: Sequence[str] | None = None) -> RollupStats:  # fmt: skip
     """Bring every app's aggregates up to the last complete hour. Returns what it did.
 
-    One transaction per app, so ingest (which marks apps dirty) never waits for a long backlog;
-    a session lock keeps replicas from rolling up at the same time.
+    One transaction per app, so ingest (which marks apps dirty) never waits for a long backlog.
+    Replicas running at once share the apps: each app's transaction takes a transaction-scoped
+    lock of its own and skips the app another replica holds. (No session lock spanning the
+    transactions: behind pgbouncer in transaction mode it would be taken on one server
+    connection and released on another, and stay held.)
     """
     until = floor_hour(now or dt.datetime.now(dt.UTC))
-    if not await conn.fetchval("SELECT pg_try_advisory_lock($1)", ROLLUP_LOCK_ID):
-        return RollupStats(0, 0)  # another replica is at it
-    try:
-        rules = await app_rules(conn, settings)
-        total_hours = 0
-        done = 0
-        for app_id in sorted(apps if apps is not None else rules):
-            if app_id not in rules:
+    rules = await app_rules(conn, settings)
+    total_hours = 0
+    done = 0
+    for app_id in sorted(apps if apps is not None else rules):
+        if app_id not in rules:
+            continue
+        async with conn.transaction():
+            if not await conn.fetchval(
+                "SELECT pg_try_advisory_xact_lock($1, hashtext($2))", ROLLUP_LOCK_CLASS, app_id
+            ):
+                continue  # another replica is rolling this app up right now
+            # Locked: ingest marking this app dirty meanwhile waits, then compares with the new
+            # rolled_until, so no result slips between this run and the next.
+            await conn.execute(
+                "INSERT INTO rollup_progress (app_id) VALUES ($1) ON CONFLICT DO NOTHING",
+                app_id,
+            )
+            p = await conn.fetchrow(
+                "SELECT rolled_until, dirty_since FROM rollup_progress WHERE app_id = $1 FOR UPDATE",
+                app_id,
+            )
+            assert p is not None  # inserted just above
+            rolled, dirty = p["rolled_until"], p["dirty_since"]
+            starts: list[dt.datetime] = [t for t in (rolled, dirty) if t is not None]
+            origin = counted_from = None
+            if rolled is None or dirty is not None:
+                # Availability counts from the accounting start (to the second); usage pushed
+                # before it still gets its hours.
+                counted_from = await accounting_start(conn, app_id)
+                first = await first_data(conn, app_id)
+                origin = floor_hour(min(counted_from, first or counted_from))
+                if rolled is None:
+                    starts.append(origin)
+            start = floor_hour(min(starts))
+            if origin is not None:
+                start = max(start, origin)
+            if start >= until:
                 continue
-            async with conn.transaction():
-                # Locked: ingest marking this app dirty meanwhile waits, then compares with the new
-                # rolled_until, so no result slips between this run and the next.
-                await conn.execute(
-                    "INSERT INTO rollup_progress (app_id) VALUES ($1) ON CONFLICT DO NOTHING",
-                    app_id,
-                )
-                p = await conn.fetchrow(
-                    "SELECT rolled_until, dirty_since FROM rollup_progress WHERE app_id = $1 FOR UPDATE",
-                    app_id,
-                )
-                assert p is not None  # inserted just above
-                rolled, dirty = p["rolled_until"], p["dirty_since"]
-                starts: list[dt.datetime] = [t for t in (rolled, dirty) if t is not None]
-                origin = counted_from = None
-                if rolled is None or dirty is not None:
-                    # Availability counts from the accounting start (to the second); usage pushed
-                    # before it still gets its hours.
-                    counted_from = await accounting_start(conn, app_id)
-                    first = await first_data(conn, app_id)
-                    origin = floor_hour(min(counted_from, first or counted_from))
-                    if rolled is None:
-                        starts.append(origin)
-                start = floor_hour(min(starts))
-                if origin is not None:
-                    start = max(start, origin)
-                if start >= until:
-                    continue
-                total_hours += await _roll_app(conn, app_id, rules[app_id], start, until,
-                                               settings.timezone, counted_from)  # fmt: skip
-                await conn.execute(
-                    "UPDATE rollup_progress SET rolled_until = $2, dirty_since = NULL WHERE app_id = $1",
-                    app_id, until,
-                )  # fmt: skip
-                done += 1
-        return RollupStats(done, total_hours)
-    finally:
-        await conn.execute("SELECT pg_advisory_unlock($1)", ROLLUP_LOCK_ID)
+            total_hours += await _roll_app(conn, app_id, rules[app_id], start, until,
+                                           settings.timezone, counted_from)  # fmt: skip
+            await conn.execute(
+                "UPDATE rollup_progress SET rolled_until = $2, dirty_since = NULL WHERE app_id = $1",
+                app_id, until,
+            )  # fmt: skip
+            done += 1
+    return RollupStats(done, total_hours)
 
 
 async def _roll_app(conn: Conn, app_id: str, rules: AppRules, start: dt.datetime,

@@ -69,7 +69,11 @@ def make_app(
     portal.setup(app)  # HTML pages: not part of the API document
 
     async def database(app: web.Application) -> AsyncIterator[None]:
-        pool = await db.create_pool(dsn, max_size=config.db_pool_max)
+        pool = await db.create_pool(
+            dsn,
+            max_size=config.db_pool_max,
+            statement_cache_size=config.database.statement_cache_size(),
+        )
         async with pool.acquire() as conn:
             await db.migrate(conn, months_ahead=config.partitions_ahead_months)
         app[keys.POOL] = pool
@@ -95,8 +99,11 @@ def make_app(
             asyncio.create_task(app[keys.APP_METRICS].run(), name="app-metrics"),
             asyncio.create_task(_partition_maintenance(app), name="partitions"),
             asyncio.create_task(_rollups(app), name="rollups"),
-            asyncio.create_task(app[keys.TOKENS].listen(dsn), name="token-revocations"),
         ]
+        if not config.database.pgbouncer:  # else no LISTEN: tokens are never cached
+            tasks.append(
+                asyncio.create_task(app[keys.TOKENS].listen(dsn), name="token-revocations")
+            )
         mailer = None
         if config.review_mail is not None:
             from collector.review.delivery import ReviewMailer

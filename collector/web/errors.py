@@ -33,6 +33,10 @@ DB_UNAVAILABLE = (
     asyncpg.ConnectionDoesNotExistError,
     asyncpg.AdminShutdownError,
     asyncpg.TooManyConnectionsError,
+    # A multi-host URL while no server is a primary yet (a standby being promoted), and a
+    # write reaching a server that has just become a standby.
+    asyncpg.TargetServerAttributeNotMatched,
+    asyncpg.ReadOnlySQLTransactionError,
 )
 
 
