@@ -24,6 +24,7 @@ Every worker runs in a subprocess with a timeout: one that hangs is killed and r
 the benchmark goes on. nginx and blackbox_exporter are installed from Debian when missing
 (tests/tools.py). `--profile DIR` writes a cProfile of each lag run to DIR/lag-<size>.prof.
 
+Figures and what they led to (the probe's heap schedule, issue 13): bench/README.md.
 Throughput figures are medians of several rounds (the machine is shared and noisy). Traffic
 stays on 127.0.0.1; every server and worker is started and stopped here. The last line is
 `RESULT ratio=<x> goal=1.5`.
