@@ -1,9 +1,8 @@
 """Probe throughput and schedule lag, against local targets; a benchmark, run on demand.
 
-    .venv/bin/python bench/probe_throughput.py            # full run (6-7 min)
-    .venv/bin/python bench/probe_throughput.py --quick    # smaller, 20 s interval (~2 min)
-    .venv/bin/python bench/probe_throughput.py --skip-throughput --lag-real 10000,50000
-                                                          # lag only, real checks at 50,000 too
+    .venv/bin/python bench/probe_throughput.py            # full run (about 10 min)
+    .venv/bin/python bench/probe_throughput.py --quick    # smaller, 20 s interval (~4 min)
+    .venv/bin/python bench/probe_throughput.py --skip-throughput     # lag only (~7 min)
 
 Measures, each in its own subprocess (so its CPU clock and peak RSS are its own):
 
