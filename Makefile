@@ -38,7 +38,7 @@ bench: bench-ingest bench-probe bench-report bench-storage
 bench-ingest: $(VENV)/.installed-test   # about 2 minutes
 	$(BIN)/python bench/ingest.py
 
-bench-probe: $(VENV)/.installed-test    # a few minutes; installs Debian's blackbox exporter and nginx
+bench-probe: $(VENV)/.installed-test    # about 10 minutes; installs Debian's blackbox exporter and nginx
 	$(BIN)/python bench/probe_throughput.py
 
 bench-storage: $(VENV)/.installed-test  # under a minute at the default size

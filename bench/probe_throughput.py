@@ -1,9 +1,8 @@
 """Probe throughput and schedule lag, against local targets; a benchmark, run on demand.
 
-    .venv/bin/python bench/probe_throughput.py            # full run (6-7 min)
-    .venv/bin/python bench/probe_throughput.py --quick    # smaller, 20 s interval (~2 min)
-    .venv/bin/python bench/probe_throughput.py --skip-throughput --lag-real 10000,50000
-                                                          # lag only, real checks at 50,000 too
+    .venv/bin/python bench/probe_throughput.py            # full run (about 10 min)
+    .venv/bin/python bench/probe_throughput.py --quick    # smaller, 20 s interval (~4 min)
+    .venv/bin/python bench/probe_throughput.py --skip-throughput     # lag only (~7 min)
 
 Measures, each in its own subprocess (so its CPU clock and peak RSS are its own):
 
@@ -13,12 +12,18 @@ Measures, each in its own subprocess (so its CPU clock and peak RSS are its own)
    `pantau-probe run` uses today).
 2. Debian's prometheus-blackbox-exporter probing the same nginx (module http_2xx), driven by a
    client process; its own CPU time from /proc/<pid>/stat. Ratio = Pantau ÷ blackbox_exporter.
-3. schedule lag with the real `Schedule` (APScheduler 3) at 10,000 and 50,000 targets at a 60 s
-   interval: the first round (spread over FIRST_RUN_SPREAD_SECONDS) and one steady interval;
-   lag as `on_lag` reports it, lag against APScheduler's own planned time, and peak RSS. By
-   default real HTTP checks at 10,000 and a cheap runner (`asyncio.sleep(0)`, scheduling
-   alone) at 50,000.
+3. schedule lag with the real `Schedule` at 10,000 and 50,000 targets, real HTTP checks
+   against the nginx, 60 s interval, from a cold start over three intervals (the first round,
+   then two steady ones): lag as the probe reports it and against each job's own slot, how
+   long until every target has run once, whether each job ran once per steady interval, slots
+   skipped, scheduled runs per CPU-second (compare with 1.) and peak RSS. `--lag-real ""`
+   gives a cheap runner (`asyncio.sleep(0)`: the schedule's own cost) instead.
 
+Every worker runs in a subprocess with a timeout: one that hangs is killed and reported, and
+the benchmark goes on. nginx and blackbox_exporter are installed from Debian when missing
+(tests/tools.py). `--profile DIR` writes a cProfile of each lag run to DIR/lag-<size>.prof.
+
+Figures and what they led to (the probe's heap schedule, issue 13): bench/README.md.
 Throughput figures are medians of several rounds (the machine is shared and noisy). Traffic
 stays on 127.0.0.1; every server and worker is started and stopped here. The last line is
 `RESULT ratio=<x> goal=1.5`.
@@ -29,9 +34,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import datetime as dt
+import cProfile
 import json
-import logging
 import math
 import os
 import platform
@@ -46,19 +50,21 @@ from collections import Counter
 from collections.abc import Awaitable, Callable, Coroutine
 from importlib.metadata import version
 from pathlib import Path
-from types import FrameType
 from typing import Any, TypeVar
 
 import aiohttp
 import uvloop
+from prometheus_client import CollectorRegistry
 
 from probe.agent import check_session
 from probe.checks import CheckContext, run_check
-from probe.schedule import EPOCH, FIRST_RUN_SPREAD_SECONDS, Job, Schedule, jobs_for, offset_fraction
+from probe.metrics import ProbeMetrics
+from probe.schedule import Job, Schedule, jobs_for
 from wire.messages import Target
 from wire.specs import HttpCheck
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(1, str(Path(__file__).resolve().parent.parent))
 from probe_common import (  # sibling module of a script, not a package
     HOST,
     BenchError,
@@ -72,9 +78,12 @@ from probe_common import (  # sibling module of a script, not a package
     proc_cpu_seconds,
 )
 
+from tests.tools import ToolUnavailable, require_tools
+
 GOAL_RATIO = 1.5
 GOAL_P99_LAG = 1.0
 GOAL_RSS_MB = 400.0
+GOAL_SCHEDULED_SHARE = 0.8  # scheduled checks per CPU-s against the throughput rounds'
 WORKER_TIMEOUT = 600.0  # seconds, for one throughput round in a subprocess
 SLOT_TOLERANCE = 1.0  # a steady run "keeps its slot" when it starts within this of it
 
@@ -203,15 +212,12 @@ async def throughput_worker(args: argparse.Namespace) -> Result:
 
 
 async def lag_worker(args: argparse.Namespace) -> Result:
-    """The real Schedule with `size` targets for the first round and one steady interval."""
-    from apscheduler.events import (
-        EVENT_JOB_ERROR,
-        EVENT_JOB_MAX_INSTANCES,
-        EVENT_JOB_MISSED,
-        EVENT_JOB_SUBMITTED,
-    )
+    """The real Schedule with `size` targets from a cold start, over `intervals` intervals.
 
-    logging.getLogger("apscheduler").setLevel(logging.ERROR)  # counted below instead
+    The runner is what the agent runs for a check (run_check, the per-outcome counter with its
+    cached child, the lag histogram, the skip counter) minus the spool; with --real it checks
+    the local nginx, else it only yields (the schedule's own cost).
+    """
     size: int = args.size
     interval: float = args.interval
     real: bool = args.real
@@ -225,34 +231,26 @@ async def lag_worker(args: argparse.Namespace) -> Result:
 
     # One entry per run; arrays, not lists of floats, so the records hardly add to the RSS.
     starts = array("d")  # when the runner started (unix seconds)
-    firsts = array("b")  # 1: the job's first run after start, 0: a run in its slot
     which = array("i")  # the job, as its index in `jobs`
     job_index = {job_id: k for k, job_id in enumerate(jobs)}
     reported = array("d")  # lag as on_lag got it
-    plans = array("d")  # APScheduler's planned time for the run
-    slot_offset = array("d")  # start minus the job's own slot (its offset in the interval)
-    runs: dict[str, int] = {}
-    separate_first_runs = False  # one APScheduler job for the first run, one for the slots
-    events: Counter[str] = Counter()
+    plans = array("d")  # the planned time the runner got
+    vs_slot = array("d")  # start minus the job's nearest slot (anchor + k * interval)
+    metrics = ProbeMetrics(registry=CollectorRegistry())
+    counters: dict[tuple[str, str], Any] = {}
     failures: Counter[str] = Counter()
     last_lag = math.nan
-    in_flight = 0
-    epoch = EPOCH.timestamp()
+    skipped = 0
 
     def on_lag(lag: float) -> None:
         nonlocal last_lag
         last_lag = lag
+        metrics.schedule_lag.observe(lag)
 
-    def listener(event: Any) -> None:
-        if event.code == EVENT_JOB_SUBMITTED:
-            if len(event.scheduled_run_times) > 1:
-                events["coalesced"] += len(event.scheduled_run_times) - 1
-        elif event.code == EVENT_JOB_MISSED:
-            events["missed"] += 1
-        elif event.code == EVENT_JOB_MAX_INSTANCES:
-            events["skipped (max_instances)"] += 1
-        elif event.code == EVENT_JOB_ERROR:  # cancelled at shutdown, or a runner raised
-            events["job errors"] += 1
+    def on_skip(n: int) -> None:
+        nonlocal skipped
+        skipped += n
+        metrics.jobs_skipped.inc(n)
 
     async with contextlib.AsyncExitStack() as stack:
         ctx: CheckContext | None = None
@@ -261,174 +259,143 @@ async def lag_worker(args: argparse.Namespace) -> Result:
             ctx = CheckContext(session=session)
 
         async def runner(job: Job, planned: float) -> None:
-            nonlocal last_lag, in_flight
+            nonlocal last_lag
             now = time.time()
             # Schedule calls on_lag right before the runner, with no await in between.
             lag, last_lag = last_lag, math.nan
-            n = runs[job.job_id] = runs.get(job.job_id, 0) + 1
-            aps_id, aps_planned = apscheduler_run()
-            if aps_id is not None and aps_id != job.job_id:
-                first = True
-            else:
-                first = n == 1 and not separate_first_runs
             starts.append(now)
-            firsts.append(first)
             which.append(job_index[job.job_id])
             reported.append(lag)
-            plans.append(aps_planned)
-            slot = epoch + offset_fraction(job.job_id) * job.interval
-            slot_offset.append((now - slot) % job.interval)
-            in_flight += 1
-            try:
-                if ctx is None:
-                    await asyncio.sleep(0)
-                else:
-                    assert isinstance(job.spec, HttpCheck)
-                    result = await run_check(job.spec, app=job.app, ctx=ctx)
-                    if not result.ok:
-                        failures[f"{result.reason}: {result.message}"] += 1
-            finally:
-                in_flight -= 1
+            plans.append(planned)
+            off = (now - job.anchor) % job.interval
+            vs_slot.append(off - job.interval if off > job.interval / 2 else off)  # < 0: early
+            if ctx is None:
+                await asyncio.sleep(0)
+                return
+            assert isinstance(job.spec, HttpCheck)
+            result = await run_check(job.spec, app=job.app, ctx=ctx)
+            key = (result.kind, "ok" if result.ok else result.reason or "error")
+            child = counters.get(key)
+            if child is None:
+                child = counters[key] = metrics.checks.labels(*key)
+            child.inc()
+            if not result.ok:
+                failures[f"{result.reason}: {result.message}"] += 1
 
-        schedule = Schedule(runner=runner, concurrency=args.concurrency, on_lag=on_lag)
-        scheduler = getattr(schedule, "_scheduler", None)  # read-only: events for the figures
-        if scheduler is not None:
-            scheduler.add_listener(
-                listener,
-                EVENT_JOB_SUBMITTED | EVENT_JOB_MISSED | EVENT_JOB_MAX_INSTANCES | EVENT_JOB_ERROR,
-            )
-        peak_tasks = 0
+        schedule = Schedule(
+            runner=runner, concurrency=args.concurrency, on_lag=on_lag, on_skip=on_skip
+        )
+        peak = {"tasks": 0, "in_flight": 0, "waiting": 0}
 
-        async def count_tasks() -> None:  # jobs waiting at the gate are tasks too
-            nonlocal peak_tasks
+        async def sample() -> None:
             while True:
-                peak_tasks = max(peak_tasks, len(asyncio.all_tasks()) - 2)
+                peak["tasks"] = max(peak["tasks"], len(asyncio.all_tasks()) - 2)
+                peak["in_flight"] = max(peak["in_flight"], schedule.in_flight)
+                peak["waiting"] = max(peak["waiting"], schedule.waiting)
                 await asyncio.sleep(0.5)
 
-        counter = asyncio.create_task(count_tasks())
+        sampler = asyncio.create_task(sample())
         rss_setup = current_rss_mb()
+        profile = cProfile.Profile() if args.profile else None
+        if profile is not None:
+            profile.enable()
         u0, s0 = cpu_now()
         # As the agent does: start, then the first target list arrives.
+        t_start = time.time()
         schedule.start()
         t = time.perf_counter()
         await schedule.update(jobs)
         update_s = time.perf_counter() - t
-        if scheduler is not None:
-            separate_first_runs = len(scheduler.get_jobs()) > len(jobs)
-        t_start = time.time() - update_s
-        # How long until this coroutine runs again: the loop's work queued by update().
         t = time.perf_counter()
-        await asyncio.sleep(0)
+        await asyncio.sleep(0)  # until this coroutine runs again: the work update() queued
         blocked_s = time.perf_counter() - t
         rss_update = current_rss_mb()
-        spread = min(interval, FIRST_RUN_SPREAD_SECONDS)
-        # First round within `spread`, each job's next run within one interval after it.
-        run_for = spread + interval + args.margin
-        await asyncio.sleep(max(0.0, t_start + run_for - time.time()))
+        await asyncio.sleep(
+            max(0.0, t_start + args.intervals * interval + args.margin - time.time())
+        )
         u1, s1 = cpu_now()  # the figures are for the window; shutdown is timed on its own
+        if profile is not None:
+            profile.disable()
+            profile.dump_stats(args.profile)
         runs_in_window = len(starts)
-        counter.cancel()
+        sampler.cancel()
         with contextlib.suppress(asyncio.CancelledError):
-            await counter
+            await sampler
         pending = len(asyncio.all_tasks()) - 1
         t = time.perf_counter()
-        await shutdown(schedule)
-        deadline = time.monotonic() + 15.0
-        while in_flight and time.monotonic() < deadline:
-            await asyncio.sleep(0.05)
+        await schedule.shutdown(grace=5.0)
         shutdown_s = time.perf_counter() - t
 
-    update_end = t_start + update_s
-    steady_from, steady_to = t_start + spread, t_start + spread + interval
+    n = len(starts)
+    first_run = [math.inf] * len(jobs)
+    for i in range(n):
+        k = which[i]
+        first_run[k] = min(first_run[k], starts[i] - t_start)
+    reached = sorted(x for x in first_run if x < math.inf)
 
-    def in_steady_interval(i: int) -> bool:  # one full interval after the first-run spread
-        when = starts[i] if math.isnan(plans[i]) else plans[i]
-        return not firsts[i] and steady_from <= when < steady_to
-
-    def stats(select: Callable[[int], bool]) -> Result:
-        idx = [i for i in range(len(starts)) if select(i)]
+    def stats(idx: list[int]) -> Result:
         rep = [reported[i] for i in idx if not math.isnan(reported[i])]
-        pln = [starts[i] - plans[i] for i in idx if not math.isnan(plans[i])]
+        slot = [vs_slot[i] for i in idx]
         return {
             "runs": len(idx),
             "reported_p50": percentile(rep, 50),
             "reported_p99": percentile(rep, 99),
             "reported_max": max(rep, default=math.nan),
-            "planned_p50": percentile(pln, 50),
-            "planned_p99": percentile(pln, 99),
-            "planned_max": max(pln, default=math.nan),
+            "slot_p50": percentile(slot, 50),
+            "slot_p99": percentile(slot, 99),
+            "slot_max": max(slot, default=math.nan),
         }
 
-    steady = [i for i in range(len(starts)) if in_steady_interval(i)]
-    steady_starts = [starts[i] - t_start for i in steady]
-    per_second = Counter(int(s) for s in steady_starts)
-    on_slot = sum(
-        1 for i in steady if slot_offset[i] < SLOT_TOLERANCE or slot_offset[i] > interval - 0.05
-    )
+    # Interval k (0 = the first round): runs planned in [t_start + k I, t_start + (k+1) I).
+    def interval_of(i: int) -> int:
+        return int((plans[i] - t_start) // interval)
+
+    first = [i for i in range(n) if interval_of(i) == 0]
+    steady = [i for i in range(n) if 1 <= interval_of(i) < args.intervals]
+    per_interval = []
+    for k in range(1, args.intervals):
+        counts = Counter(which[i] for i in steady if interval_of(i) == k)
+        per_interval.append(
+            {
+                "interval": k,
+                "runs": sum(counts.values()),
+                "jobs_without_run": len(jobs) - len(counts),
+                "jobs_run_twice": sum(1 for c in counts.values() if c > 1),
+            }
+        )
+    per_second = Counter(int(starts[i] - t_start) for i in steady)
     cpu = (u1 - u0) + (s1 - s0)
     return {
         "size": size,
         "interval": interval,
+        "intervals": args.intervals,
         "real": real,
         "concurrency": args.concurrency,
         "build_s": build_s,
         "update_s": update_s,
         "blocked_s": blocked_s,
-        "ran_for": time.time() - t_start,
-        "separate_first_runs": separate_first_runs,
-        "first": stats(lambda i: bool(firsts[i])),
-        "first_after_update": stats(lambda i: bool(firsts[i]) and plans[i] >= update_end),
-        "steady": stats(in_steady_interval),
-        "all": stats(lambda i: True),
-        "jobs_without_steady_run": len(jobs) - len({which[i] for i in steady}),
-        "steady_window": [
-            min(steady_starts, default=math.nan),
-            max(steady_starts, default=math.nan),
-        ],
+        "cold_start_p50": percentile(reached, 50),
+        "cold_start_all": reached[-1] if len(reached) == len(jobs) else math.nan,
+        "never_ran": len(jobs) - len(reached),
+        "first": stats(first),
+        "steady": stats(steady),
+        "all": stats(list(range(n))),
+        "per_interval": per_interval,
         "steady_peak_per_s": max(per_second.values(), default=0),
-        "steady_on_slot": on_slot / len(steady) if steady else math.nan,
-        "events": dict(events),
+        "skipped": skipped,
         "failed": sum(failures.values()),
         "failures": dict(failures.most_common(3)),
         "cpu_s": cpu,
         "runs_per_cpu_s": runs_in_window / cpu if cpu else math.nan,
-        "peak_tasks": peak_tasks,
+        "peak_tasks": peak["tasks"],
+        "peak_in_flight": peak["in_flight"],
+        "peak_waiting": peak["waiting"],
         "pending_at_shutdown": pending,
         "shutdown_s": shutdown_s,
         "rss_setup_mb": rss_setup,
         "rss_update_mb": rss_update,
         "rss_mb": peak_rss_mb(),
     }
-
-
-def apscheduler_run() -> tuple[str | None, float]:
-    """The APScheduler job id and planned time of the run that is calling, from the stack.
-
-    The runner starts synchronously inside APScheduler's `run_coroutine_job` (through
-    Schedule's own coroutines), so that frame is up the stack: read, never changed.
-    """
-    frame: FrameType | None = sys._getframe(1)
-    for _ in range(16):
-        if frame is None:
-            break
-        if frame.f_code.co_name == "run_coroutine_job":
-            job, run_time = frame.f_locals.get("job"), frame.f_locals.get("run_time")
-            if job is not None and isinstance(run_time, dt.datetime):
-                return str(job.id), run_time.timestamp()
-            break
-        frame = frame.f_back
-    return None, math.nan
-
-
-async def shutdown(schedule: Schedule) -> None:
-    """Schedule.shutdown is sync in some versions of the probe and async (with grace) in others."""
-    stopper: Callable[..., Any] = schedule.shutdown
-    try:
-        result = stopper(grace=5.0)
-    except TypeError:
-        result = stopper()
-    if asyncio.iscoroutine(result):
-        await result
 
 
 def run_with_loop(coro: Coroutine[Any, Any, T], loop: str) -> T:
@@ -450,21 +417,27 @@ def worker_main(args: argparse.Namespace) -> int:
 # --- orchestration ------------------------------------------------------------------------
 
 
-def spawn(worker_args: list[str], *, timeout: float) -> Result:
+def spawn(worker_args: list[str], *, timeout: float) -> Result | None:
+    """Run one measured worker; None (reported here) when it hangs or fails: the rest go on."""
     cmd = [sys.executable, str(Path(__file__).resolve()), *worker_args]
     try:
         out = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
-    except subprocess.TimeoutExpired as exc:  # run() has killed the worker
-        raise BenchError(f"worker {worker_args} took longer than {timeout:g} s") from exc
+    except subprocess.TimeoutExpired:  # run() has killed the worker
+        print(f"  KILLED: worker {worker_args} took longer than {timeout:g} s", flush=True)
+        return None
     if out.returncode != 0 or not out.stdout.strip():
-        raise BenchError(f"worker {worker_args} failed ({out.returncode}):\n{out.stderr[-3000:]}")
+        print(
+            f"  FAILED: worker {worker_args} exited {out.returncode}:\n{out.stderr[-3000:]}",
+            flush=True,
+        )
+        return None
     result: Result = json.loads(out.stdout.strip().splitlines()[-1])
     return result
 
 
 def throughput_round(
     kind: str, args: argparse.Namespace, target: Server, blackbox: Server | None
-) -> Result:
+) -> Result | None:
     loop = "asyncio" if kind == "pantau-asyncio" else "uvloop"
     wargs = [
         "--worker=throughput",
@@ -479,6 +452,8 @@ def throughput_round(
         assert blackbox is not None
         wargs += [f"--blackbox-url={blackbox.url}probe", f"--blackbox-pid={blackbox.proc.pid}"]
     r = spawn(wargs, timeout=WORKER_TIMEOUT)
+    if r is None:
+        return None
     if kind == "blackbox":  # the measured process is the exporter; the driver is a client
         r["driver_cpu"] = r["cpu_user"] + r["cpu_sys"]
         r["cpu"] = r["other_cpu"]
@@ -519,7 +494,7 @@ def check_answers(target: Server, blackbox: Server | None) -> None:
 def run_throughput(
     args: argparse.Namespace, target: Server, blackbox: Server | None
 ) -> dict[str, list[Result]]:
-    kinds = ["pantau", "bare", "pantau-asyncio"] + (["blackbox"] if blackbox else [])
+    kinds = [k for k in args.kinds.split(",") if k in KIND_LABEL and (k != "blackbox" or blackbox)]
     results: dict[str, list[Result]] = {k: [] for k in kinds}
     print(
         f"\n## Checks per CPU-second: {args.checks:,} checks per round after {args.warmup:,} "
@@ -535,6 +510,8 @@ def run_throughput(
         order = kinds[rnd % len(kinds) :] + kinds[: rnd % len(kinds)]
         for kind in order:
             r = throughput_round(kind, args, target, blackbox)
+            if r is None:
+                continue
             results[kind].append(r)
             note = ""
             if kind == "blackbox":
@@ -566,12 +543,11 @@ def run_throughput(
 def run_lag(args: argparse.Namespace, target: Server) -> list[Result]:
     sizes = [int(s) for s in args.lag_sizes.split(",") if s]
     real_sizes = {int(s) for s in args.lag_real.split(",") if s}
-    spread = min(args.interval, FIRST_RUN_SPREAD_SECONDS)
+    window = args.intervals * args.interval + args.margin
     print(
-        f"\n## Schedule lag: real Schedule + APScheduler, interval {args.interval:g} s, "
-        f"first round spread over {spread:g} s, then one steady interval "
-        f"(~{spread + args.interval + args.margin:.0f} s per size), "
-        f"Schedule concurrency {args.lag_concurrency}, uvloop"
+        f"\n## Schedule lag: the real Schedule from a cold start, interval {args.interval:g} s, "
+        f"{args.intervals} intervals (~{window:.0f} s per size), concurrency "
+        f"{args.lag_concurrency}, uvloop"
     )
     out: list[Result] = []
     for size in sizes:
@@ -581,83 +557,81 @@ def run_lag(args: argparse.Namespace, target: Server) -> list[Result]:
             "--loop=uvloop",
             f"--size={size}",
             f"--interval={args.interval}",
+            f"--intervals={args.intervals}",
             f"--margin={args.margin}",
             f"--concurrency={args.lag_concurrency}",
             f"--url={target.url}",
         ] + (["--real"] if real else [])
-        timeout = spread + args.interval + args.margin + 180.0
+        if args.profile:
+            wargs.append(f"--profile={Path(args.profile) / f'lag-{size}.prof'}")
         print(
             f"  {size:,} targets, {'real HTTP checks' if real else 'cheap runner'} ...", flush=True
         )
-        r = spawn(wargs, timeout=timeout)
-        out.append(r)
+        r = spawn(wargs, timeout=window + 120.0)
+        if r is not None:
+            out.append(r)
+    if not out:
+        return out
     print()
     head = (
-        f"{'targets':>8} {'runner':<6} {'round':<19} {'runs':>7} "
-        f"{'on_lag p50':>10} {'p99':>7} {'max':>7} "
-        f"{'vs APS p50':>10} {'p99':>7} {'max':>7}"
+        f"{'targets':>8} {'runner':<6} {'round':<7} {'runs':>7} "
+        f"{'lag p50':>8} {'p99':>7} {'max':>7} {'vs slot p50':>11} {'p99':>7} {'max':>7}"
     )
-    print("lag in seconds; on_lag = what the probe reports (its schedule_lag metric);")
-    print("vs APS = start of the runner minus APScheduler's own planned time for that run.")
-    print("first = each job's first run after start (spread over the first seconds); first,")
-    print("after update = those planned after schedule.update() had returned; steady = runs")
-    print("in the job's slot planned within one full interval after the spread; all = every")
-    print("run in the window (slot runs during the spread too)")
+    print("lag in seconds; lag = what the probe reports (pantau_probe_schedule_lag_seconds);")
+    print("vs slot = start minus the job's nearest slot (anchor + k x interval; < 0: early);")
+    print("first = runs planned in the first interval after start (the cold start); steady =")
+    print("runs planned in the intervals after it; all = every run in the window")
     print(head)
     print("-" * len(head))
     for r in out:
-        for name, label in ROUND_LABEL.items():
+        for name in ("first", "steady", "all"):
             s = r[name]
             print(
-                f"{r['size']:>8,} {'http' if r['real'] else 'cheap':<6} {label:<19} "
-                f"{s['runs']:>7,} "
-                f"{s['reported_p50']:>10.3f} {s['reported_p99']:>7.3f} {s['reported_max']:>7.3f} "
-                f"{s['planned_p50']:>10.3f} {s['planned_p99']:>7.3f} {s['planned_max']:>7.3f}"
+                f"{r['size']:>8,} {'http' if r['real'] else 'cheap':<6} {name:<7} "
+                f"{s['runs']:>7,} {s['reported_p50']:>8.3f} {s['reported_p99']:>7.3f} "
+                f"{s['reported_max']:>7.3f} {s['slot_p50']:>11.3f} {s['slot_p99']:>7.3f} "
+                f"{s['slot_max']:>7.3f}"
             )
     print()
     head2 = (
         f"{'targets':>8} {'runner':<6} {'RSS MB set-up':>13} {'updated':>7} {'peak':>6} "
-        f"{'CPU s':>6} {'runs/CPU-s':>10} {'update s':>8} {'+ blocked':>9} {'steady window s':>15} "
-        f"{'peak/s':>6} {'ideal/s':>7} {'on slot':>7} {'fail':>5}  notes"
+        f"{'CPU s':>6} {'runs/CPU-s':>10} {'update s':>8} {'+ blocked':>9} "
+        f"{'cold start p50':>14} {'all':>6} {'peak/s':>6} {'ideal/s':>7} {'skipped':>7} "
+        f"{'fail':>5}  notes"
     )
     print("RSS set-up: after building targets and jobs; updated: after start + update();")
     print("update s: schedule.update() itself; + blocked: then until the loop ran this")
-    print("coroutine again (the work update() queued on the loop);")
-    print("CPU s and runs/CPU-s: the whole process from start() to the end of the window")
-    print("(shutdown excluded); steady window: first..last steady run, s after start;")
-    print("peak/s: most steady runs in one second (ideal/s = targets / interval); on slot:")
-    print(f"steady runs started within {SLOT_TOLERANCE:g} s of the job's own offset in the")
-    print("interval (offset_fraction x interval); tasks: asyncio tasks alive (sampled 2/s)")
+    print("coroutine again; CPU s and runs/CPU-s: the whole process from start() to the end")
+    print("of the window (shutdown excluded); cold start: s after start until a target's first")
+    print("run (p50, and until every target had run); peak/s: most steady runs started in one")
+    print("second (ideal/s = targets / interval); skipped: slots not run (pantau_probe_jobs_")
+    print("skipped_total); per steady interval: jobs without a run / run twice")
     print(head2)
     print("-" * len(head2))
     for r in out:
-        w0, w1 = r["steady_window"]
         notes = [
-            f"peak {r['peak_tasks']:,} tasks",
+            f"peak {r['peak_tasks']:,} tasks, {r['peak_in_flight']:,} in flight, "
+            f"{r['peak_waiting']:,} waiting",
             f"shutdown {r['shutdown_s']:.1f} s with {r['pending_at_shutdown']:,} tasks pending",
         ]
-        notes += [f"{k} {v:,}" for k, v in r["events"].items()]
+        notes += [
+            f"interval {p['interval']}: {p['jobs_without_run']:,} without a run, "
+            f"{p['jobs_run_twice']:,} twice"
+            for p in r["per_interval"]
+        ]
+        if r["never_ran"]:
+            notes.append(f"{r['never_ran']:,} never ran")
         if r["failed"]:
             notes.append(f"failures: {r['failures']}")
-        if r["jobs_without_steady_run"]:
-            notes.append(f"{r['jobs_without_steady_run']} jobs without a steady run")
         print(
             f"{r['size']:>8,} {'http' if r['real'] else 'cheap':<6} {r['rss_setup_mb']:>13.1f} "
             f"{r['rss_update_mb']:>7.1f} {r['rss_mb']:>6.1f} {r['cpu_s']:>6.1f} "
             f"{r['runs_per_cpu_s']:>10,.0f} {r['update_s']:>8.2f} {r['blocked_s']:>9.2f} "
-            f"{f'{w0:.1f}..{w1:.1f}':>15} {r['steady_peak_per_s']:>6,} "
-            f"{r['size'] / r['interval']:>7,.0f} {r['steady_on_slot']:>7.1%} {r['failed']:>5}  "
-            + "; ".join(notes)
+            f"{r['cold_start_p50']:>14.1f} {r['cold_start_all']:>6.1f} "
+            f"{r['steady_peak_per_s']:>6,} {r['size'] / r['interval']:>7,.0f} "
+            f"{r['skipped']:>7,} {r['failed']:>5}  " + "; ".join(notes)
         )
     return out
-
-
-ROUND_LABEL = {
-    "first": "first",
-    "first_after_update": "first, after update",
-    "steady": "steady",
-    "all": "all",
-}
 
 
 def load() -> str:
@@ -665,6 +639,15 @@ def load() -> str:
 
 
 def orchestrate(args: argparse.Namespace) -> int:
+    tools = {"nginx": "nginx"}
+    if not args.skip_throughput and "blackbox" in args.kinds.split(","):
+        tools["prometheus-blackbox-exporter"] = "prometheus-blackbox-exporter"
+    try:
+        require_tools(tools)  # what `make bench-probe` promises: installed when missing
+    except ToolUnavailable as exc:
+        raise BenchError(str(exc)) from exc
+    if args.profile:
+        Path(args.profile).mkdir(parents=True, exist_ok=True)
     if args.quick:
         args.checks, args.warmup, args.rounds = 5_000, 500, 3
         args.interval = 20.0
@@ -673,12 +656,12 @@ def orchestrate(args: argparse.Namespace) -> int:
         f"host: {os.cpu_count()} CPUs, {platform.processor() or platform.machine()}, "
         f"Linux {platform.release()}; Python {platform.python_version()}, "
         f"aiohttp {version('aiohttp')}, uvloop {version('uvloop')}, "
-        f"APScheduler {version('apscheduler')}; nginx {nginx_version()}, "
+        f"nginx {nginx_version()}, "
         f"blackbox_exporter {blackbox_version()}"
     )
     print(f"target: nginx (own config, 1 worker, separate process) on {HOST}, static body")
     print(f"load average at start: {load()} (lag figures are wall-clock: other load shows there)")
-    ratio = math.nan
+    ratio = pantau_per_cpu_s = math.nan
     with tempfile.TemporaryDirectory(prefix="pantau-bench-") as tmp_name:
         tmp = Path(tmp_name)
         tmp.chmod(0o755)  # nginx workers run as nobody when started by root
@@ -690,12 +673,15 @@ def orchestrate(args: argparse.Namespace) -> int:
                 with contextlib.ExitStack() as stack:
                     blackbox: Server | None = None
                     try:
+                        if "blackbox" not in args.kinds.split(","):
+                            raise BenchError("not asked for (--kinds)")
                         blackbox = stack.enter_context(blackbox_exporter(tmp / "blackbox"))
                     except BenchError as exc:
                         print(f"blackbox_exporter not run: {exc}")
                     sanity(target, blackbox)
                     results = run_throughput(args, target, blackbox)
-                if blackbox is not None:
+                pantau_per_cpu_s = median([r["per_cpu_s"] for r in results.get("pantau", [])])
+                if blackbox is not None and results.get("blackbox"):
                     ratio = median([r["per_cpu_s"] for r in results["pantau"]]) / median(
                         [r["per_cpu_s"] for r in results["blackbox"]]
                     )
@@ -706,14 +692,25 @@ def orchestrate(args: argparse.Namespace) -> int:
         print(f"checks/CPU-s vs blackbox_exporter: {ratio:.2f}x (goal >= {GOAL_RATIO}x)"
               f" {'met' if ratio >= GOAL_RATIO else 'MISSED'}")  # fmt: skip
     for r in lag:
-        p99 = r["all"]["reported_p99"]
+        p99 = r["steady"]["reported_p99"]
         kind = "http" if r["real"] else "cheap"
+        missed_runs = sum(p["jobs_without_run"] + p["jobs_run_twice"] for p in r["per_interval"])
         print(
-            f"{r['size']:,} targets ({kind}): p99 lag {p99:.3f} s as reported, "
-            f"{r['all']['planned_p99']:.3f} s vs APScheduler's plan (goal < {GOAL_P99_LAG:g} s) "
-            f"{'met' if p99 < GOAL_P99_LAG else 'MISSED'}; peak RSS {r['rss_mb']:.0f} MB "
-            f"(goal < {GOAL_RSS_MB:g} MB) {'met' if r['rss_mb'] < GOAL_RSS_MB else 'MISSED'}"
+            f"{r['size']:,} targets ({kind}): steady p99 lag {p99:.3f} s as reported, "
+            f"{r['steady']['slot_p99']:.3f} s vs the slot (goal < {GOAL_P99_LAG:g} s) "
+            f"{'met' if p99 < GOAL_P99_LAG else 'MISSED'}; once per steady interval: "
+            f"{missed_runs:,} jobs not {'met' if missed_runs == 0 else 'MISSED'}; "
+            f"peak RSS {r['rss_mb']:.0f} MB (goal < {GOAL_RSS_MB:g} MB) "
+            f"{'met' if r['rss_mb'] < GOAL_RSS_MB else 'MISSED'}; every target reached "
+            f"{r['cold_start_all']:.1f} s after a cold start"
         )
+        if r["real"] and not math.isnan(pantau_per_cpu_s):
+            share = r["runs_per_cpu_s"] / pantau_per_cpu_s
+            print(
+                f"  scheduled runs/CPU-s {r['runs_per_cpu_s']:,.0f} = {share:.2f}x the throughput "
+                f"rounds' {pantau_per_cpu_s:,.0f} (goal >= {GOAL_SCHEDULED_SHARE}x) "
+                f"{'met' if share >= GOAL_SCHEDULED_SHARE else 'MISSED'}"
+            )
     print(f"RESULT ratio={ratio:.2f} goal={GOAL_RATIO}")
     return 0
 
@@ -725,9 +722,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--rounds", type=int, default=5, help="throughput rounds (median taken)")
     p.add_argument("--concurrency", type=int, default=64, help="checks in flight (throughput)")
     p.add_argument("--interval", type=float, default=60.0, help="check interval for the lag runs")
-    p.add_argument("--margin", type=float, default=3.0, help="seconds after the steady interval")
+    p.add_argument("--margin", type=float, default=3.0, help="seconds after the last interval")
     p.add_argument("--lag-sizes", default="10000,50000", help="target counts for the lag runs")
-    p.add_argument("--lag-real", default="10000", help="sizes run with real HTTP checks")
+    p.add_argument("--lag-real", default="10000,50000", help="sizes run with real HTTP checks")
+    p.add_argument("--intervals", type=int, default=3, help="intervals per lag run (>= 2)")
+    p.add_argument("--kinds", default=",".join(KIND_LABEL), help="throughput kinds to run")
+    p.add_argument("--profile", help="write a cProfile of each lag run into this directory")
     p.add_argument("--lag-concurrency", type=int, default=200, help="Schedule concurrency")
     p.add_argument("--skip-throughput", action="store_true")
     p.add_argument("--skip-lag", action="store_true")

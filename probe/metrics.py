@@ -22,8 +22,24 @@ class ProbeMetrics:
         )
         self.schedule_lag = Histogram(
             "pantau_probe_schedule_lag_seconds",
-            "How late a scheduled check started, against its planned time.",
+            "How late a scheduled check or usage read started, against its slot.",
             buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+            registry=registry,
+        )
+        self.jobs_skipped = Counter(
+            "pantau_probe_jobs_skipped_total",
+            "Slots of a check or usage read not run: the job's previous run was still going or "
+            "still waiting for a free worker (the probe is behind), or the probe stalled.",
+            registry=registry,
+        )
+        self.checks_in_flight = Gauge(
+            "pantau_probe_checks_in_flight",
+            "Checks and usage reads running now (at most the probe's concurrency).",
+            registry=registry,
+        )
+        self.checks_waiting = Gauge(
+            "pantau_probe_checks_waiting",
+            "Checks and usage reads past their slot, waiting for a free worker.",
             registry=registry,
         )
         self.targets = Gauge(

@@ -18,7 +18,7 @@ from aiohttp import web
 
 from probe.agent import Agent
 from probe.config import ProbeConfig
-from probe.schedule import jobs_for, offset_fraction
+from probe.schedule import BATCH_SECONDS, EPOCH, Job, Schedule, jobs_for, offset_fraction
 from tests.live import LiveCollector, apply_catalog, fetch, probe_token
 from wire.messages import CheckResult, Target
 from wire.specs import HttpCheck, PushSource, UsageSpec
@@ -196,6 +196,12 @@ async def test_collector_outage_loses_nothing_and_stores_nothing_twice(
     failures = [s for m in agent.metrics.registry.collect() if m.name == "pantau_probe_push_failures"
                 for s in m.samples if s.name.endswith("_total") and s.value > 0]  # fmt: skip
     assert failures, "the outage was not noticed"
+    # Whether the probe keeps up shows in its own metrics (read from the schedule at scrape).
+    exposed = {s.name: s.value for m in agent.metrics.registry.collect() for s in m.samples}
+    assert exposed["pantau_probe_checks_in_flight"] == 0  # stopped: nothing runs
+    assert exposed["pantau_probe_checks_waiting"] == 0
+    assert "pantau_probe_jobs_skipped_total" in exposed
+    assert exposed["pantau_probe_schedule_lag_seconds_count"] > 0
 
 
 def _spooled_keys(path: Path) -> set[tuple[str, str, float]]:
@@ -283,51 +289,182 @@ async def _at_least(count: Callable[[], Awaitable[int]], n: int) -> bool:
     return await count() >= n
 
 
-async def test_jobs_run_in_their_slot_after_a_first_run_right_away() -> None:
-    """Every job runs once soon after start, then at anchor + k * interval: spread, stable."""
-    from probe.schedule import EPOCH, FIRST_RUN_SPREAD_SECONDS, Job, Schedule
+def _jobs(n: int, interval: float, prefix: str = "app") -> dict[str, Job]:
+    return {
+        f"{prefix}-{i}/check/http": Job(
+            f"{prefix}-{i}/check/http", f"{prefix}-{i}", HttpCheck(url="http://a/"), interval
+        )
+        for i in range(n)
+    }
 
-    runs: list[tuple[str, float]] = []
 
-    async def runner(job: Job, planned: float) -> None:
-        runs.append((job.job_id, planned))
+def _on_slot(job: Job, when: float) -> bool:
+    off = (when - job.anchor) % job.interval
+    return min(off, job.interval - off) < 1e-3  # microsecond rounding aside
 
-    schedule = Schedule(runner=runner, concurrency=10, on_lag=lambda _: None)
+
+async def test_jobs_wait_for_their_slot_spread_over_the_whole_interval() -> None:
+    """Every job runs at anchor + k * interval, its first run too: the slots fill the interval
+    evenly, so the first round after a start asks no more checks a second than the next ones."""
+    schedule = Schedule(runner=_noop, concurrency=10, on_lag=lambda _: None)
     schedule.start()
-    loop = asyncio.get_running_loop()
     try:
-        jobs = {f"app-{i}/check/http": Job(f"app-{i}/check/http", f"app-{i}", HttpCheck(url="http://a/"), 60.0)
-                for i in range(200)}  # fmt: skip
+        jobs = _jobs(200, 60.0)
         before = time.time()
         assert await schedule.update(jobs, chunk=50) == (200, 0, 0)
         after = time.time()
-        periodic = schedule._scheduler.get_jobs()
-        assert len(periodic) == 200
-        for j in periodic:
-            slot = EPOCH.timestamp() + offset_fraction(j.id) * 60
-            off = (j.next_run_time.timestamp() - slot) % 60
-            assert min(off, 60 - off) < 1e-3  # on the slot (microsecond rounding aside)
-            assert before <= j.next_run_time.timestamp() <= after + 60  # the next slot, not later
+        planned = schedule.next_runs()
+        assert set(planned) == set(jobs)
+        for job_id, when in planned.items():
+            job = jobs[job_id]
+            assert job.anchor == EPOCH.timestamp() + offset_fraction(job_id) * 60
+            assert _on_slot(job, when)
+            assert before <= when <= after + 60  # the next slot, not later
         # the slots fill the interval evenly: no bunching in the first seconds
-        seconds = sorted((j.next_run_time.timestamp() - before) for j in periodic)
+        seconds = sorted(when - before for when in planned.values())
         assert seconds[100] > 20
-        # and each job also runs once within the first seconds
-        assert len(schedule._first_runs) == 200
-        assert all(
-            h.when() - loop.time() <= FIRST_RUN_SPREAD_SECONDS + 1
-            for h in schedule._first_runs.values()
-        )
+        assert sum(1 for s in seconds if s < 10) < 60  # about a sixth, not all of them
         assert await schedule.update(jobs) == (0, 0, 0)  # unchanged: nothing moves
+        assert schedule.next_runs() == planned
         assert await schedule.update({}) == (0, 0, 200)
-        assert schedule._scheduler.get_jobs() == []
-        assert schedule._first_runs == {}
+        assert schedule.next_runs() == {}
     finally:
         await schedule.shutdown(grace=1)
 
 
-async def test_shutdown_lets_running_checks_finish() -> None:
-    from probe.schedule import Job, Schedule
+async def test_first_runs_start_in_their_slot() -> None:
+    """The runs a fresh schedule makes are planned at the jobs' slots (no extra first round)."""
+    runs: list[tuple[Job, float, float]] = []
 
+    async def runner(job: Job, planned: float) -> None:
+        runs.append((job, planned, time.time()))
+
+    schedule = Schedule(runner=runner, concurrency=10, on_lag=lambda _: None)
+    schedule.start()
+    try:
+        jobs = _jobs(300, 20.0)
+        await schedule.update(jobs)
+        await eventually_true(lambda: len(runs) >= 5)
+    finally:
+        await schedule.shutdown(grace=1)
+    assert all(_on_slot(job, planned) for job, planned, _ in runs)
+    # not before the slot, but for jobs due within BATCH_SECONDS started together
+    assert all(started >= planned - BATCH_SECONDS for _, planned, started in runs)
+
+
+async def test_runs_never_overlap_and_skipped_slots_are_counted() -> None:
+    """A job still running at its next slot skips that slot (counted), never runs twice."""
+    running: set[str] = set()
+    overlaps: list[str] = []
+    finished: list[str] = []
+    skipped: list[int] = []
+
+    async def runner(job: Job, planned: float) -> None:
+        if job.job_id in running:
+            overlaps.append(job.job_id)
+        running.add(job.job_id)
+        await asyncio.sleep(0.35)
+        running.discard(job.job_id)
+        finished.append(job.job_id)
+
+    schedule = Schedule(
+        runner=runner, concurrency=10, on_lag=lambda _: None, on_skip=skipped.append
+    )
+    schedule.start()
+    try:
+        await schedule.update(_jobs(3, 0.1))
+        await eventually_true(lambda: len(finished) >= 6)
+    finally:
+        await schedule.shutdown(grace=2)
+    assert overlaps == []
+    assert sum(skipped) >= 3
+
+
+async def test_concurrency_bounds_the_workers_and_lag_is_reported() -> None:
+    """At most `concurrency` runs at once (and as many worker tasks); the queue drains; the
+    lag of the runs that had to wait is reported."""
+    peak_busy = peak_tasks = 0
+    done: set[str] = set()
+    lags: list[float] = []
+    schedule: Schedule | None = None
+
+    async def runner(job: Job, planned: float) -> None:
+        nonlocal peak_busy, peak_tasks
+        assert schedule is not None
+        peak_busy = max(peak_busy, schedule.in_flight)
+        peak_tasks = max(peak_tasks, len(schedule._running))
+        await asyncio.sleep(0.05)
+        done.add(job.job_id)
+
+    schedule = Schedule(runner=runner, concurrency=4, on_lag=lags.append)
+    schedule.start()
+    jobs = _jobs(40, 0.5)
+    try:
+        await schedule.update(jobs)
+        await eventually_true(lambda: done == set(jobs))
+    finally:
+        await schedule.shutdown(grace=2)
+    assert peak_busy == 4
+    assert peak_tasks <= 4
+    # 40 runs of 50 ms, 4 at a time, in a 0.5 s interval: some had to wait for a worker.
+    assert max(lags) >= 0.05
+    assert schedule.in_flight == 0
+
+
+async def test_a_failing_runner_does_not_stop_the_schedule(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    calls: list[str] = []
+
+    async def runner(job: Job, planned: float) -> None:
+        calls.append(job.job_id)
+        raise RuntimeError("boom")
+
+    schedule = Schedule(runner=runner, concurrency=1, on_lag=lambda _: None)
+    schedule.start()
+    try:
+        await schedule.update(_jobs(2, 0.1))
+        await eventually_true(lambda: len(calls) >= 6)
+    finally:
+        await schedule.shutdown(grace=1)
+    assert "boom" in caplog.text
+
+
+async def test_removed_and_changed_jobs_follow_the_update() -> None:
+    runs: list[Job] = []
+
+    async def runner(job: Job, planned: float) -> None:
+        runs.append(job)
+
+    schedule = Schedule(runner=runner, concurrency=10, on_lag=lambda _: None)
+    schedule.start()
+    try:
+        jobs = _jobs(5, 0.2)
+        await schedule.update(jobs)
+        await eventually_true(lambda: {j.job_id for j in runs} == set(jobs))
+        slower = {k: Job(k, v.app, v.spec, 0.3) for k, v in list(jobs.items())[:2]}
+        assert await schedule.update(slower) == (0, 2, 3)
+        runs.clear()
+        await eventually_true(lambda: len(runs) >= 10)
+    finally:
+        await schedule.shutdown(grace=1)
+    assert {j.job_id for j in runs} == set(slower)
+    assert all(j.interval == 0.3 for j in runs)
+
+
+async def _noop(job: Job, planned: float) -> None:
+    pass
+
+
+async def eventually_true(cond: Callable[[], bool], *, timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached in time")
+        await asyncio.sleep(0.02)
+
+
+async def test_shutdown_lets_running_checks_finish() -> None:
     finished: list[str] = []
 
     async def runner(job: Job, planned: float) -> None:
