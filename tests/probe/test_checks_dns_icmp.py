@@ -65,32 +65,55 @@ async def servfail() -> AsyncIterator[int]:
     server.close()
 
 
+def _free_udp_and_tcp_port() -> int:
+    """A port free for both UDP and TCP on 127.0.0.1: dnsmasq listens on both."""
+    while True:
+        port = free_udp_port()
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        return port
+
+
+async def _answers(port: int) -> bool:
+    query = dns.message.make_query("simpus.pemda.test", "A")
+    with contextlib.suppress(Exception):
+        await dns.asyncquery.udp(query, "127.0.0.1", port=port, timeout=0.2)
+        return True
+    return False
+
+
 @pytest.fixture
 async def dnsmasq(tmp_path: Path) -> AsyncIterator[int]:
     """dnsmasq on 127.0.0.1: simpus.pemda.test has addresses, other pemda.test names do not
-    exist."""
+    exist. A port taken between choosing it and dnsmasq binding it (other programs run on this
+    machine too) makes dnsmasq exit: then it starts again on another port."""
     tools = require_tools({"dnsmasq": "dnsmasq-base"})
-    port = free_udp_port()
-    log = (tmp_path / "dnsmasq.log").open("w")
-    proc = subprocess.Popen(
-        [tools["dnsmasq"], "--no-daemon", "--conf-file=/dev/null", "--no-resolv", "--no-hosts",
-         f"--port={port}", "--listen-address=127.0.0.1", "--bind-interfaces", "--pid-file=",
-         "--local=/pemda.test/", "--host-record=simpus.pemda.test,10.1.2.3,fd00::3",
-         "--log-queries"],
-        stdout=log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
-    try:
-        for _ in range(200):  # until it answers
-            with contextlib.suppress(Exception):
-                query = dns.message.make_query("simpus.pemda.test", "A")
-                await dns.asyncquery.udp(query, "127.0.0.1", port=port, timeout=0.1)
-                break
-            await asyncio.sleep(0.02)
-        yield port
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
-        log.close()
+    log_path = tmp_path / "dnsmasq.log"
+    for _attempt in range(5):
+        port = _free_udp_and_tcp_port()
+        with log_path.open("w") as log:
+            proc = subprocess.Popen(
+                [tools["dnsmasq"], "--no-daemon", "--conf-file=/dev/null", "--no-resolv",
+                 "--no-hosts", f"--port={port}", "--listen-address=127.0.0.1",
+                 "--bind-interfaces", "--pid-file=", "--local=/pemda.test/",
+                 "--host-record=simpus.pemda.test,10.1.2.3,fd00::3", "--log-queries"],
+                stdout=log, stderr=subprocess.STDOUT,
+            )  # fmt: skip
+        try:
+            for _ in range(100):  # until it answers, or exits
+                if proc.poll() is not None or await _answers(port):
+                    break
+                await asyncio.sleep(0.05)
+            if proc.poll() is None and await _answers(port):
+                yield port
+                return
+        finally:
+            proc.terminate()
+            proc.wait(timeout=10)
+    pytest.fail(f"dnsmasq did not answer on 127.0.0.1: {log_path.read_text()}")
 
 
 @pytest.mark.parametrize("record", ["A", "AAAA", "ANY"])
