@@ -4,13 +4,15 @@ Secrets are never carried here: a spec names an environment variable (`*_env`) t
 reads at check time, so the catalogue, the API and the database hold no credentials. The names a
 spec may use all match `SECRET_ENV_PATTERN`: the probe's operator releases variables for the
 catalogue by giving them that prefix, and the probe's own variables (its token, DATABASE_URL)
-are out of reach whatever an agency writes (docs/configuration.md, "Secrets").
+are out of reach whatever an agency writes (docs/configuration.md, "Secrets"). A spec of an app
+of agency X may name only `PANTAU_SECRET_<X>_...` (`secret_prefix`), so no agency can have the
+probe send it another agency's secret (wire/catalog.py checks it, and the probe again).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Annotated, Final, Literal
 from urllib.parse import parse_qsl, urlsplit
 
@@ -76,8 +78,12 @@ SecretEnv = Annotated[
     msgspec.Meta(
         pattern=one_line_pattern(r"^[A-Za-z_][A-Za-z0-9_]*$"),
         max_length=128,
-        description="an environment variable of the probe, matching PANTAU_SECRET_[A-Z0-9_]+",
-        examples=["PANTAU_SECRET_SIMPUS_DSN"],
+        description=(
+            "an environment variable of the probe, matching PANTAU_SECRET_[A-Z0-9_]+ and, in an"
+            " app, starting with PANTAU_SECRET_<AGENCY>_ (the app's agency id upper-cased,"
+            " '-' as '_')"
+        ),
+        examples=["PANTAU_SECRET_DINKES_SIMPUS_DSN"],
     ),
 ]
 
@@ -115,6 +121,37 @@ def check_secret_envs(spec: msgspec.Struct) -> None:
                     f" environment variables matching {SECRET_ENV_PREFIX}[A-Z0-9_]+"
                     " (the probe reads no other variable)"
                 )
+
+
+def secret_prefix(agency: str) -> str:
+    """What every env name in a spec of an app of `agency` starts with: PANTAU_SECRET_<AGENCY>_.
+
+    The agency id upper-cased with `-` as `_` (`dinkes` -> `PANTAU_SECRET_DINKES_`).
+    """
+    return f"{SECRET_ENV_PREFIX}{agency.upper().replace('-', '_')}_"
+
+
+def secret_env_names(spec: msgspec.Struct, where: str = "") -> Iterator[tuple[str, str]]:
+    """(field path, name) for every env name a spec carries, nested structs included."""
+    for field in spec.__struct_fields__:
+        value = getattr(spec, field)
+        path = f"{where}.{field}" if where else field
+        if isinstance(value, msgspec.Struct):
+            yield from secret_env_names(value, path)
+        elif field.endswith("_env") and value is not None:
+            if isinstance(value, Mapping):
+                yield from ((f"{path}.{key}", name) for key, name in value.items())
+            else:
+                yield path, value
+
+
+def foreign_secret(spec: msgspec.Struct, *, agency: str) -> tuple[str, str] | None:
+    """The first (field path, name) of a spec that is not in `agency`'s namespace, or None."""
+    prefix = secret_prefix(agency)
+    for path, name in secret_env_names(spec):
+        if not name.startswith(prefix) or len(name) == len(prefix):
+            return path, name
+    return None
 
 
 def check_headers(headers: Mapping[str, str], headers_env: Mapping[str, str]) -> None:
