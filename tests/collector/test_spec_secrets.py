@@ -79,6 +79,26 @@ REFUSED = [
     (sql("update visits set n = 0"), "must be a single SELECT", "$.usage[0].source"),
     (sql("/*!50000 DELETE FROM visits */ SELECT 1"), "must be a single SELECT", "$.usage[0].source"),
     (sql("SELECT pg_read_file('/etc/passwd')::int"), "'pg_read_file' is refused", "$.usage[0].source"),
+    # Dynamic SQL: a query given as text (or a relation by name) assembles a refused name.
+    (sql("SELECT ascii(substr(query_to_xml('select passwd from pg_' || 'shadow',true,false,'')::text,1,1))"), "'query_to_xml' is refused", "$.usage[0].source"),
+    (sql("SELECT length(table_to_xml(('pg_'||'authid')::regclass, true, false, '')::text)"), "'table_to_xml' is refused", "$.usage[0].source"),
+    (sql("SELECT count(*) FROM ts_stat('select to_tsvector(rolpassword) from pg_' || 'authid')"), "'ts_stat' is refused", "$.usage[0].source"),
+    (sql("SELECT length(query_to_xml('select pg_read' || '_file(''/etc/passwd'')',true,false,'')::text)"), "'query_to_xml' is refused", "$.usage[0].source"),
+    (sql("SELECT count(*) FROM ts_rewrite('a'::tsquery, 'select 1')"), "'ts_rewrite' is refused", "$.usage[0].source"),
+    (sql("SELECT length(query_to_xml_and_xmlschema('select 1', true, false, '')::text)"), "is refused", "$.usage[0].source"),
+    (sql("SELECT length(cursor_to_xml('c', 1, true, false, '')::text)"), "'cursor_to_xml' is refused", "$.usage[0].source"),
+    (sql("SELECT length(schema_to_xml('public', true, false, '')::text)"), "'schema_to_xml' is refused", "$.usage[0].source"),
+    (sql("SELECT length(database_to_xmlschema(true, false, '')::text)"), "'database_to_xmlschema' is refused", "$.usage[0].source"),
+    (sql("SELECT to_regclass('pg_' || 'authid')::oid::int"), "'to_regclass' is refused", "$.usage[0].source"),
+    (sql("SELECT length(pg_read_binary_file('/etc/passwd'))"), "'pg_read_binary_file' is refused", "$.usage[0].source"),
+    (sql("SELECT (pg_stat_file('/etc/passwd')).size"), "'pg_stat_file' is refused", "$.usage[0].source"),
+    (sql("SELECT lo_from_bytea(0, 'x')"), "'lo_from_bytea' is refused", "$.usage[0].source"),
+    (sql("SELECT count(*) FROM dblink('host=x', 'select 1') AS t(n int)"), "'dblink' is refused", "$.usage[0].source"),
+    (sql("SELECT LENGTH(LOAD_FILE('/etc/passwd'))"), "'LOAD_FILE' is refused", "$.usage[0].source"),
+    (sql("SELECT BENCHMARK(100000000, MD5('x'))"), "'BENCHMARK' is refused", "$.usage[0].source"),
+    (sql("SELECT pg_sleep(60)"), "'pg_sleep' is refused", "$.usage[0].source"),
+    (sql("SELECT SLEEP (60)"), "'SLEEP' is refused", "$.usage[0].source"),
+    (sql('SELECT length("query_to_xml"(\'select 1\', true, false, \'\')::text)'), "'query_to_xml' is refused", "$.usage[0].source"),
     # Many comments and no end: a naive comment pattern backtracks for hours on this.
     (sql("/*a*/ " * 600 + "/*"), "must be a single SELECT", "$.usage[0].source"),
 ]  # fmt: skip
@@ -112,6 +132,7 @@ ACCEPTED = [
     sql("SELECT count(*) FROM visits WHERE created_at > now() - interval '1 day'"),
     sql("-- visits today\nWITH v AS (SELECT 1 AS n FROM visits) SELECT count(*) FROM v;"),
     sql("(SELECT count(*) FROM updates_log)"),
+    sql("SELECT count(*) FROM sleep_log WHERE xml_export IS NULL AND profile_id > 0"),
 ]
 
 
