@@ -94,7 +94,9 @@ class App(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True)
     def _check_secret_names(self) -> None:
         """The app's specs name only its own agency's secrets (PANTAU_SECRET_<AGENCY>_...), so
         an agency cannot have the probe send it another agency's secret (docs/security.md)."""
-        specs = [(f"checks[{i}]", c) for i, c in enumerate(self.checks)]
+        specs: list[tuple[str, msgspec.Struct]] = [
+            (f"checks[{i}]", c) for i, c in enumerate(self.checks)
+        ]
         specs += [(f"usage[{i}].source", u.source) for i, u in enumerate(self.usage)]
         for where, spec in specs:
             found = foreign_secret(spec, agency=self.agency)
