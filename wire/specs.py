@@ -12,7 +12,7 @@ probe send it another agency's secret (wire/catalog.py checks it, and the probe 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Annotated, Final, Literal
 from urllib.parse import parse_qsl, urlsplit
 
@@ -129,6 +129,31 @@ def secret_prefix(agency: str) -> str:
     The agency id upper-cased with `-` as `_` (`dinkes` -> `PANTAU_SECRET_DINKES_`).
     """
     return f"{SECRET_ENV_PREFIX}{agency.upper().replace('-', '_')}_"
+
+
+def overlapping_namespace(agency: str, others: Iterable[str]) -> str | None:
+    """Another agency whose secret namespace nests with `agency`'s, or None.
+
+    Namespaces are prefixes: `dinkes`'s PANTAU_SECRET_DINKES_ holds `dinkes-kota`'s
+    PANTAU_SECRET_DINKES_KOTA_ (and `a-b` and `a_b` share one), so the shorter agency could name
+    the longer one's secrets. New agencies are refused such an id.
+    """
+    mine = secret_prefix(agency)
+    for other in others:
+        theirs = secret_prefix(other)
+        if other != agency and (mine.startswith(theirs) or theirs.startswith(mine)):
+            return other
+    return None
+
+
+def namespace_clash(agency: str, other: str) -> str:
+    """Why a new agency id is refused: its secret namespace nests with `other`'s."""
+    return (
+        f"agency id {agency!r} would share secrets with agency {other!r}"
+        f" ({secret_prefix(agency)}* and {secret_prefix(other)}* overlap: one agency could name"
+        " the other's PANTAU_SECRET_ variables); choose an id that is not the other's plus"
+        " '-...' or '_...'"
+    )
 
 
 def secret_env_names(spec: msgspec.Struct, where: str = "") -> Iterator[tuple[str, str]]:

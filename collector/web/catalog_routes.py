@@ -23,6 +23,7 @@ from collector.web.requests import (
 )
 from collector.web.routes import Route
 from wire.catalog import Agency, App, Lifecycle, ManagedBy
+from wire.specs import namespace_clash, overlapping_namespace
 
 _APP_FILTERS = ("agency", "managed_by", "lifecycle", "category", "zone", "q")
 
@@ -64,6 +65,7 @@ async def create_agency(request: web.Request) -> web.Response:
     agency = await read_json(request, Agency)
     if await store.get_agency(request.app[keys.POOL], agency.id) is not None:
         raise ApiError(409, f"agency {agency.id!r} exists; PUT /api/v1/agencies/{agency.id}")
+    await _check_namespace(request, agency)
     return await _save_agency(request, agency, created=True)
 
 
@@ -73,7 +75,17 @@ async def put_agency(request: web.Request) -> web.Response:
     if agency.id != request.match_info["id"]:
         raise ApiError(400, "id in the body differs from the path", field="$.id")
     existed = await store.get_agency(request.app[keys.POOL], agency.id) is not None
+    if not existed:
+        await _check_namespace(request, agency)
     return await _save_agency(request, agency, created=not existed)
+
+
+async def _check_namespace(request: web.Request, agency: Agency) -> None:
+    """A new agency's secrets (PANTAU_SECRET_<ID>_*) must not nest with another agency's."""
+    others = [a.id for a in await store.list_agencies(request.app[keys.POOL])]
+    other = overlapping_namespace(agency.id, others)
+    if other is not None:
+        raise ApiError(400, namespace_clash(agency.id, other), field="$.id")
 
 
 async def delete_agency(request: web.Request) -> web.Response:

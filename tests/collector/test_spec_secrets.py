@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
+import msgspec
 import pytest
 import yaml
 from aiohttp.test_utils import TestClient
@@ -18,7 +19,8 @@ from aiohttp.test_utils import TestClient
 from collector import db
 from collector.catalog import store, sync
 from tests.collector.conftest import Tokens, bearer
-from wire.specs import HttpCheck, JsonSource, SqlSource, TcpCheck
+from wire.catalog import Catalog
+from wire.specs import HttpCheck, JsonSource, SqlSource, TcpCheck, overlapping_namespace
 
 APP = {
     "id": "sikda",
@@ -320,3 +322,46 @@ async def test_stored_specs_the_rules_now_refuse_are_skipped(
     resp = await client.get("/api/v1/probe/targets", headers=bearer(tokens.probe_dc))
     assert resp.status == 200
     assert "abc123" not in await resp.text()
+
+
+# Namespaces are prefixes: a new agency whose namespace nests with another's is refused.
+@pytest.mark.parametrize("new_id", ["dinkes-kota", "dinkes_kota", "dinkes-"])
+async def test_a_new_agency_cannot_share_another_agencys_namespace(
+    client: TestClient,  # type: ignore[type-arg]
+    tokens: Tokens,
+    new_id: str,
+) -> None:
+    agency = {"id": new_id, "name": "Dinas Kesehatan Kota"}
+    for send in (
+        client.post("/api/v1/agencies", json=agency, headers=bearer(tokens.admin)),
+        client.put(f"/api/v1/agencies/{new_id}", json=agency, headers=bearer(tokens.admin)),
+    ):
+        resp = await send
+        assert resp.status == 400
+        body = await resp.json()
+        assert body["field"] == "$.id"
+        assert "'dinkes'" in body["message"]
+    resp = await client.post(
+        "/api/v1/agencies", json={"id": "dinkeskota", "name": "X"}, headers=bearer(tokens.admin)
+    )  # PANTAU_SECRET_DINKESKOTA_ does not nest with PANTAU_SECRET_DINKES_
+    assert resp.status == 201
+
+
+async def test_catalog_apply_refuses_a_new_agency_in_another_agencys_namespace(
+    seeded_db: str,
+) -> None:
+    catalog = msgspec.convert(
+        {"agencies": [{"id": "dinkes", "name": "Dinas Kesehatan"},  # stored: may stay
+                      {"id": "dinkes-kota", "name": "Dinkes Kota"}]},
+        Catalog,
+    )  # fmt: skip
+    conn = await asyncpg.connect(seeded_db)
+    try:
+        with pytest.raises(sync.CatalogError) as err:
+            await sync.apply(conn, catalog, source="c.yaml")
+    finally:
+        await conn.close()
+    assert "c.yaml: $.agencies[1].id: agency id 'dinkes-kota'" in str(err.value)
+    assert "PANTAU_SECRET_DINKES_" in str(err.value)
+    assert overlapping_namespace("dinkes", ["setda", "dinkes-kota"]) == "dinkes-kota"
+    assert overlapping_namespace("dinkes", ["dinkeskota", "dinkes"]) is None
