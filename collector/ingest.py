@@ -106,20 +106,43 @@ def _check_times(batch: ResultBatch, policy: IngestPolicy, now: float) -> None:
 async def _watched(
     conn: Conn, batch: ResultBatch, zone: str
 ) -> tuple[list[CheckResult], list[UsageSample]]:
-    """The items for apps of the catalogue that the probe's zone watches.
+    """The items of the batch the probe's zone may send.
 
-    Items for other apps are dropped, not refused: an app deleted or moved to another zone while
-    the probe still had results for it must not cost the rest of the batch.
+    Results count for apps the zone watches. Usage samples count only as the probe pulls them:
+    for a metric the app declares with a pulled (not `push`) source, as the declared kind, from
+    the app's first zone (the only one given its usage). A push metric is the app token's alone.
+    Other items are dropped, not refused: an app deleted or moved to another zone while the probe
+    still had results for it must not cost the rest of the batch.
     """
     names = {r.app for r in batch.results} | {u.app for u in batch.usage}
-    rows = await conn.fetch("SELECT id, zones FROM apps WHERE id = ANY ($1::text[])", list(names))
+    rows = await conn.fetch(
+        "SELECT id, zones, ARRAY(SELECT jsonb_build_array(u ->> 'metric', u ->> 'kind')::text"
+        "  FROM jsonb_array_elements(usage) AS u"
+        "  WHERE u -> 'source' ->> 'type' IS DISTINCT FROM 'push') AS pulled"
+        " FROM apps WHERE id = ANY ($1::text[])",
+        list(names),
+    )
     watched = {r["id"] for r in rows if zone in r["zones"]}
+    pulled = {
+        (r["id"], *msgspec.json.decode(item))
+        for r in rows
+        if r["zones"][:1] == [zone]
+        for item in r["pulled"]
+    }
     results = [r for r in batch.results if r.app in watched]
-    usage = [u for u in batch.usage if u.app in watched]
-    if len(results) + len(usage) < len(batch.results) + len(batch.usage):
+    usage = [u for u in batch.usage if (u.app, u.metric, u.kind) in pulled]
+    if len(results) < len(batch.results):
         log.warning(
-            "batch %s of probe %s: dropped items for apps zone %s does not watch: %s",
-            batch.batch_id, batch.probe, zone, ", ".join(sorted(names - watched)),
+            "batch %s of probe %s: dropped results for apps zone %s does not watch: %s",
+            batch.batch_id, batch.probe, zone,
+            ", ".join(sorted({r.app for r in batch.results} - watched)),
+        )  # fmt: skip
+    if len(usage) < len(batch.usage):
+        log.warning(
+            "batch %s of probe %s: dropped usage that zone %s does not pull: %s",
+            batch.batch_id, batch.probe, zone,
+            ", ".join(sorted({f"{u.app}/{u.metric} ({u.kind})" for u in batch.usage
+                              if (u.app, u.metric, u.kind) not in pulled})),
         )  # fmt: skip
     return results, usage
 

@@ -22,7 +22,8 @@ class CollectorMetrics:
         )
         self.dropped = Counter(
             "pantau_ingest_items_dropped_total",
-            "Items dropped from accepted batches: for apps the probe's zone does not watch.",
+            "Items dropped from accepted batches: for apps the probe's zone does not watch, or"
+            " usage it does not pull.",
             registry=registry,
         )
         self.rejected = Counter(

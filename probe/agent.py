@@ -161,6 +161,7 @@ class Agent:
 
     async def _run_job(self, job: Job, ctx: CheckContext) -> None:
         assert self.shipper is not None
+        ctx = ctx.for_agency(job.agency) if job.agency else ctx
         if isinstance(job.spec, UsageSpec):
             sample = await read_one_usage(job.spec, app=job.app, ctx=ctx, metrics=self.metrics)
             if sample is not None:

@@ -50,6 +50,7 @@ class Job:
     app: str
     spec: CheckSpec | UsageSpec
     interval: float
+    agency: str | None = None  # the app's agency: whose secrets (PANTAU_SECRET_<AGENCY>_*) it reads
     anchor: float = field(init=False, repr=False, compare=False)  # a slot, unix seconds
 
     def __post_init__(self) -> None:
@@ -57,7 +58,7 @@ class Job:
 
     @property
     def fingerprint(self) -> bytes:
-        return msgspec.json.encode(self.spec) + str(self.interval).encode()
+        return msgspec.json.encode(self.spec) + f"{self.interval}/{self.agency}".encode()
 
     def next_slot(self, after: float) -> float:
         """The job's first slot at or after `after` (unix seconds)."""
@@ -77,12 +78,16 @@ def jobs_for(
     for t in targets:
         for check in t.checks:
             job_id = f"{t.app}/check/{check.check_name}"
-            jobs[job_id] = Job(job_id, t.app, check, check.interval_seconds or check_interval)
+            jobs[job_id] = Job(
+                job_id, t.app, check, check.interval_seconds or check_interval, t.agency
+            )
         for usage in t.usage:
             if isinstance(usage.source, PushSource):
                 continue  # the app pushes it to the collector itself
             job_id = f"{t.app}/usage/{usage.metric}"
-            jobs[job_id] = Job(job_id, t.app, usage, usage.interval_seconds or usage_interval)
+            jobs[job_id] = Job(
+                job_id, t.app, usage, usage.interval_seconds or usage_interval, t.agency
+            )
     return jobs
 
 

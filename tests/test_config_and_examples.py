@@ -6,13 +6,13 @@ import subprocess
 import sys
 from pathlib import Path
 
-import msgspec
 import pytest
 
 from collector.catalog.sync import load_csv, load_yaml
 from collector.config import ConfigError, load_config
 from probe.config import ConfigError as ProbeConfigError
 from probe.config import load_config as load_probe_config
+from wire.specs import secret_env_names
 
 EXAMPLES = Path(__file__).parent.parent / "deploy" / "examples"
 
@@ -28,25 +28,15 @@ def test_examples_are_valid() -> None:
 def test_the_example_probe_releases_what_the_example_catalogue_names() -> None:
     probe = load_probe_config(EXAMPLES / "probe.yaml")
     release = probe.secret_release()
-    specs = [s for a in load_yaml(EXAMPLES / "catalog.yaml").apps for s in a.checks]
-    specs += [u.source for a in load_yaml(EXAMPLES / "catalog.yaml").apps for u in a.usage]
-    names = {n for s in specs for n in spec_env_names(s)}
+    apps = load_yaml(EXAMPLES / "catalog.yaml").apps
+    specs = [(a.agency, s) for a in apps for s in a.checks]
+    specs += [(a.agency, u.source) for a in apps for u in a.usage]
+    names = {(agency, n) for agency, s in specs for _, n in secret_env_names(s)}
     assert names
-    assert all(release.refusal(n) is None for n in names)
-    assert release.refusal("PANTAU_PROBE_TOKEN") is not None
+    assert all(release.refusal(n, agency=agency) is None for agency, n in names)
+    assert release.refusal("PANTAU_PROBE_TOKEN", agency="dinkes") is not None
     assert probe.network_guard().denied("127.0.0.1") is not None  # a production probe
     assert probe.network_guard().denied("169.254.169.254") is not None
-
-
-def spec_env_names(spec: msgspec.Struct) -> list[str]:
-    names: list[str] = []
-    for field in spec.__struct_fields__:
-        value = getattr(spec, field)
-        if isinstance(value, msgspec.Struct):
-            names += spec_env_names(value)
-        elif field.endswith("_env") and isinstance(value, str):
-            names.append(value)
-    return names
 
 
 def test_bad_collector_config_names_file_field_and_reason(tmp_path: Path) -> None:

@@ -9,7 +9,7 @@ import msgspec
 
 from wire.maintenance import MaintenanceWindow
 from wire.messages import Target
-from wire.specs import CheckSpec, Slug, UsageSpec
+from wire.specs import CheckSpec, Slug, UsageSpec, foreign_secret, secret_prefix
 from wire.text import line, lines, one_line_pattern
 
 ManagedBy = Literal["self", "central", "vendor"]
@@ -90,6 +90,23 @@ class App(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True)
         metrics = [u.metric for u in self.usage]
         if len(metrics) != len(set(metrics)):
             raise ValueError("two usage entries share a metric name")
+        self._check_secret_names()
+
+    def _check_secret_names(self) -> None:
+        """The app's specs name only its own agency's secrets (PANTAU_SECRET_<AGENCY>_...), so
+        an agency cannot have the probe send it another agency's secret (docs/security.md)."""
+        specs: list[tuple[str, msgspec.Struct]] = [
+            (f"checks[{i}]", c) for i, c in enumerate(self.checks)
+        ]
+        specs += [(f"usage[{i}].source", u.source) for i, u in enumerate(self.usage)]
+        for where, spec in specs:
+            found = foreign_secret(spec, agency=self.agency)
+            if found is not None:
+                path, name = found
+                raise ValueError(
+                    f"{where}.{path}: {name!r} is not a secret of agency {self.agency!r}; its"
+                    f" apps may only name variables starting with {secret_prefix(self.agency)}"
+                )
 
 
 class Catalog(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):

@@ -4,13 +4,15 @@ Secrets are never carried here: a spec names an environment variable (`*_env`) t
 reads at check time, so the catalogue, the API and the database hold no credentials. The names a
 spec may use all match `SECRET_ENV_PATTERN`: the probe's operator releases variables for the
 catalogue by giving them that prefix, and the probe's own variables (its token, DATABASE_URL)
-are out of reach whatever an agency writes (docs/configuration.md, "Secrets").
+are out of reach whatever an agency writes (docs/configuration.md, "Secrets"). A spec of an app
+of agency X may name only `PANTAU_SECRET_<X>_...` (`secret_prefix`), so no agency can have the
+probe send it another agency's secret (wire/catalog.py checks it, and the probe again).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Annotated, Final, Literal
 from urllib.parse import parse_qsl, urlsplit
 
@@ -76,8 +78,12 @@ SecretEnv = Annotated[
     msgspec.Meta(
         pattern=one_line_pattern(r"^[A-Za-z_][A-Za-z0-9_]*$"),
         max_length=128,
-        description="an environment variable of the probe, matching PANTAU_SECRET_[A-Z0-9_]+",
-        examples=["PANTAU_SECRET_SIMPUS_DSN"],
+        description=(
+            "an environment variable of the probe, matching PANTAU_SECRET_[A-Z0-9_]+ and, in an"
+            " app, starting with PANTAU_SECRET_<AGENCY>_ (the app's agency id upper-cased,"
+            " '-' as '_')"
+        ),
+        examples=["PANTAU_SECRET_DINKES_SIMPUS_DSN"],
     ),
 ]
 
@@ -115,6 +121,62 @@ def check_secret_envs(spec: msgspec.Struct) -> None:
                     f" environment variables matching {SECRET_ENV_PREFIX}[A-Z0-9_]+"
                     " (the probe reads no other variable)"
                 )
+
+
+def secret_prefix(agency: str) -> str:
+    """What every env name in a spec of an app of `agency` starts with: PANTAU_SECRET_<AGENCY>_.
+
+    The agency id upper-cased with `-` as `_` (`dinkes` -> `PANTAU_SECRET_DINKES_`).
+    """
+    return f"{SECRET_ENV_PREFIX}{agency.upper().replace('-', '_')}_"
+
+
+def overlapping_namespace(agency: str, others: Iterable[str]) -> str | None:
+    """Another agency whose secret namespace nests with `agency`'s, or None.
+
+    Namespaces are prefixes: `dinkes`'s PANTAU_SECRET_DINKES_ holds `dinkes-kota`'s
+    PANTAU_SECRET_DINKES_KOTA_ (and `a-b` and `a_b` share one), so the shorter agency could name
+    the longer one's secrets. New agencies are refused such an id.
+    """
+    mine = secret_prefix(agency)
+    for other in others:
+        theirs = secret_prefix(other)
+        if other != agency and (mine.startswith(theirs) or theirs.startswith(mine)):
+            return other
+    return None
+
+
+def namespace_clash(agency: str, other: str) -> str:
+    """Why a new agency id is refused: its secret namespace nests with `other`'s."""
+    return (
+        f"agency id {agency!r} would share secrets with agency {other!r}"
+        f" ({secret_prefix(agency)}* and {secret_prefix(other)}* overlap: one agency could name"
+        " the other's PANTAU_SECRET_ variables); choose an id that is not the other's plus"
+        " '-...' or '_...'"
+    )
+
+
+def secret_env_names(spec: msgspec.Struct, where: str = "") -> Iterator[tuple[str, str]]:
+    """(field path, name) for every env name a spec carries, nested structs included."""
+    for field in spec.__struct_fields__:
+        value = getattr(spec, field)
+        path = f"{where}.{field}" if where else field
+        if isinstance(value, msgspec.Struct):
+            yield from secret_env_names(value, path)
+        elif field.endswith("_env") and value is not None:
+            if isinstance(value, Mapping):
+                yield from ((f"{path}.{key}", name) for key, name in value.items())
+            else:
+                yield path, value
+
+
+def foreign_secret(spec: msgspec.Struct, *, agency: str) -> tuple[str, str] | None:
+    """The first (field path, name) of a spec that is not in `agency`'s namespace, or None."""
+    prefix = secret_prefix(agency)
+    for path, name in secret_env_names(spec):
+        if not name.startswith(prefix) or len(name) == len(prefix):
+            return path, name
+    return None
 
 
 def check_headers(headers: Mapping[str, str], headers_env: Mapping[str, str]) -> None:
@@ -161,12 +223,19 @@ _SQL_WRITES: Final = re.compile(
     r"grant|revoke|into|lock)\b",
     re.IGNORECASE,
 )
-# Tables and functions that hold or reach credentials, files or other servers.
+# Tables and functions that hold or reach credentials, files or other servers; and functions
+# that run a query given as text or take a relation by name (`query_to_xml('select ... from
+# pg_' || 'shadow', ...)`, `table_to_xml(('pg_'||'authid')::regclass, ...)`, `ts_stat('...')`),
+# which would let a query assemble any of the names above out of pieces.
+# A guard for the obvious only: the DSN's least-privilege, read-only account is the control.
 _SQL_DENIED: Final = re.compile(
-    r"\b(pg_shadow|pg_authid|pg_user_mappings?|pg_hba_file_rules|pg_read_file|"
-    r"pg_read_binary_file|pg_ls_\w+|pg_stat_file|lo_import|lo_export|lo_get|dblink\w*|"
-    r"set_config|pg_terminate_backend|pg_cancel_backend|pg_reload_conf|pg_file_write|"
-    r"load_file|sys_exec|sys_eval|mysql\s*\.\s*\w+|information_schema\s*\.\s*user_privileges)\b",
+    r"\b(pg_shadow|pg_authid|pg_user_mappings?|pg_hba_file_rules|pg_read_\w+|pg_\w*file\w*|"
+    r"pg_ls_\w+|lo_\w+|loread|lowrite|dblink\w*|copy|"
+    r"set_config|pg_terminate_backend|pg_cancel_backend|pg_reload_conf|"
+    r"\w*_to_xml\w*|query_to_\w+|cursor_to_\w+|table_to_\w+|database_to_\w+|schema_to_\w+|"
+    r"ts_stat|ts_rewrite|\w*regclass|\w*regproc\w*|execute|prepare|pg_sleep\w*|benchmark|sleep(?=\s*\()|"
+    r"load_file|outfile|dumpfile|sys_exec|sys_eval|mysql\s*\.\s*\w+|"
+    r"information_schema\s*\.\s*user_privileges)\b",
     re.IGNORECASE,
 )
 
@@ -192,7 +261,8 @@ def check_sql(query: str) -> None:
     denied = _SQL_DENIED.search(re.sub(r"\s*\.\s*", ".", words))
     if denied is not None:
         raise ValueError(
-            f"query: {denied.group(1)!r} is refused: it reads credentials, files or other servers"
+            f"query: {denied.group(1)!r} is refused: it reads credentials, files or other"
+            " servers, runs a query given as text, or only makes the query slow"
         )
 
 

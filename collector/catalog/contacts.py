@@ -1,4 +1,8 @@
-"""Owners' contacts are personal data: who may see them, and the catalogue without them."""
+"""Contacts are personal data: who may see them, and the catalogue without them.
+
+Owners' e-mail and phone, and the mailbox an agency's review is mailed to (`Agency.email`,
+often a person's), follow one rule: `shows_contacts`.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,7 @@ import msgspec
 
 from collector.auth import Principal
 from collector.config import CollectorConfig
-from wire.catalog import App
+from wire.catalog import Agency, App
 
 # Token kinds held by people who manage applications; probe and app tokens are machines'.
 CONTACT_READERS = frozenset({"admin", "agency"})
@@ -24,3 +28,11 @@ def without_contacts(app: App) -> App:
         return app
     owner = msgspec.structs.replace(app.owner, email=None, phone=None)
     return msgspec.structs.replace(app, owner=owner)
+
+
+def agency_without_contacts(agency: Agency) -> Agency:
+    """`agency` without the e-mail its review is mailed to. The office `contact` stays: it is
+    the agency's public address, not a person's."""
+    if agency.email is None:
+        return agency
+    return msgspec.structs.replace(agency, email=None)

@@ -20,6 +20,7 @@ from collector.catalog import store
 from collector.db import Conn, Executor
 from wire.catalog import Agency, App, Catalog
 from wire.files import FileError, load_yaml_as
+from wire.specs import namespace_clash, overlapping_namespace
 from wire.text import plain_message
 
 
@@ -126,9 +127,8 @@ def _field_name(message: str) -> str:
 
 
 async def _check_references(conn: Conn, catalog: Catalog, source: str) -> None:
-    known = {a.id for a in catalog.agencies} | {
-        r["id"] for r in await conn.fetch("SELECT id FROM agencies")
-    }
+    stored = {r["id"] for r in await conn.fetch("SELECT id FROM agencies")}
+    known = {a.id for a in catalog.agencies} | stored
     problems = [
         f"{source}: $.agencies[{i}].parent: unknown agency {a.parent!r}"
         for i, a in enumerate(catalog.agencies)
@@ -138,6 +138,10 @@ async def _check_references(conn: Conn, catalog: Catalog, source: str) -> None:
         for i, a in enumerate(catalog.apps)
         if a.agency not in known
     ]
+    # Agencies stored before this rule keep their ids (docs/security.md, residual risk).
+    for i, a in enumerate(catalog.agencies):
+        if a.id not in stored and (other := overlapping_namespace(a.id, known)) is not None:
+            problems.append(f"{source}: $.agencies[{i}].id: {namespace_clash(a.id, other)}")
     for kind, ids in (
         ("agencies", [a.id for a in catalog.agencies]),
         ("apps", [a.id for a in catalog.apps]),

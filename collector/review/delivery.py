@@ -29,7 +29,7 @@ from collector.review import report as monthly_report
 from collector.review.render import content
 from collector.review.render.html import render_html
 from collector.review.render.i18n import Lang, t
-from collector.review.render.pdf import html_to_pdf
+from collector.review.render.pdf import html_to_pdf_async
 
 log = logging.getLogger("pantau.review.mail")
 
@@ -136,7 +136,7 @@ async def _message(
     )
     doc = content.build(built, lang)
     html = render_html(built, lang)
-    pdf = await asyncio.to_thread(html_to_pdf, html)  # CPU seconds: off the event loop
+    pdf = await html_to_pdf_async(html, bounded=False)  # the one PDF thread, in turn
     name = f"pantau-{month}{'-' + d.agency if d.agency else ''}.pdf"
     return mail.build_message(
         mail.Mail(

@@ -5,7 +5,11 @@ from __future__ import annotations
 from aiohttp import web
 
 from collector.catalog import store
-from collector.catalog.contacts import shows_contacts, without_contacts
+from collector.catalog.contacts import (
+    agency_without_contacts,
+    shows_contacts,
+    without_contacts,
+)
 from collector.web import keys
 from collector.web.errors import ApiError
 from collector.web.requests import (
@@ -19,13 +23,15 @@ from collector.web.requests import (
 )
 from collector.web.routes import Route
 from wire.catalog import Agency, App, Lifecycle, ManagedBy
+from wire.specs import namespace_clash, overlapping_namespace
 
 _APP_FILTERS = ("agency", "managed_by", "lifecycle", "category", "zone", "q")
 
 
 async def list_agencies(request: web.Request) -> web.Response:
     await require_read(request)
-    return json_response(await store.list_agencies(request.app[keys.POOL]))
+    agencies = await store.list_agencies(request.app[keys.POOL])
+    return json_response(await _visible_agencies(request, agencies))
 
 
 async def get_agency(request: web.Request) -> web.Response:
@@ -33,7 +39,16 @@ async def get_agency(request: web.Request) -> web.Response:
     agency = await store.get_agency(request.app[keys.POOL], request.match_info["id"])
     if agency is None:
         raise ApiError(404, f"no agency {request.match_info['id']!r}")
+    (agency,) = await _visible_agencies(request, [agency])
     return json_response(agency)
+
+
+async def _visible_agencies(request: web.Request, agencies: list[Agency]) -> list[Agency]:
+    """The agencies as this caller may read them: the review's mailbox is a contact (its
+    `zones` are the network's map, not personal data, and stay public like the apps' zones)."""
+    if shows_contacts(request.app[keys.CONFIG], await principal(request)):
+        return agencies
+    return [agency_without_contacts(a) for a in agencies]
 
 
 async def _save_agency(request: web.Request, agency: Agency, *, created: bool) -> web.Response:
@@ -50,6 +65,7 @@ async def create_agency(request: web.Request) -> web.Response:
     agency = await read_json(request, Agency)
     if await store.get_agency(request.app[keys.POOL], agency.id) is not None:
         raise ApiError(409, f"agency {agency.id!r} exists; PUT /api/v1/agencies/{agency.id}")
+    await _check_namespace(request, agency)
     return await _save_agency(request, agency, created=True)
 
 
@@ -59,7 +75,17 @@ async def put_agency(request: web.Request) -> web.Response:
     if agency.id != request.match_info["id"]:
         raise ApiError(400, "id in the body differs from the path", field="$.id")
     existed = await store.get_agency(request.app[keys.POOL], agency.id) is not None
+    if not existed:
+        await _check_namespace(request, agency)
     return await _save_agency(request, agency, created=not existed)
+
+
+async def _check_namespace(request: web.Request, agency: Agency) -> None:
+    """A new agency's secrets (PANTAU_SECRET_<ID>_*) must not nest with another agency's."""
+    others = [a.id for a in await store.list_agencies(request.app[keys.POOL])]
+    other = overlapping_namespace(agency.id, others)
+    if other is not None:
+        raise ApiError(400, namespace_clash(agency.id, other), field="$.id")
 
 
 async def delete_agency(request: web.Request) -> web.Response:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 
 from aiohttp import web
@@ -10,7 +9,7 @@ from aiohttp import web
 from collector.catalog import store
 from collector.review.monthly import MONTH_PATTERN
 from collector.review.render import RENDERERS
-from collector.review.render.pdf import PdfUnavailable
+from collector.review.render.pdf import PdfBusy, PdfUnavailable, render_pdf_async
 from collector.review.report import MonthlyReport, build_report
 from collector.web import keys
 from collector.web.errors import ApiError
@@ -42,9 +41,11 @@ async def monthly_report(request: web.Request) -> web.Response:
             conn, month=month, settings=config.state_settings(), agency=q.get("agency")
         )
     render, content_type = RENDERERS[fmt]
-    if fmt == "pdf":  # CPU seconds of layout: off the event loop, so other requests go on
+    if fmt == "pdf":  # CPU seconds of layout: in the one PDF thread, so other requests go on
         try:
-            body = await asyncio.to_thread(render, report, lang)  # type: ignore[arg-type]
+            body = await render_pdf_async(report, lang, bounded=True)  # type: ignore[arg-type]
+        except PdfBusy as exc:  # a queue of renders already: 503 with Retry-After
+            raise ApiError(503, str(exc)) from exc
         except PdfUnavailable as exc:  # the host lacks Pango: say what to install
             raise ApiError(503, str(exc)) from exc
     else:

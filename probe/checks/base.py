@@ -11,6 +11,7 @@ import asyncio
 import base64
 import contextlib
 import contextvars
+import dataclasses
 import functools
 import importlib
 import os
@@ -60,8 +61,15 @@ class CheckContext:
     default_timeout: float = 10.0
     env: Mapping[str, str] = field(default_factory=lambda: os.environ)
     secrets: SecretRelease = field(default_factory=SecretRelease)  # env variables it may read
+    # The agency of the app being checked: its specs read only PANTAU_SECRET_<AGENCY>_*.
+    # The probe sets it per job (`for_agency`); None releases no secret at all.
+    agency: str | None = None
     guard: NetworkGuard = field(default_factory=NetworkGuard)  # addresses it may connect to
     metrics: ProbeMetrics | None = None  # for kinds that export their own measurements (icmp)
+
+    def for_agency(self, agency: str) -> CheckContext:
+        """This context for a check of an app of `agency`."""
+        return dataclasses.replace(self, agency=agency)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -207,7 +215,7 @@ def env_value(ctx: CheckContext, name: str) -> str:
     An unreleased name is refused before the environment is read; a missing one is the spec's
     fault, named not shown.
     """
-    refusal = ctx.secrets.refusal(name)
+    refusal = ctx.secrets.refusal(name, agency=ctx.agency)
     if refusal is not None:
         raise Failure("secret", refusal)
     value = ctx.env.get(name)

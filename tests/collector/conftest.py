@@ -53,7 +53,7 @@ CATALOG = {
                     "source": {
                         "type": "sql",
                         "driver": "mysql",
-                        "dsn_env": "PANTAU_SECRET_SIMPUS_DSN",
+                        "dsn_env": "PANTAU_SECRET_DINKES_SIMPUS_DSN",
                         "query": "SELECT count(*) FROM visits",
                     },
                 },

@@ -27,6 +27,9 @@ from tests.pg import create_test_database
 
 WIB = dt.timezone(dt.timedelta(hours=7))
 
+# The probe of zone dc pulls these (probe tokens send only usage their app pulls).
+PULLED = {"type": "json", "url": "http://127.0.0.1:9/stats", "path": "n"}
+
 
 def month_before(now: dt.datetime) -> tuple[int, int]:
     local = now.astimezone(WIB)
@@ -58,9 +61,9 @@ def catalog(m: Month) -> dict[str, object]:
                 "checks": [{"type": "http", "url": "http://127.0.0.1:9/"}],
                 "maintenance": [{"name": "upgrade", "start": m.at(15, 22).isoformat(),
                                  "end": (m.at(15, 22) + dt.timedelta(hours=2)).isoformat()}],
-                "usage": [{"metric": "visits", "kind": "counter", "source": {"type": "push"}},
-                          {"metric": "active-users", "kind": "gauge", "source": {"type": "push"}},
-                          {"metric": "logins", "kind": "counter", "source": {"type": "push"}}],
+                "usage": [{"metric": "visits", "kind": "counter", "source": PULLED},
+                          {"metric": "active-users", "kind": "gauge", "source": PULLED},
+                          {"metric": "logins", "kind": "counter", "source": PULLED}],
             },
             {
                 "id": "jdih", "name": "JDIH", "agency": "setda", "managed_by": "self", "target_uptime": 99.0,

@@ -301,3 +301,40 @@ async def seed_after_migrate(url: str) -> None:
     finally:
         await conn.close()
     await seed(url)
+
+
+async def test_a_probe_keeps_only_the_usage_it_pulls(
+    client: TestClient, tokens: Tokens, seeded_db: str
+) -> None:
+    # simpus (zones dinkes-lan, dc) declares visits (counter, pulled by SQL), and logins /
+    # active_users pushed by the app itself. Only its first zone's probe pulls usage.
+    now = time.time() - 100
+
+    def sample(metric: str, kind: str = "counter", app: str = "simpus") -> dict[str, object]:
+        return {"app": app, "metric": metric, "kind": kind, "ts": now, "value": 7}
+
+    forged = [
+        sample("logins"),  # declared `push`: only the app's token may send it
+        sample("active_users", "gauge"),  # push, of the declared kind
+        sample("revenue"),  # not declared at all
+        sample("visits", "gauge"),  # declared, of the other kind
+        sample("anything", app="website"),  # website declares no usage
+    ]
+    body = batch([], [*forged, sample("visits")])
+    resp = await client.post("/api/v1/results", json=body, headers=bearer(tokens.probe_dinkes))
+    assert resp.status == 200, await resp.text()
+    ack = await resp.json()
+    assert (ack["usage"], ack["dropped"]) == (1, 5)
+    # The app's second zone watches it (its results count) but never pulls its usage.
+    body = batch([result("simpus", check="tcp", kind="tcp")], [sample("visits")])
+    resp = await client.post("/api/v1/results", json=body, headers=bearer(tokens.probe_dc))
+    ack = await resp.json()
+    assert (ack["results"], ack["usage"], ack["dropped"]) == (1, 0, 1)
+    conn = await asyncpg.connect(seeded_db)
+    try:
+        stored = await conn.fetch("SELECT app_id, metric, kind, zone FROM usage_samples")
+    finally:
+        await conn.close()
+    assert [tuple(r) for r in stored] == [("simpus", "visits", "counter", "dinkes-lan")]
+    metrics = await (await client.get("/metrics")).text()
+    assert "pantau_ingest_items_dropped_total 6.0" in metrics

@@ -56,6 +56,9 @@ BY_AGENCY = {
     "dinkes": {"xss", "simpus", "p-care"},
 }
 
+# The probe of zone dc pulls these (probe tokens send only usage their app pulls).
+PULLED = {"type": "json", "url": "http://127.0.0.1:9/stats", "path": "n"}
+
 
 def extra_catalog(now: dt.datetime) -> dict[str, object]:
     # Checks every 5 minutes: the results stay fresh for 15, however long Chromium takes to start.
@@ -81,7 +84,7 @@ def extra_catalog(now: dt.datetime) -> dict[str, object]:
                 "description": "Sistem informasi puskesmas", "tags": ["puskesmas"],
                 "owner": {"name": "Sari", "email": "sari@kotimkab.go.id", "phone": "+62 812 0000 0002"},
                 "zones": ["dc"], "checks": [{"type": "http", "url": "http://127.0.0.1:9/", "interval_seconds": 300}],
-                "usage": [{"metric": "visits", "kind": "counter", "source": {"type": "push"}}],
+                "usage": [{"metric": "visits", "kind": "counter", "source": PULLED}],
             },
             {
                 "id": "p-care", "name": "P-Care BPJS", "agency": "dinkes", "managed_by": "central",

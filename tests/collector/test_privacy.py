@@ -76,3 +76,47 @@ async def test_portal_hides_contacts_unless_published(
         assert EMAIL in shown
     if path == "/apps/website":
         assert PHONE in shown
+
+
+REVIEW_MAILBOX = "kadis.dinkes@kotimkab.go.id"  # where dinkes's review is mailed: a person's
+
+
+async def _give_dinkes_a_review_mailbox(client: TestClient, tokens: Tokens) -> None:  # type: ignore[type-arg]
+    dinkes = await (
+        await client.get("/api/v1/agencies/dinkes", headers=bearer(tokens.admin))
+    ).json()
+    resp = await client.put(
+        "/api/v1/agencies/dinkes", json={**dinkes, "email": REVIEW_MAILBOX},
+        headers=bearer(tokens.admin),
+    )  # fmt: skip
+    assert resp.status == 200, await resp.text()
+
+
+async def test_agency_review_mailbox_is_a_contact(
+    client: TestClient,  # type: ignore[type-arg]
+    tokens: Tokens,
+) -> None:
+    await _give_dinkes_a_review_mailbox(client, tokens)
+    for token in (None, tokens.probe_dc, tokens.app_simpus):  # anonymous, and machines
+        headers = bearer(token) if token else {}
+        one = await (await client.get("/api/v1/agencies/dinkes", headers=headers)).json()
+        assert one["email"] is None
+        assert one["zones"] == ["dinkes-lan", "dc"]  # the network's map stays public
+        assert one["contact"] == "dinkes@kotimkab.go.id"  # the office's public address too
+        listed = await (await client.get("/api/v1/agencies", headers=headers)).text()
+        assert REVIEW_MAILBOX not in listed
+    for token in (tokens.admin, tokens.dinkes):
+        one = await (await client.get("/api/v1/agencies/dinkes", headers=bearer(token))).json()
+        assert one["email"] == REVIEW_MAILBOX
+        listed = await (await client.get("/api/v1/agencies", headers=bearer(token))).text()
+        assert REVIEW_MAILBOX in listed
+
+
+async def test_agency_review_mailbox_is_shown_when_contacts_are_published(
+    published: TestClient,  # type: ignore[type-arg]
+    tokens: Tokens,
+) -> None:
+    await _give_dinkes_a_review_mailbox(published, tokens)
+    one = await (await published.get("/api/v1/agencies/dinkes")).json()
+    assert one["email"] == REVIEW_MAILBOX
+    assert REVIEW_MAILBOX in await (await published.get("/api/v1/agencies")).text()

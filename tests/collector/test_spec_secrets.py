@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
+import msgspec
 import pytest
 import yaml
 from aiohttp.test_utils import TestClient
@@ -18,7 +19,8 @@ from aiohttp.test_utils import TestClient
 from collector import db
 from collector.catalog import store, sync
 from tests.collector.conftest import Tokens, bearer
-from wire.specs import HttpCheck, JsonSource, SqlSource, TcpCheck
+from wire.catalog import Catalog
+from wire.specs import HttpCheck, JsonSource, SqlSource, TcpCheck, overlapping_namespace
 
 APP = {
     "id": "sikda",
@@ -34,7 +36,7 @@ def http(**fields: Any) -> dict[str, Any]:
     return {"checks": [{"type": "http", "url": URL, **fields}]}
 
 
-def sql(query: str, dsn_env: str = "PANTAU_SECRET_SIKDA_DSN") -> dict[str, Any]:
+def sql(query: str, dsn_env: str = "PANTAU_SECRET_DINKES_SIKDA_DSN") -> dict[str, Any]:
     source = {"type": "sql", "driver": "postgresql", "dsn_env": dsn_env, "query": query}
     return {"usage": [{"metric": "visits", "kind": "counter", "source": source}]}
 
@@ -79,6 +81,26 @@ REFUSED = [
     (sql("update visits set n = 0"), "must be a single SELECT", "$.usage[0].source"),
     (sql("/*!50000 DELETE FROM visits */ SELECT 1"), "must be a single SELECT", "$.usage[0].source"),
     (sql("SELECT pg_read_file('/etc/passwd')::int"), "'pg_read_file' is refused", "$.usage[0].source"),
+    # Dynamic SQL: a query given as text (or a relation by name) assembles a refused name.
+    (sql("SELECT ascii(substr(query_to_xml('select passwd from pg_' || 'shadow',true,false,'')::text,1,1))"), "'query_to_xml' is refused", "$.usage[0].source"),
+    (sql("SELECT length(table_to_xml(('pg_'||'authid')::regclass, true, false, '')::text)"), "'table_to_xml' is refused", "$.usage[0].source"),
+    (sql("SELECT count(*) FROM ts_stat('select to_tsvector(rolpassword) from pg_' || 'authid')"), "'ts_stat' is refused", "$.usage[0].source"),
+    (sql("SELECT length(query_to_xml('select pg_read' || '_file(''/etc/passwd'')',true,false,'')::text)"), "'query_to_xml' is refused", "$.usage[0].source"),
+    (sql("SELECT count(*) FROM ts_rewrite('a'::tsquery, 'select 1')"), "'ts_rewrite' is refused", "$.usage[0].source"),
+    (sql("SELECT length(query_to_xml_and_xmlschema('select 1', true, false, '')::text)"), "is refused", "$.usage[0].source"),
+    (sql("SELECT length(cursor_to_xml('c', 1, true, false, '')::text)"), "'cursor_to_xml' is refused", "$.usage[0].source"),
+    (sql("SELECT length(schema_to_xml('public', true, false, '')::text)"), "'schema_to_xml' is refused", "$.usage[0].source"),
+    (sql("SELECT length(database_to_xmlschema(true, false, '')::text)"), "'database_to_xmlschema' is refused", "$.usage[0].source"),
+    (sql("SELECT to_regclass('pg_' || 'authid')::oid::int"), "'to_regclass' is refused", "$.usage[0].source"),
+    (sql("SELECT length(pg_read_binary_file('/etc/passwd'))"), "'pg_read_binary_file' is refused", "$.usage[0].source"),
+    (sql("SELECT (pg_stat_file('/etc/passwd')).size"), "'pg_stat_file' is refused", "$.usage[0].source"),
+    (sql("SELECT lo_from_bytea(0, 'x')"), "'lo_from_bytea' is refused", "$.usage[0].source"),
+    (sql("SELECT count(*) FROM dblink('host=x', 'select 1') AS t(n int)"), "'dblink' is refused", "$.usage[0].source"),
+    (sql("SELECT LENGTH(LOAD_FILE('/etc/passwd'))"), "'LOAD_FILE' is refused", "$.usage[0].source"),
+    (sql("SELECT BENCHMARK(100000000, MD5('x'))"), "'BENCHMARK' is refused", "$.usage[0].source"),
+    (sql("SELECT pg_sleep(60)"), "'pg_sleep' is refused", "$.usage[0].source"),
+    (sql("SELECT SLEEP (60)"), "'SLEEP' is refused", "$.usage[0].source"),
+    (sql('SELECT length("query_to_xml"(\'select 1\', true, false, \'\')::text)'), "'query_to_xml' is refused", "$.usage[0].source"),
     # Many comments and no end: a naive comment pattern backtracks for hours on this.
     (sql("/*a*/ " * 600 + "/*"), "must be a single SELECT", "$.usage[0].source"),
 ]  # fmt: skip
@@ -103,13 +125,16 @@ async def test_api_refuses(
 
 
 ACCEPTED = [
-    http(bearer_token_env="PANTAU_SECRET_SIKDA_TOKEN"),
-    http(headers_env={"X-Api-Key": "PANTAU_SECRET_SIKDA_KEY"}, headers={"Accept": "text/html"}),
+    http(bearer_token_env="PANTAU_SECRET_DINKES_SIKDA_TOKEN"),
+    http(
+        headers_env={"X-Api-Key": "PANTAU_SECRET_DINKES_SIKDA_KEY"}, headers={"Accept": "text/html"}
+    ),
     http(url=f"{URL}search?keyword=x&author=y&authors=z&author_id=1&page=2"),
-    json_source(headers_env={"X-Signature": "PANTAU_SECRET_SIKDA_SIG"}),
+    json_source(headers_env={"X-Signature": "PANTAU_SECRET_DINKES_SIKDA_SIG"}),
     sql("SELECT count(*) FROM visits WHERE created_at > now() - interval '1 day'"),
     sql("-- visits today\nWITH v AS (SELECT 1 AS n FROM visits) SELECT count(*) FROM v;"),
     sql("(SELECT count(*) FROM updates_log)"),
+    sql("SELECT count(*) FROM sleep_log WHERE xml_export IS NULL AND profile_id > 0"),
 ]
 
 
@@ -124,6 +149,60 @@ async def test_api_accepts(
     stored = await (await client.get("/api/v1/apps/sikda", headers=bearer(tokens.admin))).json()
     assert stored["checks"] == extra.get("checks", [])
     assert stored["usage"] == extra.get("usage", [])
+
+
+# An app of agency dinkes names only PANTAU_SECRET_DINKES_... (the agency id upper-cased).
+FOREIGN = [
+    (http(bearer_token_env="PANTAU_SECRET_SIMPUS_DSN"), "checks[0].bearer_token_env: 'PANTAU_SECRET_SIMPUS_DSN'"),
+    (http(bearer_token_env="PANTAU_SECRET_DISKOMINFO_WEB_TOKEN"), "checks[0].bearer_token_env"),
+    (http(basic_auth={"username": "u", "password_env": "PANTAU_SECRET_SETDA_PW"}), "checks[0].basic_auth.password_env"),
+    (http(headers_env={"X-Api-Key": "PANTAU_SECRET_SETDA_KEY"}), "checks[0].headers_env.X-Api-Key"),
+    (sql("SELECT 1", dsn_env="PANTAU_SECRET_SIMPUS_DSN"), "usage[0].source.dsn_env"),
+    (json_source(bearer_token_env="PANTAU_SECRET_DINKESX_T"), "usage[0].source.bearer_token_env"),
+    (json_source(bearer_token_env="PANTAU_SECRET_DINKES_"), "usage[0].source.bearer_token_env"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("extra", "words"), FOREIGN)
+async def test_api_refuses_another_agencys_secret(
+    client: TestClient,  # type: ignore[type-arg]
+    tokens: Tokens,
+    extra: dict[str, Any],
+    words: str,
+) -> None:
+    for token in (tokens.admin, tokens.dinkes):
+        resp = await client.post("/api/v1/apps", json={**APP, **extra}, headers=bearer(token))
+        assert resp.status == 400
+        body = await resp.json()
+        assert words in body["message"]
+        assert "must" in body["message"] or "may only name" in body["message"]
+        assert "PANTAU_SECRET_DINKES_" in body["message"]  # the prefix it may use
+    resp = await client.get("/api/v1/apps/sikda", headers=bearer(tokens.admin))
+    assert resp.status == 404  # nothing stored
+
+
+async def test_moving_an_app_to_another_agency_needs_that_agencys_secrets(
+    client: TestClient,  # type: ignore[type-arg]
+    tokens: Tokens,
+) -> None:
+    app = {**APP, **http(bearer_token_env="PANTAU_SECRET_DINKES_SIKDA_TOKEN")}
+    resp = await client.post("/api/v1/apps", json=app, headers=bearer(tokens.admin))
+    assert resp.status == 201
+    moved = {**app, "agency": "diskominfo"}
+    resp = await client.put("/api/v1/apps/sikda", json=moved, headers=bearer(tokens.admin))
+    assert resp.status == 400
+    assert "PANTAU_SECRET_DISKOMINFO_" in (await resp.json())["message"]
+
+
+def test_catalog_apply_refuses_another_agencys_secret(tmp_path: Path) -> None:
+    path = tmp_path / "catalog.yaml"
+    app = {**APP, "agency": "dinas-pu", **sql("SELECT 1", dsn_env="PANTAU_SECRET_DINKES_DSN")}
+    path.write_text(yaml.safe_dump({"apps": [app]}), encoding="utf-8")
+    with pytest.raises(sync.CatalogError) as err:
+        sync.load_yaml(path)
+    assert "$.apps[0]" in str(err.value)
+    assert "usage[0].source.dsn_env: 'PANTAU_SECRET_DINKES_DSN'" in str(err.value)
+    assert "PANTAU_SECRET_DINAS_PU_" in str(err.value)  # `-` becomes `_`
 
 
 def test_catalog_apply_refuses(tmp_path: Path) -> None:
@@ -157,6 +236,8 @@ OLD_CHECKS = [
     {"type": "http", "url": URL, "name": "login",
      "basic_auth": {"username": "u", "password_env": "sikda-pw"}},
     {"type": "tcp", "host": "10.0.0.5", "port": 443},
+    {"type": "http", "url": URL, "name": "keyed",
+     "headers_env": {"X-Api-Key": "PANTAU_SECRET_DINKES_KEY", "X-Sig": "sikda_sig"}},
 ]  # fmt: skip
 OLD_USAGE = [
     {"metric": "visits", "kind": "counter",
@@ -193,18 +274,25 @@ async def test_migration_renames_stored_env_names(seeded_db: str) -> None:
     finally:
         await conn.close()
     assert app is not None
-    http_check, login, tcp = app.checks
+    http_check, login, tcp, keyed = app.checks
     assert isinstance(http_check, HttpCheck)
     assert isinstance(login, HttpCheck)
-    assert http_check.bearer_token_env == "PANTAU_SECRET_PANTAU_PROBE_TOKEN"
+    # Every name in the app's agency's namespace: PANTAU_SECRET_<AGENCY>_<NAME>, a name that
+    # had the prefix keeps its rest, a name already in the namespace is left alone.
+    assert http_check.bearer_token_env == "PANTAU_SECRET_DINKES_PANTAU_PROBE_TOKEN"
     assert login.basic_auth is not None
-    assert login.basic_auth.password_env == "PANTAU_SECRET_SIKDA_PW"
+    assert login.basic_auth.password_env == "PANTAU_SECRET_DINKES_SIKDA_PW"
     assert isinstance(tcp, TcpCheck)
+    assert isinstance(keyed, HttpCheck)
+    assert keyed.headers_env == {
+        "X-Api-Key": "PANTAU_SECRET_DINKES_KEY",
+        "X-Sig": "PANTAU_SECRET_DINKES_SIKDA_SIG",
+    }
     dsn, token = (u.source for u in app.usage)
     assert isinstance(dsn, SqlSource)
     assert isinstance(token, JsonSource)
-    assert dsn.dsn_env == "PANTAU_SECRET_SIKDA_DSN"
-    assert token.bearer_token_env == "PANTAU_SECRET_SIKDA_TOKEN"
+    assert dsn.dsn_env == "PANTAU_SECRET_DINKES_SIKDA_DSN"
+    assert token.bearer_token_env == "PANTAU_SECRET_DINKES_SIKDA_TOKEN"
 
 
 async def test_stored_specs_the_rules_now_refuse_are_skipped(
@@ -219,7 +307,7 @@ async def test_stored_specs_the_rules_now_refuse_are_skipped(
     ]
     usage = [
         {"metric": "visits", "kind": "counter",
-         "source": {"type": "sql", "driver": "postgresql", "dsn_env": "PANTAU_SECRET_D",
+         "source": {"type": "sql", "driver": "postgresql", "dsn_env": "PANTAU_SECRET_DINKES_D",
                     "query": "DELETE FROM visits RETURNING 1"}},
     ]  # fmt: skip
     await insert_raw_app(seeded_db, checks=checks, usage=usage)
@@ -234,3 +322,46 @@ async def test_stored_specs_the_rules_now_refuse_are_skipped(
     resp = await client.get("/api/v1/probe/targets", headers=bearer(tokens.probe_dc))
     assert resp.status == 200
     assert "abc123" not in await resp.text()
+
+
+# Namespaces are prefixes: a new agency whose namespace nests with another's is refused.
+@pytest.mark.parametrize("new_id", ["dinkes-kota", "dinkes_kota", "dinkes-"])
+async def test_a_new_agency_cannot_share_another_agencys_namespace(
+    client: TestClient,  # type: ignore[type-arg]
+    tokens: Tokens,
+    new_id: str,
+) -> None:
+    agency = {"id": new_id, "name": "Dinas Kesehatan Kota"}
+    for send in (
+        client.post("/api/v1/agencies", json=agency, headers=bearer(tokens.admin)),
+        client.put(f"/api/v1/agencies/{new_id}", json=agency, headers=bearer(tokens.admin)),
+    ):
+        resp = await send
+        assert resp.status == 400
+        body = await resp.json()
+        assert body["field"] == "$.id"
+        assert "'dinkes'" in body["message"]
+    resp = await client.post(
+        "/api/v1/agencies", json={"id": "dinkeskota", "name": "X"}, headers=bearer(tokens.admin)
+    )  # PANTAU_SECRET_DINKESKOTA_ does not nest with PANTAU_SECRET_DINKES_
+    assert resp.status == 201
+
+
+async def test_catalog_apply_refuses_a_new_agency_in_another_agencys_namespace(
+    seeded_db: str,
+) -> None:
+    catalog = msgspec.convert(
+        {"agencies": [{"id": "dinkes", "name": "Dinas Kesehatan"},  # stored: may stay
+                      {"id": "dinkes-kota", "name": "Dinkes Kota"}]},
+        Catalog,
+    )  # fmt: skip
+    conn = await asyncpg.connect(seeded_db)
+    try:
+        with pytest.raises(sync.CatalogError) as err:
+            await sync.apply(conn, catalog, source="c.yaml")
+    finally:
+        await conn.close()
+    assert "c.yaml: $.agencies[1].id: agency id 'dinkes-kota'" in str(err.value)
+    assert "PANTAU_SECRET_DINKES_" in str(err.value)
+    assert overlapping_namespace("dinkes", ["setda", "dinkes-kota"]) == "dinkes-kota"
+    assert overlapping_namespace("dinkes", ["dinkeskota", "dinkes"]) is None

@@ -224,8 +224,11 @@ async def probe_context(
     default_timeout: float = 2.0,
     guard: NetworkGuard | None = None,
     secrets: SecretRelease | None = None,
+    agency: str | None = "portal",
 ) -> AsyncIterator[CheckContext]:
-    """A CheckContext as the probe builds it: a fresh connection per check, the deny list."""
+    """A CheckContext as the probe builds it: a fresh connection per check, the deny list, and
+    (as for every job) the agency of the app checked: `portal`, whose secrets are
+    PANTAU_SECRET_PORTAL_*."""
     guard = guard or NetworkGuard()
     async with check_session(limit=0, guard=guard) as session:
         yield CheckContext(
@@ -234,4 +237,5 @@ async def probe_context(
             env={} if env is None else env,
             secrets=secrets or SecretRelease(),
             guard=guard,
+            agency=agency,
         )

@@ -322,8 +322,12 @@ async def test_bearer_from_env(ctx: CheckContext, env: dict[str, str], base: str
 @pytest.mark.parametrize(
     "fields",
     [
-        {"basic_auth": BasicAuth(username="alice", password_env="PANTAU_SECRET_NOT_SET_PASSWORD")},
-        {"bearer_token_env": "PANTAU_SECRET_NOT_SET_TOKEN"},
+        {
+            "basic_auth": BasicAuth(
+                username="alice", password_env="PANTAU_SECRET_PORTAL_NOT_SET_PASSWORD"
+            )
+        },
+        {"bearer_token_env": "PANTAU_SECRET_PORTAL_NOT_SET_TOKEN"},
     ],
 )
 async def test_missing_env_is_config(ctx: CheckContext, base: str, fields: dict[str, Any]) -> None:
@@ -339,9 +343,11 @@ async def test_missing_env_is_config(ctx: CheckContext, base: str, fields: dict[
 async def test_basic_and_bearer_together_is_config(
     ctx: CheckContext, env: dict[str, str], base: str
 ) -> None:
-    env.update(PANTAU_SECRET_P=PASSWORD, PANTAU_SECRET_T=TOKEN)
-    auth = BasicAuth(username="alice", password_env="PANTAU_SECRET_P")
-    result = await check(ctx, f"{base}/basic", basic_auth=auth, bearer_token_env="PANTAU_SECRET_T")
+    env.update(PANTAU_SECRET_PORTAL_P=PASSWORD, PANTAU_SECRET_PORTAL_T=TOKEN)
+    auth = BasicAuth(username="alice", password_env="PANTAU_SECRET_PORTAL_P")
+    result = await check(
+        ctx, f"{base}/basic", basic_auth=auth, bearer_token_env="PANTAU_SECRET_PORTAL_T"
+    )
     assert result.reason == "config"
 
 

@@ -194,16 +194,16 @@ async def test_pulled_usage_to_a_denied_address_is_blocked(
 async def test_sql_to_metadata_is_blocked_by_default(ctx: CheckContext, driver: str) -> None:
     env = ctx.env
     assert isinstance(env, dict)
-    env["PANTAU_SECRET_DSN"] = f"{driver}://u:pw-4c4c@{METADATA}:5432/db"
-    source = SqlSource(driver=driver, dsn_env="PANTAU_SECRET_DSN", query="SELECT 1")  # type: ignore[arg-type]
+    env["PANTAU_SECRET_PORTAL_DSN"] = f"{driver}://u:pw-4c4c@{METADATA}:5432/db"
+    source = SqlSource(driver=driver, dsn_env="PANTAU_SECRET_PORTAL_DSN", query="SELECT 1")  # type: ignore[arg-type]
     assert await read(ctx, source) == (None, "blocked")
 
 
 async def test_postgresql_to_a_denied_name_is_blocked(denied_ctx: CheckContext) -> None:
     env = denied_ctx.env
     assert isinstance(env, dict)
-    env["PANTAU_SECRET_DSN"] = "postgresql://u:pw-4c4c@localhost:5432/db"
-    source = SqlSource(driver="postgresql", dsn_env="PANTAU_SECRET_DSN", query="SELECT 1")
+    env["PANTAU_SECRET_PORTAL_DSN"] = "postgresql://u:pw-4c4c@localhost:5432/db"
+    source = SqlSource(driver="postgresql", dsn_env="PANTAU_SECRET_PORTAL_DSN", query="SELECT 1")
     assert await read(denied_ctx, source) == (None, "blocked")
 
 
@@ -217,8 +217,8 @@ async def test_mysql_to_a_denied_address_is_blocked(
     with contextlib.suppress(OSError), socket.create_connection(MYSQL, timeout=0.5):
         for context in (ctx, denied_ctx):
             assert isinstance(context.env, dict)
-            context.env["PANTAU_SECRET_DSN"] = "mysql://root@localhost:3306/test"
-        source = SqlSource(driver="mysql", dsn_env="PANTAU_SECRET_DSN", query="SELECT 7")
+            context.env["PANTAU_SECRET_PORTAL_DSN"] = "mysql://root@localhost:3306/test"
+        source = SqlSource(driver="mysql", dsn_env="PANTAU_SECRET_PORTAL_DSN", query="SELECT 7")
         assert await read(ctx, source) == (7, None)  # the real MariaDB answers by default
         assert await read(denied_ctx, source) == (None, "blocked")
         return
@@ -228,7 +228,9 @@ async def test_mysql_to_a_denied_address_is_blocked(
 async def test_postgresql_verify_full_needs_every_address_allowed() -> None:
     # Connected to by name (the certificate is checked against it): no address may be denied.
     guard = NetworkGuard(deny=networks(["127.0.0.0/8"]))
-    env = {"PANTAU_SECRET_DSN": "postgresql://u:pw@localhost:5432/db?sslmode=verify-full"}
+    env = {"PANTAU_SECRET_PORTAL_DSN": "postgresql://u:pw@localhost:5432/db?sslmode=verify-full"}
     async with probe_context(env, guard=guard) as ctx:
-        source = SqlSource(driver="postgresql", dsn_env="PANTAU_SECRET_DSN", query="SELECT 1")
+        source = SqlSource(
+            driver="postgresql", dsn_env="PANTAU_SECRET_PORTAL_DSN", query="SELECT 1"
+        )
         assert await read(ctx, source) == (None, "blocked")

@@ -152,12 +152,14 @@ async def test_json_error_status(ctx: CheckContext, base: str) -> None:
 
 async def test_json_bearer_from_env(ctx: CheckContext, env: dict[str, str], base: str) -> None:
     source = JsonSource(
-        url=f"{base}/private.json", path="count", bearer_token_env="PANTAU_SECRET_USAGE_TOKEN"
+        url=f"{base}/private.json",
+        path="count",
+        bearer_token_env="PANTAU_SECRET_PORTAL_USAGE_TOKEN",
     )
     missing = await read(ctx, source)
     assert missing.reason == "config"
-    assert "PANTAU_SECRET_USAGE_TOKEN" in (missing.message or "")
-    env["PANTAU_SECRET_USAGE_TOKEN"] = TOKEN
+    assert "PANTAU_SECRET_PORTAL_USAGE_TOKEN" in (missing.message or "")
+    env["PANTAU_SECRET_PORTAL_USAGE_TOKEN"] = TOKEN
     assert (await read(ctx, source)).value == 12
 
 
@@ -222,7 +224,7 @@ async def test_prometheus_not_an_exposition(ctx: CheckContext, base: str) -> Non
 
 @pytest.fixture
 def pg_env(env: dict[str, str], database_url: str) -> dict[str, str]:
-    env["PANTAU_SECRET_USAGE_PG_DSN"] = database_url
+    env["PANTAU_SECRET_PORTAL_USAGE_PG_DSN"] = database_url
     return env
 
 
@@ -234,7 +236,7 @@ def unchecked_sql(driver: Literal["postgresql", "mysql"], dsn_env: str, query: s
 
 
 def pg(query: str) -> SqlSource:
-    return unchecked_sql("postgresql", "PANTAU_SECRET_USAGE_PG_DSN", query)
+    return unchecked_sql("postgresql", "PANTAU_SECRET_PORTAL_USAGE_PG_DSN", query)
 
 
 @pytest.fixture
@@ -363,21 +365,23 @@ async def test_postgresql_timeout(ctx: CheckContext) -> None:
 async def test_sql_missing_env_is_config(ctx: CheckContext) -> None:
     reading = await read(ctx, pg("SELECT 1"))
     assert reading.reason == "config"
-    assert "PANTAU_SECRET_USAGE_PG_DSN" in (reading.message or "")
+    assert "PANTAU_SECRET_PORTAL_USAGE_PG_DSN" in (reading.message or "")
 
 
 async def test_postgresql_bad_dsn_is_config(ctx: CheckContext, env: dict[str, str]) -> None:
-    env["PANTAU_SECRET_USAGE_PG_DSN"] = "mysql://user:pw-9f8e7d@127.0.0.1/db"
+    env["PANTAU_SECRET_PORTAL_USAGE_PG_DSN"] = "mysql://user:pw-9f8e7d@127.0.0.1/db"
     reading = await read(ctx, pg("SELECT 1"))
     assert reading.reason == "config"
     assert "pw-9f8e7d" not in (reading.message or "")
-    assert "PANTAU_SECRET_USAGE_PG_DSN" in (reading.message or "")
+    assert "PANTAU_SECRET_PORTAL_USAGE_PG_DSN" in (reading.message or "")
 
 
 async def test_postgresql_unreachable_keeps_the_password(
     ctx: CheckContext, env: dict[str, str]
 ) -> None:
-    env["PANTAU_SECRET_USAGE_PG_DSN"] = f"postgresql://probe:pw-1a2b3c@127.0.0.1:{closed_port()}/db"
+    env["PANTAU_SECRET_PORTAL_USAGE_PG_DSN"] = (
+        f"postgresql://probe:pw-1a2b3c@127.0.0.1:{closed_port()}/db"
+    )
     reading = await read(ctx, pg("SELECT 1"))
     assert reading.reason == "connect"
     assert "pw-1a2b3c" not in (reading.message or "")
@@ -397,12 +401,12 @@ def mysql_dsn() -> str:
 
 @pytest.fixture
 def mysql_env(env: dict[str, str], mysql_dsn: str) -> dict[str, str]:
-    env["PANTAU_SECRET_USAGE_MY_DSN"] = mysql_dsn
+    env["PANTAU_SECRET_PORTAL_USAGE_MY_DSN"] = mysql_dsn
     return env
 
 
 def my(query: str) -> SqlSource:
-    return unchecked_sql("mysql", "PANTAU_SECRET_USAGE_MY_DSN", query)
+    return unchecked_sql("mysql", "PANTAU_SECRET_PORTAL_USAGE_MY_DSN", query)
 
 
 @contextlib.asynccontextmanager
@@ -520,7 +524,9 @@ async def test_mysql_timeout(ctx: CheckContext) -> None:
 async def test_mysql_unreachable_keeps_the_password(
     ctx: CheckContext, env: dict[str, str], mysql_dsn: str
 ) -> None:
-    env["PANTAU_SECRET_USAGE_MY_DSN"] = f"mysql://root:pw-5e6f7a@127.0.0.1:{closed_port()}/test"
+    env["PANTAU_SECRET_PORTAL_USAGE_MY_DSN"] = (
+        f"mysql://root:pw-5e6f7a@127.0.0.1:{closed_port()}/test"
+    )
     reading = await read(ctx, my("SELECT 1"))
     assert reading.reason == "connect"
     assert "pw-5e6f7a" not in (reading.message or "")
@@ -530,7 +536,7 @@ async def test_mysql_unreachable_keeps_the_password(
     "dsn", ["postgresql://u:pw-0c0d@127.0.0.1/db", "mysql://u:pw-0c0d@127.0.0.1:notaport/db"]
 )
 async def test_mysql_bad_dsn_is_config(ctx: CheckContext, env: dict[str, str], dsn: str) -> None:
-    env["PANTAU_SECRET_USAGE_MY_DSN"] = dsn
+    env["PANTAU_SECRET_PORTAL_USAGE_MY_DSN"] = dsn
     reading = await read(ctx, my("SELECT 1"))
     assert reading.reason == "config"
     assert "pw-0c0d" not in (reading.message or "")
