@@ -16,10 +16,11 @@ from collector.db import Conn, Executor
 from wire.catalog import Agency, App, Owner, zone_targets
 from wire.maintenance import MaintenanceWindow
 from wire.messages import Target, TargetList
-from wire.specs import CheckSpec, UsageSpec
+from wire.specs import CheckSpec, UsageSpec, foreign_secret
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+S = TypeVar("S", bound=msgspec.Struct)
 
 _APP_COLUMNS = (
     "id, name, agency_id, managed_by, provider, category, lifecycle, url, description, owner,"
@@ -152,13 +153,32 @@ def app_from_row(row: asyncpg.Record) -> App:
         criticality=row["criticality"],
         tags=list(row["tags"]),
         zones=list(row["zones"]),
-        checks=stored_checks(row["id"], row["checks"]),
-        usage=_stored_items(row["id"], "usage", row["usage"], _usage_decoder, lenient=False),
+        checks=_own_secrets_only(row, "checks", stored_checks(row["id"], row["checks"])),
+        usage=_own_secrets_only(
+            row,
+            "usage",
+            _stored_items(row["id"], "usage", row["usage"], _usage_decoder, lenient=False),
+        ),
         failure_threshold=row["failure_threshold"],
         success_threshold=row["success_threshold"],
         quorum=row["quorum"],
         maintenance=stored_windows(row),
     )
+
+
+def _own_secrets_only(row: asyncpg.Record, column: str, specs: list[S]) -> list[S]:
+    """The specs that name only their own agency's secrets: one stored otherwise (by hand, or
+    before the rule) is skipped with a warning, instead of making the app unreadable."""
+    kept = []
+    for i, spec in enumerate(specs):
+        found = foreign_secret(spec.source if isinstance(spec, UsageSpec) else spec,
+                               agency=row["agency_id"])  # fmt: skip
+        if found is None:
+            kept.append(spec)
+        else:
+            _warn_once(row["id"], f"{column}[{i}]", "app %s: %s names %r, not a secret of its"
+                       " agency; skipped until the app is fixed", found[1])  # fmt: skip
+    return kept
 
 
 def stored_checks(app_id: str, raw: str) -> list[CheckSpec]:

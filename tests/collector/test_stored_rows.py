@@ -138,3 +138,22 @@ async def test_a_window_added_with_put_survives_an_apply(
         assert (await store.api_windows(conn)).get("website", set()) == set()
     finally:
         await conn.close()
+
+
+async def test_a_stored_check_naming_another_agencys_secret_is_skipped(
+    client: TestClient,  # type: ignore[type-arg]
+    tokens: Tokens,
+    seeded_db: str,
+) -> None:
+    """A row written by hand (or before secrets were namespaced per agency) that names another
+    agency's secret is skipped on reading: the app stays readable, the probe never gets it."""
+    foreign = {"type": "http", "url": "https://x/", "bearer_token_env": "PANTAU_SECRET_SETDA_KEY"}
+    await _append_json(seeded_db, "simpus", "checks", foreign)
+    resp = await client.get("/api/v1/apps/simpus")
+    assert resp.status == 200, await resp.text()
+    assert all(c.get("bearer_token_env") is None for c in (await resp.json())["checks"])
+    resp = await client.get("/api/v1/apps")
+    assert resp.status == 200, await resp.text()
+    resp = await client.get("/api/v1/probe/targets", headers=bearer(tokens.probe_dinkes))
+    assert resp.status == 200
+    assert "PANTAU_SECRET_SETDA_KEY" not in await resp.text()
