@@ -82,6 +82,9 @@ def test_containerfile_shape() -> None:
 # applies them; crun refuses a hybrid cgroup layout).
 _ENGINE_RUNTIME = ["--storage-driver", "vfs", "--cgroup-manager", "cgroupfs", "--runtime", "runc"]
 _LIMITS = ["--ulimit", "nofile=8192:8192", "--ulimit", "nproc=4096:4096"]
+# Podman runs a HEALTHCHECK from a systemd timer, and there is no systemd here: the tests run the
+# check themselves (`podman healthcheck run`).
+_RUN = [*_LIMITS, "--health-interval", "disable"]
 _BUILD_TIMEOUT = 1200  # the first build downloads the wheels; later runs reuse the image
 _DEBOOTSTRAP_TIMEOUT = 900
 
@@ -128,10 +131,10 @@ def _debian_mirror() -> str:
 
 def _base_image(podman: Podman) -> str:
     """A Debian 12 base image made from Debian's packages (debootstrap, then import)."""
-    tag = "localhost/pantau-test-base:bookworm-minbase"
+    tag = "localhost/pantau-test-base:bookworm-minbase-2"
     if podman("image", "exists", tag, check=False).returncode == 0:
         return tag
-    tarball = CACHE / "debian-bookworm-minbase.tar"
+    tarball = CACHE / "debian-bookworm-minbase-2.tar"
     if not tarball.exists():
         debootstrap = require_tools({"debootstrap": "debootstrap"})["debootstrap"]
         with tempfile.TemporaryDirectory(prefix="pantau-rootfs-", dir=CACHE) as rootfs:
@@ -143,6 +146,7 @@ def _base_image(podman: Podman) -> str:
                 check=False,
             )
             assert done.returncode == 0, f"debootstrap: {done.stdout[-2000:]}{done.stderr[-2000:]}"
+            os.chmod(rootfs, 0o755)  # the image's / (a temporary directory is 0700)
             partial = tarball.with_suffix(".partial")
             subprocess.run(["tar", "-C", rootfs, "-cf", str(partial), "."], check=True, timeout=300)
             partial.rename(tarball)
@@ -150,9 +154,9 @@ def _base_image(podman: Podman) -> str:
     return tag
 
 
-def _context_hash() -> str:
-    """Hash of everything the build copies (see .dockerignore) and of the Containerfile."""
-    digest = hashlib.sha256()
+def _context_hash(base: str) -> str:
+    """Hash of the base, of everything the build copies (see .dockerignore) and the Containerfile."""
+    digest = hashlib.sha256(base.encode() + b"\0")
     files = [ROOT / "pyproject.toml", ROOT / "README.md", ROOT / ".dockerignore"]
     for folder in ("collector", "probe", "wire", "deploy/container"):
         files += sorted(
@@ -174,7 +178,7 @@ def pantau_image() -> tuple[Podman, str]:
     probe = podman("run", "--rm", "--network", "host", *_LIMITS, base, "true", check=False)
     if probe.returncode != 0:
         pytest.skip(f"podman cannot run a container on this machine: {probe.stderr.strip()}")
-    tag = f"localhost/pantau-test:{_context_hash()}"
+    tag = f"localhost/pantau-test:{_context_hash(base)}"
     if podman("image", "exists", tag, check=False).returncode != 0:
         # pip inside the build trusts what the host's pip trusts (a TLS-inspecting proxy's CA).
         ca = os.environ.get("PIP_CERT") or "/etc/ssl/certs/ca-certificates.crt"
@@ -198,6 +202,12 @@ def pantau_image() -> tuple[Podman, str]:
             str(ROOT),
             timeout=_BUILD_TIMEOUT,
         )
+        # vfs keeps a full copy per layer: drop the images of earlier trees.
+        listed = podman("images", "--format", "{{.Repository}}:{{.Tag}}").stdout.split()
+        stale = [t for t in listed if t.startswith("localhost/pantau-test:") and t != tag]
+        if stale:
+            podman("rmi", *stale, check=False)
+        podman("image", "prune", "-f", check=False)
     return podman, tag
 
 
@@ -217,11 +227,13 @@ def _get(url: str) -> tuple[int, dict[str, Any]]:
 
 def test_image_metadata(pantau_image: tuple[Podman, str]) -> None:
     podman, tag = pantau_image
-    config = json.loads(podman("image", "inspect", tag).stdout)[0]["Config"]
+    info = json.loads(podman("image", "inspect", tag).stdout)[0]
+    config = info["Config"]
     assert config["User"] == "10001:10001"
     assert set(config["Volumes"]) == {"/etc/pantau", "/var/lib/pantau-probe"}
     assert config["Cmd"] == ["pantau-collector", "serve"]
-    assert config["Healthcheck"]["Test"] == ["CMD", "python3", "/usr/local/bin/pantau-healthcheck"]
+    healthcheck = info.get("Healthcheck") or config["Healthcheck"]  # podman puts it outside Config
+    assert healthcheck["Test"] == ["CMD", "python3", "/usr/local/bin/pantau-healthcheck"]
 
 
 def test_image_probe_check_and_pdf(pantau_image: tuple[Podman, str], tmp_path: Path) -> None:
@@ -229,7 +241,7 @@ def test_image_probe_check_and_pdf(pantau_image: tuple[Podman, str], tmp_path: P
     probe_yaml = tmp_path / "probe.yaml"
     probe_yaml.write_text((COMPOSE_DIR / "probe.yaml").read_text())
     done = podman(
-        "run", "--rm", "--network", "none", *_LIMITS,
+        "run", "--rm", "--network", "none", *_RUN,
         "-v", f"{probe_yaml}:/etc/pantau/probe.yaml:ro",
         "-e", "PANTAU_PROBE_TOKEN=pantau_test",
         tag, "pantau-probe", "check", "--config", "/etc/pantau/probe.yaml",
@@ -238,7 +250,7 @@ def test_image_probe_check_and_pdf(pantau_image: tuple[Podman, str], tmp_path: P
     assert "zone dc" in done.stdout
     # WeasyPrint finds Pango and a font in the runtime image: the PDF review works there.
     script = "import weasyprint; print(weasyprint.HTML(string='<p>Ulasan</p>').write_pdf()[:5])"
-    done = podman("run", "--rm", "--network", "none", *_LIMITS, tag, "python", "-c", script)
+    done = podman("run", "--rm", "--network", "none", *_RUN, tag, "python", "-c", script)
     assert done.stdout.strip() == "b'%PDF-'"
 
 
@@ -259,7 +271,7 @@ async def test_image_runs_the_collector(
     config.write_text(f"listen:\n  host: 127.0.0.1\n  port: {port}\n")
     name = f"pantau-test-collector-{os.getpid()}"
     podman(
-        "run", "-d", "--name", name, "--network", "host", *_LIMITS,
+        "run", "-d", "--name", name, "--network", "host", *_RUN,
         "-v", f"{config}:/etc/pantau/collector.yaml:ro",
         "-e", f"DATABASE_URL={empty_db}",
         "-e", f"PANTAU_HEALTH_URL=http://127.0.0.1:{port}/healthz",
@@ -552,13 +564,70 @@ def test_kubernetes_secrets_referenced_never_filled(overlay: list[dict[str, Any]
         assert f"secret generic {name}" in readme
 
 
-def test_kubernetes_scrape_example() -> None:
+def test_kubernetes_scrape_example(overlay: list[dict[str, Any]], tmp_path: Path) -> None:
+    scrape = yaml.safe_load((K8S / "prometheus-scrape.yml").read_text())
+    jobs = {job["job_name"]: job for job in scrape["scrape_configs"]}
+    # The collector through its Service: one target, as the alert rules assume.
+    service = _one(overlay, "Service", "pantau-collector")
+    port = service["spec"]["ports"][0]["port"]
+    (static,) = jobs["pantau-collector"]["static_configs"]
+    assert static["targets"] == [f"pantau-collector.{service['metadata']['namespace']}.svc:{port}"]
+    # The probes by pod discovery, selected by the label their pods carry.
+    (sd,) = jobs["pantau-probe"]["kubernetes_sd_configs"]
+    assert sd["role"] == "pod"
+    assert sd["namespaces"]["names"] == [service["metadata"]["namespace"]]
+    key, _, value = sd["selectors"][0]["label"].partition("=")
+    for deployment in overlay:
+        if (
+            deployment["metadata"]["name"].startswith("pantau-probe-")
+            and deployment["kind"] == "Deployment"
+        ):
+            assert deployment["spec"]["template"]["metadata"]["labels"][key] == value
+    # promtool checks the rest (relabelling). Debian's Prometheus is built without Kubernetes
+    # discovery, so its promtool gets the job with static targets in place of the discovery.
     promtool = require_tools({"promtool": "prometheus"})["promtool"]
+    jobs["pantau-probe"]["static_configs"] = [{"targets": ["probe.invalid:9470"]}]
+    del jobs["pantau-probe"]["kubernetes_sd_configs"]
+    checked = tmp_path / "prometheus.yml"
+    checked.write_text(yaml.safe_dump(scrape))
     done = subprocess.run(
-        [promtool, "check", "config", str(K8S / "prometheus-scrape.yml")],
+        [promtool, "check", "config", str(checked)],
         capture_output=True,
         text=True,
         timeout=60,
         check=False,
     )
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+# --------------------------------------------------------------------------- configuration files
+
+_COLLECTOR_CONFIGS = [
+    DEPLOY / "container" / "collector.yaml",
+    K8S / "base" / "collector-config.yaml",
+    K8S / "overlays" / "example" / "collector.yaml",
+]
+_PROBE_CONFIGS = [
+    COMPOSE_DIR / "probe.yaml",
+    K8S / "base" / "probe-dc-config.yaml",
+    K8S / "overlays" / "example" / "probe-dinkes-lan-config.yaml",
+]
+
+
+@pytest.mark.parametrize("path", _COLLECTOR_CONFIGS, ids=lambda p: str(p.relative_to(DEPLOY)))
+def test_kit_collector_configs_load(path: Path) -> None:
+    from collector.config import load_config
+
+    config = load_config(path)
+    # In a container the collector must listen on the pod's or container's addresses.
+    assert (config.listen.host, config.listen.port) == ("0.0.0.0", 8080)
+
+
+@pytest.mark.parametrize("path", _PROBE_CONFIGS, ids=lambda p: str(p.relative_to(DEPLOY)))
+def test_kit_probe_configs_load(path: Path) -> None:
+    from probe.config import load_config
+
+    config = load_config(path)
+    assert config.collector.url == "http://pantau-collector:8080"
+    assert config.collector.token_env == "PANTAU_PROBE_TOKEN"
+    assert config.spool.path.startswith("/var/lib/pantau-probe/")
