@@ -29,6 +29,7 @@ import urllib.request
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 
 import asyncpg
 import kubernetes_validate
@@ -225,6 +226,22 @@ def _get(url: str) -> tuple[int, dict[str, Any]]:
         return exc.code, json.loads(exc.read() or b"{}")
 
 
+def _database_for_container(url: str) -> tuple[str, list[str]]:
+    """The tests' database as the container reaches it: a TCP address as it is (host network);
+    a Unix socket (the embedded server's, in its 0700 data directory) bind-mounted by itself
+    where the container's user 10001 can reach it."""
+    parts = urlsplit(url)
+    query = parse_qs(parts.query)
+    socket_dir = query.get("host", [""])[0]
+    if not socket_dir.startswith("/"):
+        return url, []
+    port = query.get("port", [str(parts.port or 5432)])[0]
+    inside = "/run/pantau-pg"
+    query["host"] = [inside]
+    mount = f"{socket_dir}/.s.PGSQL.{port}:{inside}/.s.PGSQL.{port}"
+    return urlunsplit(parts._replace(query=urlencode(query, doseq=True))), ["-v", mount]
+
+
 def test_image_metadata(pantau_image: tuple[Podman, str]) -> None:
     podman, tag = pantau_image
     info = json.loads(podman("image", "inspect", tag).stdout)[0]
@@ -270,10 +287,11 @@ async def test_image_runs_the_collector(
     config = tmp_path / "collector.yaml"
     config.write_text(f"listen:\n  host: 127.0.0.1\n  port: {port}\n")
     name = f"pantau-test-collector-{os.getpid()}"
+    url, mounts = _database_for_container(empty_db)
     podman(
-        "run", "-d", "--name", name, "--network", "host", *_RUN,
+        "run", "-d", "--name", name, "--network", "host", *_RUN, *mounts,
         "-v", f"{config}:/etc/pantau/collector.yaml:ro",
-        "-e", f"DATABASE_URL={empty_db}",
+        "-e", f"DATABASE_URL={url}",
         "-e", f"PANTAU_HEALTH_URL=http://127.0.0.1:{port}/healthz",
         tag,
     )  # fmt: skip
