@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import zoneinfo
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from collector.catalog import store
@@ -110,8 +110,12 @@ class AppSummary:
     trend: UsageSeries | None  # the first metric with data, over TREND_DAYS
 
     def search_text(self) -> str:
-        a = self.app
-        return " ".join([a.name, a.id, a.provider or "", a.description or "", *a.tags]).lower()
+        return search_text(self.app)
+
+
+def search_text(a: App) -> str:
+    """What the list's search matches, lower case: name, id, provider, description, tags."""
+    return " ".join([a.name, a.id, a.provider or "", a.description or "", *a.tags]).lower()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -274,13 +278,52 @@ async def summaries(
     return out
 
 
-async def catalogue(
-    conn: Conn, clock: Clock, *, contacts: bool
-) -> tuple[list[Agency], list[AppSummary]]:
-    """Every agency and every app (with its summary), for the list page."""
+@dataclass(frozen=True, kw_only=True)
+class CataloguePage:
+    """One page of the list: the whole catalogue's counts, and the summaries of the page's rows
+    only (summarizing is the costly part, so it is never done for rows not sent)."""
+
+    agencies: list[Agency]  # every agency, for the filter
+    categories: list[str]  # every category in use, for the filter
+    total: int  # apps in the catalogue
+    states: dict[str, int]  # the whole catalogue's apps per state
+    matched: int  # apps the filters keep
+    offset: int  # of the page's first row among the matched
+    rows: list[AppSummary]  # the page: agencies by name, then apps by name
+
+
+Keep = Callable[[App, str], bool]  # (app, its state) -> listed?
+
+
+async def catalogue_page(
+    conn: Conn, clock: Clock, *, keep: Keep, offset: int, limit: int, contacts: bool
+) -> CataloguePage:
+    """The apps `keep` lists, in the list's order, from `offset`, at most `limit` of them."""
     agencies = await store.list_agencies(conn)
     apps = await store.list_apps(conn)
-    return agencies, await summaries(conn, apps, clock, contacts=contacts)
+    states: dict[str, str] = {
+        r["app_id"]: r["state"] for r in await conn.fetch("SELECT app_id, state FROM app_state")
+    }
+    names = {a.id: a.name.casefold() for a in agencies}
+    counts: dict[str, int] = defaultdict(int)
+    matched = []
+    for a in apps:
+        state = states.get(a.id, "unknown")
+        counts[state] += 1
+        if keep(a, state):
+            matched.append(a)
+    matched.sort(key=lambda a: (names.get(a.agency, a.agency.casefold()), a.agency,
+                                a.name.casefold(), a.id))  # fmt: skip
+    page = matched[offset : offset + limit]
+    return CataloguePage(
+        agencies=agencies,
+        categories=sorted({a.category for a in apps if a.category}),
+        total=len(apps),
+        states=dict(counts),
+        matched=len(matched),
+        offset=offset,
+        rows=await summaries(conn, page, clock, contacts=contacts) if page else [],
+    )
 
 
 # --- one app ----------------------------------------------------------------------------------
