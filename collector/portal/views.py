@@ -32,7 +32,7 @@ from collector.state.incidents import Incident
 from collector.web import keys
 from collector.web.errors import DB_UNAVAILABLE
 from collector.web.security import html_security_headers
-from wire.catalog import App, Lifecycle
+from wire.catalog import Lifecycle
 
 log = logging.getLogger(__name__)
 
@@ -349,16 +349,14 @@ class Criteria:
     def terms(self) -> list[str]:
         return self.q.lower().split()
 
-    def matches(self, app: App, state: str) -> bool:
-        terms = self.terms()
-        text = data.search_text(app) if terms else ""
+    def matches(self, x: data.Listed) -> bool:
         return (
-            all(term in text for term in terms)
-            and (not self.agency or app.agency == self.agency)
-            and (not self.managed_by or app.managed_by == self.managed_by)
-            and (not self.lifecycle or app.lifecycle == self.lifecycle)
-            and (not self.category or (app.category or "") == self.category)
-            and (not self.state or state == self.state)
+            all(term in x.text for term in self.terms())
+            and (not self.agency or x.agency == self.agency)
+            and (not self.managed_by or x.managed_by == self.managed_by)
+            and (not self.lifecycle or x.lifecycle == self.lifecycle)
+            and (not self.category or x.category == self.category)
+            and (not self.state or x.state == self.state)
         )
 
     def params(self, **changes: str) -> dict[str, str]:
