@@ -384,7 +384,7 @@ def _criteria(request: web.Request) -> Criteria:
     raw_page = q.get("page", "").strip()
     if not raw_page:
         page = 1
-    elif not raw_page.isdigit() or len(raw_page) > 9 or int(raw_page) < 1:
+    elif not (raw_page.isascii() and raw_page.isdigit()) or len(raw_page) > 9 or int(raw_page) < 1:
         raise BadPage(raw_page)
     else:
         page = int(raw_page)

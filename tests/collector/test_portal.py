@@ -523,7 +523,9 @@ async def test_paging_links_keep_the_filters(big: TestClient) -> None:  # type: 
     assert sorted(rows_of(found).all) == ["app-121", "app-126"]  # app-12x in agency 1
 
 
-@pytest.mark.parametrize("value", ["0", "-1", "abc", "1.5", "", "99999999999999999999999"])
+@pytest.mark.parametrize(
+    "value", ["0", "-1", "abc", "1.5", "", "99999999999999999999999", "%C2%B2", "%2B2"]
+)
 async def test_a_bad_page_number_is_a_clear_400_page(
     big: TestClient,
     value: str,  # type: ignore[type-arg]
