@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: run test lint typecheck unit bench bench-ingest bench-probe bench-report bench-storage clean
+.PHONY: run test lint typecheck unit bench bench-ingest bench-portal bench-probe bench-report bench-storage clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -33,10 +33,13 @@ unit: $(VENV)/.installed-test
 test: lint typecheck unit
 
 # Benchmarks (not tests): each prints its table and ends with `RESULT ratio=<x> goal=<y>`.
-bench: bench-ingest bench-probe bench-report bench-storage
+bench: bench-ingest bench-portal bench-probe bench-report bench-storage
 
 bench-ingest: $(VENV)/.installed-test   # about 2 minutes
 	$(BIN)/python bench/ingest.py
+
+bench-portal: $(VENV)/.installed-test  # about a minute: 2,000 apps, 40 agencies
+	$(BIN)/python bench/portal.py
 
 bench-probe: $(VENV)/.installed-test    # about 10 minutes; installs Debian's blackbox exporter and nginx
 	$(BIN)/python bench/probe_throughput.py

@@ -46,6 +46,7 @@ class AppFilter:
     category: str | None = None
     zone: str | None = None
     text: str | None = None  # matched against id, name, provider, description, tags
+    ids: Sequence[str] | None = None  # only these apps (a page of the portal's list)
 
 
 def agency_from_row(row: asyncpg.Record) -> Agency:
@@ -253,7 +254,8 @@ async def delete_agency(conn: Conn, agency_id: str) -> bool:
 
 
 async def list_apps(conn: Executor, flt: AppFilter = AppFilter()) -> list[App]:
-    where, args = [], []
+    where: list[str] = []
+    args: list[object] = []
     for column, value in (
         ("agency_id", flt.agency),
         ("managed_by", flt.managed_by),
@@ -266,6 +268,9 @@ async def list_apps(conn: Executor, flt: AppFilter = AppFilter()) -> list[App]:
     if flt.zone is not None:
         args.append(flt.zone)
         where.append(f"${len(args)} = ANY (zones)")
+    if flt.ids is not None:
+        args.append(list(flt.ids))
+        where.append(f"id = ANY (${len(args)}::text[])")
     if flt.text:
         # The text is searched for as written: % and _ are not wildcards here.
         literal = flt.text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")

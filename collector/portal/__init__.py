@@ -1,8 +1,14 @@
 """The catalogue portal: server-rendered pages at `/` (apps, agencies), in Indonesian and English.
 
-Pages: `/` (every application, grouped by agency, with search and filters), `/apps/{id}` and
-`/agencies/{id}`; `/portal.js` is the small script that makes the filters instant, and
+Pages: `/` (the applications, grouped by agency, with search and filters), `/apps/{id}` and
+`/agencies/{id}`; `/portal.js` is the small script that submits the filters as they change, and
 `/favicon.ico` the brand mark (an SVG) that browsers ask for on every page, the review's too.
+
+The list's search and filters are query parameters the server applies (`q`, `agency`,
+`managed_by`, `lifecycle`, `category`, `state`), and the list comes in pages of 100 rows
+(`page`, from 1; previous/next links keep the filters): the same URLs work without JavaScript,
+and only the rows of the page are summarized and sent. A `page` that is not a whole number from
+1 answers a 400 page; a page past the end is empty, with a link to the first.
 
 When the config's `public_catalog` is false the pages answer 403 with a short page saying the
 portal is not public (the catalogue stays readable through the API with a token). The language

@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import zoneinfo
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from collector.catalog import store
@@ -93,7 +93,7 @@ def _of_piece(p: Piece) -> Availability:
 async def _running(conn: Conn, app_ids: Sequence[str], clock: Clock,
                    cuts: Sequence[dt.datetime] = ()) -> dict[str, list[Piece]]:  # fmt: skip
     """Per app, the time after its rolled-up hours (the running hour), in pieces."""
-    rules = await app_rules(conn, clock.settings)
+    rules = await app_rules(conn, clock.settings, ids=app_ids)
     found = await tails(conn, rules, app_ids, now=clock.now, tz=clock.tz, cuts=cuts)
     return {app: t.pieces.pieces for app, t in found.items()}
 
@@ -109,9 +109,19 @@ class AppSummary:
     availability: Availability  # the last UPTIME_DAYS local days
     trend: UsageSeries | None  # the first metric with data, over TREND_DAYS
 
-    def search_text(self) -> str:
-        a = self.app
-        return " ".join([a.name, a.id, a.provider or "", a.description or "", *a.tags]).lower()
+
+@dataclass(frozen=True, kw_only=True)
+class Listed:
+    """What the list filters and sorts an app by: a few columns, not the whole record."""
+
+    id: str
+    name: str
+    agency: str
+    managed_by: str
+    lifecycle: str
+    category: str  # "" without one
+    state: str
+    text: str  # what the search matches, lower case: name, id, provider, description, tags
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -188,12 +198,17 @@ class AgencyDetail:
 
 
 async def _usage_series(
-    conn: Conn, days: Sequence[dt.date], app_id: str | None
+    conn: Conn, days: Sequence[dt.date], app_ids: Sequence[str]
 ) -> dict[str, list[UsageSeries]]:
-    """Per app, its metrics' daily series over `days` (counters: increase; gauges: average)."""
-    raw = await usage_from_days(conn, days[0], days[-1] + dt.timedelta(days=1), app_id)
+    """Per app of `app_ids`, its metrics' daily series over `days` (counters: increase; gauges:
+    average)."""
+    only = app_ids[0] if len(app_ids) == 1 else None  # one app: read only its rows
+    raw = await usage_from_days(conn, days[0], days[-1] + dt.timedelta(days=1), only)
+    wanted = set(app_ids)
     out: dict[str, list[UsageSeries]] = {}
     for app, metrics in raw.items():
+        if app not in wanted:  # the figures are the costly part: only for the rows shown
+            continue
         series = []
         for metric, usage in sorted(metrics.items()):
             figures = usage_figures(metric, usage)
@@ -255,9 +270,7 @@ async def summaries(
         for p in pieces:
             if p.start >= since:
                 availability[app_id] = availability.get(app_id, Availability()) + _of_piece(p)
-    # One app (its own page): read only its usage, not every app's.
-    only = apps[0].id if len(apps) == 1 else None
-    usage = await _usage_series(conn, clock.days_back(TREND_DAYS), only)
+    usage = await _usage_series(conn, clock.days_back(TREND_DAYS), ids)
     out = []
     for a in apps:
         st = states.get(a.id)
@@ -274,13 +287,68 @@ async def summaries(
     return out
 
 
-async def catalogue(
-    conn: Conn, clock: Clock, *, contacts: bool
-) -> tuple[list[Agency], list[AppSummary]]:
-    """Every agency and every app (with its summary), for the list page."""
+@dataclass(frozen=True, kw_only=True)
+class CataloguePage:
+    """One page of the list: the whole catalogue's counts, and the summaries of the page's rows
+    only (summarizing is the costly part, so it is never done for rows not sent)."""
+
+    agencies: list[Agency]  # every agency, for the filter
+    categories: list[str]  # every category in use, for the filter
+    total: int  # apps in the catalogue
+    states: dict[str, int]  # the whole catalogue's apps per state
+    matched: int  # apps the filters keep
+    offset: int  # of the page's first row among the matched
+    rows: list[AppSummary]  # the page: agencies by name, then apps by name
+
+
+Keep = Callable[[Listed], bool]
+
+
+async def catalogue_page(
+    conn: Conn, clock: Clock, *, keep: Keep, offset: int, limit: int, contacts: bool
+) -> CataloguePage:
+    """The apps `keep` lists, in the list's order, from `offset`, at most `limit` of them."""
     agencies = await store.list_agencies(conn)
-    apps = await store.list_apps(conn)
-    return agencies, await summaries(conn, apps, clock, contacts=contacts)
+    listed = [
+        Listed(
+            id=r["id"],
+            name=r["name"],
+            agency=r["agency_id"],
+            managed_by=r["managed_by"],
+            lifecycle=r["lifecycle"],
+            category=r["category"] or "",
+            state=r["state"],
+            text=" ".join(
+                [r["name"], r["id"], r["provider"] or "", r["description"] or "", *r["tags"]]
+            ).lower(),
+        )
+        for r in await conn.fetch(
+            "SELECT a.id, a.name, a.agency_id, a.managed_by, a.lifecycle, a.category,"
+            " a.provider, a.description, a.tags, coalesce(s.state, 'unknown') AS state"
+            " FROM apps a LEFT JOIN app_state s ON s.app_id = a.id"
+        )
+    ]
+    names = {a.id: a.name.casefold() for a in agencies}
+    counts: dict[str, int] = defaultdict(int)
+    matched = []
+    for x in listed:
+        counts[x.state] += 1
+        if keep(x):
+            matched.append(x)
+    matched.sort(key=lambda x: (names.get(x.agency, x.agency.casefold()), x.agency,
+                                x.name.casefold(), x.id))  # fmt: skip
+    page = [x.id for x in matched[offset : offset + limit]]
+    apps = {a.id: a for a in await store.list_apps(conn, store.AppFilter(ids=page))} if page else {}
+    rows = [apps[i] for i in page if i in apps]  # one removed meanwhile is left out
+    return CataloguePage(
+        agencies=agencies,
+        categories=sorted({x.category for x in listed if x.category}),
+        total=len(listed),
+        states=dict(counts),
+        matched=len(matched),
+        offset=offset,
+        rows=await summaries(conn, rows, clock, contacts=contacts) if rows else [],
+    )
 
 
 # --- one app ----------------------------------------------------------------------------------
@@ -364,7 +432,7 @@ async def app_detail(conn: Conn, app_id: str, clock: Clock, *, contacts: bool) -
     oldest = clock.days_back(UPTIME_DAYS)[0]
     days = [DayRow(day=d, availability=days_by[d]) for d in sorted(days_by) if d >= oldest]
     incidents = await find_incidents(conn, app=app.id, limit=INCIDENT_LIMIT, now=clock.now)
-    usage = (await _usage_series(conn, clock.days_back(UPTIME_DAYS), app.id)).get(app.id, [])
+    usage = (await _usage_series(conn, clock.days_back(UPTIME_DAYS), [app.id])).get(app.id, [])
     checks = [
         CheckRow(
             zone=r["zone"],

@@ -51,7 +51,22 @@ MESSAGES: Final[dict[str, tuple[str, str]]] = {
     "f_all": ("Semua", "All"),
     "f_apply": ("Terapkan", "Apply"),
     "f_clear": ("Hapus filter", "Clear filters"),
+    "f_lifecycle": ("Siklus hidup", "Lifecycle"),
     "shown": ("{shown} dari {total} aplikasi", "{shown} of {total} applications"),
+    "showing": ("Menampilkan {first}\u2013{last} dari {of}", "Showing {first}\u2013{last} of {of}"),
+    "pages": ("Halaman daftar", "Pages of the list"),
+    "page_prev": ("Sebelumnya", "Previous"),
+    "page_next": ("Berikutnya", "Next"),
+    "page_empty": (
+        "Halaman ini kosong: daftarnya lebih pendek.",
+        "This page is empty: the list is shorter.",
+    ),
+    "page_first": ("Ke halaman pertama", "To the first page"),
+    "bad_page_title": ("Nomor halaman tidak valid", "Invalid page number"),
+    "bad_page": (
+        "Nomor halaman harus bilangan bulat mulai dari 1.",
+        "The page number must be a whole number from 1.",
+    ),
     "no_match": (
         "Tidak ada aplikasi yang cocok dengan pencarian dan filter ini.",
         "No application matches this search and these filters.",

@@ -208,6 +208,8 @@ border-radius:6px;background:#fff;color:var(--ink)}
 background:var(--brand);color:#fff;cursor:pointer}
 .js .btn-apply{display:none}
 .count{margin:12px 0 0;color:var(--muted);font-size:14px}
+.pager{display:flex;gap:16px;justify-content:center;margin:0 0 16px;font-size:15px}
+.pager a{padding:6px 12px;border:1px solid var(--line);border-radius:6px;background:#fff}
 table{width:100%;border-collapse:collapse}
 .apps th,.apps td{padding:9px 10px;text-align:left;vertical-align:top;border-bottom:1px solid var(--line)}
 .apps thead th{font-size:12px;text-transform:uppercase;letter-spacing:.04em;color:var(--muted);

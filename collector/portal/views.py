@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import logging
 import zoneinfo
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import get_args
 
 from aiohttp import web
 
@@ -19,7 +21,6 @@ from collector.portal.page import (
     badge,
     e,
     href,
-    json_script,
     layout,
     message_page,
     safe_href,
@@ -31,12 +32,14 @@ from collector.state.incidents import Incident
 from collector.web import keys
 from collector.web.errors import DB_UNAVAILABLE
 from collector.web.security import html_security_headers
+from wire.catalog import Lifecycle
 
 log = logging.getLogger(__name__)
 
 # Inline styles are allowed (the page's one stylesheet); scripts only from the portal itself.
 SECURITY_HEADERS = html_security_headers(own_assets=True)
-FILTERS = ("q", "agency", "managed_by", "category", "state")
+FILTERS = ("q", "agency", "managed_by", "lifecycle", "category", "state", "page")
+PAGE_SIZE = 100  # rows of the list per page: about 100 KB of HTML
 
 
 # --- request plumbing ---------------------------------------------------------------------------
@@ -235,7 +238,7 @@ def owner_cell(s: AppSummary) -> str:
     return "".join(parts) or '<span class="muted">—</span>'
 
 
-def app_row(lang: Lang, s: AppSummary, clock: Clock, *, hidden: bool = False) -> str:
+def app_row(lang: Lang, s: AppSummary, clock: Clock) -> str:
     a = s.app
     tags = []
     if a.lifecycle != "active":
@@ -252,13 +255,9 @@ def app_row(lang: Lang, s: AppSummary, clock: Clock, *, hidden: bool = False) ->
     links.append(f'<a href="{e(href(lang, app_path(a.id)))}">{e(t(lang, "details"))}</a>')
     provider = f'<div class="muted small">{e(a.provider)}</div>' if a.provider else ""
     since = since_text(lang, s.since, clock)
-    attrs = (
-        f'data-app="{e(a.id)}" data-agency="{e(a.agency)}" data-managed-by="{e(a.managed_by)}"'
-        f' data-category="{e(a.category or "")}" data-state="{e(s.state)}"'
-        f' data-search="{e(s.search_text())}"'
-    )
+    attrs = f'data-app="{e(a.id)}" data-agency="{e(a.agency)}" data-state="{e(s.state)}"'
     return (
-        f'<tr class="app" {attrs}{" hidden" if hidden else ""}>'
+        f'<tr class="app" {attrs}>'
         f'<td class="c-app"><a class="name" href="{e(href(lang, app_path(a.id)))}">{e(a.name)}</a>'
         f' <span class="id">{e(a.id)}</span><div>{"".join(tags)}</div></td>'
         f'<td class="c-run">{e(i18n.managed_by_name(lang, a.managed_by))}{provider}</td>'
@@ -288,9 +287,8 @@ def table_head(lang: Lang) -> str:
     )
 
 
-def state_summary(lang: Lang, rows: Sequence[AppSummary], *, link: bool) -> str:
-    counts = data.count_states(rows)
-    items = [f'<li class="total">{e(t(lang, "apps_count", n=len(rows)))}</li>']
+def state_summary(lang: Lang, counts: Mapping[str, int], *, link: bool) -> str:
+    items = [f'<li class="total">{e(t(lang, "apps_count", n=sum(counts.values())))}</li>']
     for state in i18n.STATES:
         n = counts.get(state, 0)
         if not n:
@@ -332,44 +330,72 @@ def incidents_table(
 # --- the list -------------------------------------------------------------------------------------
 
 
+class BadPage(Exception):
+    """`page` is not a whole number from 1."""
+
+
 @dataclass(frozen=True)
 class Criteria:
-    """The list's search and filters; the same rules as the script (collector/portal/script.py)."""
+    """The list's search and filters, and the page; applied by the server (data.catalogue_page)."""
 
     q: str = ""
     agency: str = ""
     managed_by: str = ""
+    lifecycle: str = ""
     category: str = ""
     state: str = ""
+    page: int = 1
 
     def terms(self) -> list[str]:
         return self.q.lower().split()
 
-    def matches(self, s: AppSummary) -> bool:
-        text = s.search_text()
+    def matches(self, x: data.Listed) -> bool:
         return (
-            all(term in text for term in self.terms())
-            and (not self.agency or s.app.agency == self.agency)
-            and (not self.managed_by or s.app.managed_by == self.managed_by)
-            and (not self.category or (s.app.category or "") == self.category)
-            and (not self.state or s.state == self.state)
+            all(term in x.text for term in self.terms())
+            and (not self.agency or x.agency == self.agency)
+            and (not self.managed_by or x.managed_by == self.managed_by)
+            and (not self.lifecycle or x.lifecycle == self.lifecycle)
+            and (not self.category or x.category == self.category)
+            and (not self.state or x.state == self.state)
         )
 
+    def params(self, **changes: str) -> dict[str, str]:
+        """The filters as query parameters (empty ones left out by href())."""
+        out = {"q": self.q, "agency": self.agency, "managed_by": self.managed_by,
+               "lifecycle": self.lifecycle, "category": self.category, "state": self.state}  # fmt: skip
+        return {**out, **changes}
 
-def _criteria(request: web.Request, agencies: set[str], categories: set[str]) -> Criteria:
-    """The filters of the query; a value no option offers is ignored, as the form would."""
+    def page_href(self, lang: Lang, page: int) -> str:
+        return href(lang, "/", self.params(page=str(page) if page > 1 else ""))
+
+
+LIFECYCLES: tuple[str, ...] = get_args(Lifecycle)
+
+
+def _criteria(request: web.Request) -> Criteria:
+    """The filters of the query; a value no option offers matches nothing it could name, so the
+    choice lists (agencies, categories) are the catalogue's and checked by equality."""
     q = request.query
 
-    def pick(name: str, allowed: set[str] | Sequence[str]) -> str:
+    def pick(name: str, allowed: Sequence[str]) -> str:
         value = q.get(name, "")
         return value if value in allowed else ""
 
+    raw_page = q.get("page", "").strip()
+    if not raw_page:
+        page = 1
+    elif not (raw_page.isascii() and raw_page.isdigit()) or len(raw_page) > 9 or int(raw_page) < 1:
+        raise BadPage(raw_page)
+    else:
+        page = int(raw_page)
     return Criteria(
         q=q.get("q", "").strip()[:200],
-        agency=pick("agency", agencies),
+        agency=q.get("agency", "")[:200],
         managed_by=pick("managed_by", i18n.MANAGED_BY),
-        category=pick("category", categories),
+        lifecycle=pick("lifecycle", LIFECYCLES),
+        category=q.get("category", "")[:200],
         state=pick("state", i18n.STATES),
+        page=page,
     )
 
 
@@ -387,28 +413,15 @@ def _select(
     )
 
 
-async def list_page(request: web.Request, lang: Lang, clock: Clock) -> web.Response:
-    async with request.app[keys.POOL].acquire() as conn:
-        agencies, rows = await data.catalogue(conn, clock, contacts=public_contacts(request))
-    by_agency: dict[str, list[AppSummary]] = {}
-    for s in sorted(rows, key=lambda s: s.app.name.casefold()):
-        by_agency.setdefault(s.app.agency, []).append(s)
-    shown_agencies = sorted(
-        (a for a in agencies if a.id in by_agency), key=lambda a: a.name.casefold()
-    )
-    categories = sorted({s.app.category for s in rows if s.app.category})
-    crit = _criteria(request, set(by_agency), set(categories))
-    form = (
+def _form(lang: Lang, crit: Criteria, cat: data.CataloguePage) -> str:
+    agencies = sorted(cat.agencies, key=lambda a: a.name.casefold())
+    return (
         '<form id="filters" class="card filters" method="get" action="/" role="search">'
         f'<div class="q"><label for="f-q">{e(t(lang, "search"))}</label>'
         f'<input id="f-q" name="q" type="search" value="{e(crit.q)}" autocomplete="off"'
         f' placeholder="{e(t(lang, "search_hint"))}"></div>'
         + _select(
-            "agency",
-            t(lang, "f_agency"),
-            lang,
-            [(a.id, a.name) for a in shown_agencies],
-            crit.agency,
+            "agency", t(lang, "f_agency"), lang, [(a.id, a.name) for a in agencies], crit.agency
         )
         + _select(
             "managed_by",
@@ -418,11 +431,18 @@ async def list_page(request: web.Request, lang: Lang, clock: Clock) -> web.Respo
             crit.managed_by,
         )
         + _select(
+            "lifecycle",
+            t(lang, "f_lifecycle"),
+            lang,
+            [(v, i18n.lifecycle_name(lang, v)) for v in LIFECYCLES],
+            crit.lifecycle,
+        )
+        + _select(
             "category",
             t(lang, "f_category"),
             lang,
             sorted(
-                ((c, i18n.category_name(lang, c)) for c in categories),
+                ((c, i18n.category_name(lang, c)) for c in cat.categories),
                 key=lambda o: o[1].casefold(),
             ),
             crit.category,
@@ -438,44 +458,86 @@ async def list_page(request: web.Request, lang: Lang, clock: Clock) -> web.Respo
         + f'<div class="actions"><button class="btn btn-apply" type="submit">{e(t(lang, "f_apply"))}</button>'
         f'<a href="{e(href(lang, "/"))}">{e(t(lang, "f_clear"))}</a></div></form>'
     )
-    shown = 0
+
+
+def _pager(lang: Lang, crit: Criteria, cat: data.CataloguePage) -> str:
+    """Links to the previous and next pages, with the same filters; none on a single page."""
+    links = []
+    if crit.page > 1 and cat.rows:
+        links.append(f'<a rel="prev" href="{e(crit.page_href(lang, crit.page - 1))}">'
+                     f"← {e(t(lang, 'page_prev'))}</a>")  # fmt: skip
+    if cat.offset + len(cat.rows) < cat.matched:
+        links.append(f'<a rel="next" href="{e(crit.page_href(lang, crit.page + 1))}">'
+                     f"{e(t(lang, 'page_next'))} →</a>")  # fmt: skip
+    if not links:
+        return ""
+    return f'<nav class="pager" aria-label="{e(t(lang, "pages"))}">{"".join(links)}</nav>'
+
+
+async def list_page(request: web.Request, lang: Lang, clock: Clock) -> web.Response:
+    try:
+        crit = _criteria(request)
+    except BadPage:
+        body = message_page(
+            lang,
+            title=t(lang, "bad_page_title"),
+            text=t(lang, "bad_page"),
+            now=clock.now,
+            tz=clock.tz,
+            switch_href=other_lang_href(request, lang),
+        )
+        return html_response(body, status=400)
+    async with request.app[keys.POOL].acquire() as conn:
+        cat = await data.catalogue_page(
+            conn,
+            clock,
+            keep=crit.matches,
+            offset=(crit.page - 1) * PAGE_SIZE,
+            limit=PAGE_SIZE,
+            contacts=public_contacts(request),
+        )
+    names = {a.id: a.name for a in cat.agencies}
     groups = []
-    for agency in shown_agencies:
-        members = by_agency[agency.id]
-        matching = [crit.matches(s) for s in members]
-        shown += sum(matching)
-        cells = [
-            app_row(lang, s, clock, hidden=not ok) for s, ok in zip(members, matching, strict=True)
-        ]
-        visible = any(matching)
+    for agency_id, members in itertools.groupby(cat.rows, key=lambda s: s.app.agency):
         groups.append(
-            f'<tbody class="agency" data-agency="{e(agency.id)}"{"" if visible else " hidden"}>'
+            f'<tbody class="agency" data-agency="{e(agency_id)}">'
             f'<tr class="group"><th colspan="7" scope="rowgroup">'
-            f'<a href="{e(href(lang, agency_path(agency.id)))}">{e(agency.name)}</a>'
-            f"<small>{e(t(lang, 'apps_count', n=len(members)))}</small></th></tr>"
-            + "".join(cells)
+            f'<a href="{e(href(lang, agency_path(agency_id)))}">'
+            f"{e(names.get(agency_id, agency_id))}</a></th></tr>"
+            + "".join(app_row(lang, s, clock) for s in members)
             + "</tbody>"
         )
-    count = t(lang, "shown", shown=shown, total=len(rows))
-    empty_text = t(lang, "no_match") if rows else t(lang, "no_apps")
+    count = t(lang, "shown", shown=cat.matched, total=cat.total)
+    if cat.rows:
+        showing = t(
+            lang,
+            "showing",
+            first=i18n.fmt_number(lang, cat.offset + 1),
+            last=i18n.fmt_number(lang, cat.offset + len(cat.rows)),
+            of=i18n.fmt_number(lang, cat.matched),
+        )
+        count = f"{showing} · {count}"
+        table = (
+            f'<div class="card scroll" style="padding:0;margin-top:8px"><table class="apps">'
+            f"{table_head(lang)}{''.join(groups)}</table></div>"
+        )
+    elif cat.matched:  # a page past the end: the way back to the first
+        table = (
+            f'<p id="no-match" class="card muted">{e(t(lang, "page_empty"))} '
+            f'<a href="{e(crit.page_href(lang, 1))}">{e(t(lang, "page_first"))}</a></p>'
+        )
+    else:
+        table = (
+            f'<p id="no-match" class="card muted">'
+            f"{e(t(lang, 'no_match') if cat.total else t(lang, 'no_apps'))}</p>"
+        )
     body = (
         f'<h1>{e(t(lang, "portal_title"))}</h1><p class="lead">{e(t(lang, "portal_tagline"))}</p>'
-        + state_summary(lang, rows, link=True)
-        + form
+        + state_summary(lang, cat.states, link=True)
+        + _form(lang, crit, cat)
         + f'<p id="count" class="count" aria-live="polite">{e(count)}</p>'
-        + f'<div class="card scroll" style="padding:0;margin-top:8px"><table class="apps">{table_head(lang)}'
-        + "".join(groups)
-        + "</table></div>"
-        + f'<p id="no-match" class="card muted"{"" if shown == 0 else " hidden"}>{e(empty_text)}</p>'
-    )
-    island = json_script(
-        "portal-data",
-        {
-            "shown": t(lang, "shown", shown="{shown}", total="{total}"),
-            "lang": lang,
-            "other_lang": "en" if lang == "id" else "id",
-            "default_lang": i18n.DEFAULT_LANG,
-        },
+        + table
+        + _pager(lang, crit, cat)
     )
     html = layout(
         lang,
@@ -485,7 +547,6 @@ async def list_page(request: web.Request, lang: Lang, clock: Clock) -> web.Respo
         tz=clock.tz,
         switch_href=other_lang_href(request, lang),
         script=True,
-        data=island,
     )
     return html_response(html)
 
@@ -856,7 +917,7 @@ def _agency_body(lang: Lang, d: AgencyDetail, clock: Clock) -> str:
         f"{e(t(lang, 'nav_apps'))}</a></nav><h1>{e(ag.name)}</h1>"
         + (f'<p class="lead">{" · ".join(facts)}</p>' if facts else "")
         + f'<section class="card"><h2>{e(t(lang, "by_state"))}</h2>'
-        + state_summary(lang, rows, link=False)
+        + state_summary(lang, data.count_states(rows), link=False)
         + f'<div class="figures">{fig_html}</div></section>'
         + f"<h2>{e(t(lang, 'agency_apps'))}</h2>"
         + table

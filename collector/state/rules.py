@@ -42,14 +42,25 @@ def thresholds_of(row: Any, defaults: Thresholds) -> Thresholds:
 
 
 async def app_rules(
-    conn: Executor, settings: StateSettings, *, watched_only: bool = False
+    conn: Executor,
+    settings: StateSettings,
+    *,
+    watched_only: bool = False,
+    ids: Sequence[str] | None = None,
 ) -> dict[str, AppRules]:
-    """The rules of every app (with `watched_only`, of the apps in service), by id."""
-    where = " WHERE lifecycle IN ('active', 'deprecated')" if watched_only else ""
+    """The rules of every app (with `watched_only`, of the apps in service; with `ids`, of
+    those apps only), by id."""
+    where, args = [], []
+    if watched_only:
+        where.append("lifecycle IN ('active', 'deprecated')")
+    if ids is not None:
+        args.append(list(ids))
+        where.append("id = ANY ($1::text[])")
     rows = await conn.fetch(
         "SELECT id, zones, checks, maintenance, failure_threshold, success_threshold, quorum FROM apps"
-        + where
-        + " ORDER BY id"
+        + (" WHERE " + " AND ".join(where) if where else "")
+        + " ORDER BY id",
+        *args,
     )
     out = {}
     for r in rows:

@@ -13,7 +13,7 @@ import gzip
 import shutil
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path
@@ -326,10 +326,10 @@ async def test_filters_work_as_query_parameters(
     html = await get_html(portal, f"/?{query}")
     rows = rows_of(html)
     assert set(rows.shown) == shown
-    assert sorted(rows.all) == sorted(EXPECTED_STATES)  # the rest is there, hidden
-    no_match = html.split('id="no-match"', 1)[1].split(">", 1)[0]
-    assert ("hidden" in no_match) == bool(shown)
+    assert sorted(rows.all) == sorted(shown)  # the server sends only the matching rows
+    assert ('id="no-match"' in html) == (not shown)
     assert f"{len(shown)} dari {len(EXPECTED_STATES)} aplikasi" in html
+    assert "data-search=" not in html  # nothing left for a script to filter
 
 
 async def test_app_page_shows_catalogue_state_history_usage_and_checks(portal: Portal) -> None:
@@ -430,6 +430,125 @@ async def test_portal_answers_403_when_the_catalogue_is_not_public(portal: Porta
             assert "Website" not in text.split("<main", 1)[1]
 
 
+# --- a big catalogue: paged on the server ---------------------------------------------------------
+
+PAGE_SIZE = 100
+
+
+def big_catalog(n: int, agencies: int) -> dict[str, object]:
+    """`n` apps over `agencies` agencies; every tenth retired, half of them health apps."""
+    return {
+        "agencies": [{"id": f"ag-{k:02d}", "name": f"Agency {k:02d}"} for k in range(agencies)],
+        "apps": [
+            {"id": f"app-{i:03d}", "name": f"App {i:03d}", "agency": f"ag-{i % agencies:02d}",
+             "managed_by": ("self", "central", "vendor")[i % 3],
+             "lifecycle": "retired" if i % 10 == 0 else "active",
+             "category": "health" if i % 2 else "office"}
+            for i in range(n)
+        ],
+    }  # fmt: skip
+
+
+class Links(HTMLParser):
+    """The hrefs of a page's `a` elements, by rel (prev, next) or text."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.rel: dict[str, str] = {}
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = dict(attrs)
+        if tag == "a" and a.get("rel") in ("prev", "next"):
+            self.rel[a["rel"] or ""] = (a.get("href") or "").replace("&amp;", "&")
+
+
+def links_of(html: str) -> dict[str, str]:
+    parser = Links()
+    parser.feed(html)
+    return parser.rel
+
+
+@pytest.fixture
+async def big(fresh_db: str) -> AsyncIterator[TestClient]:  # type: ignore[type-arg]
+    await apply_catalog(fresh_db, big_catalog(250, 5))
+    app = make_app(collector_config(), dsn=fresh_db)
+    async with TestClient(TestServer(app, host="127.0.0.1", port=0)) as client:
+        yield client
+
+
+async def _page(client: TestClient, path: str, status: int = 200) -> str:  # type: ignore[type-arg]
+    resp = await client.get(path)
+    text = await resp.text()
+    assert resp.status == status, (path, text[:500])
+    assert resp.content_type == "text/html"
+    return text
+
+
+async def test_a_big_catalogue_is_paged_on_the_server(big: TestClient) -> None:  # type: ignore[type-arg]
+    first = await _page(big, "/")
+    rows = rows_of(first).all
+    assert len(rows) == PAGE_SIZE  # not 250 rows, some hidden
+    assert len(first.encode()) < 300_000
+    # grouped by agency name, then by app name: Agency 00 holds app-000, app-005, ...
+    assert rows[:3] == ["app-000", "app-005", "app-010"]
+    assert "Menampilkan 1\u2013100 dari 250" in first
+    links = links_of(first)
+    assert "prev" not in links
+    assert links["next"] == "/?page=2"
+    second = await _page(big, links["next"])
+    assert len(rows_of(second).all) == PAGE_SIZE
+    assert not set(rows_of(second).all) & set(rows)
+    assert links_of(second) == {"prev": "/", "next": "/?page=3"}  # page 1: the plain list
+    third = await _page(big, "/?page=3&lang=en")
+    assert len(rows_of(third).all) == 50
+    assert "Showing 201\u2013250 of 250" in third
+    assert links_of(third) == {"prev": "/?page=2&lang=en"}
+    every = rows + rows_of(second).all + rows_of(third).all
+    assert sorted(every) == [f"app-{i:03d}" for i in range(250)]
+
+
+async def test_paging_links_keep_the_filters(big: TestClient) -> None:  # type: ignore[type-arg]
+    # health apps (odd numbers), active (not a multiple of ten): 125 - 0 = 125 (odd never ends in 0)
+    html = await _page(big, "/?category=health&lifecycle=active&lang=en")
+    assert len(rows_of(html).all) == PAGE_SIZE
+    assert "Showing 1\u2013100 of 125" in html
+    assert "125 of 250 applications" in html
+    nxt = links_of(html)["next"]
+    assert nxt == "/?lifecycle=active&category=health&page=2&lang=en"
+    rest = await _page(big, nxt)
+    assert len(rows_of(rest).all) == 25
+    assert all(int(a[4:]) % 2 == 1 for a in rows_of(rest).all)
+    retired = await _page(big, "/?lifecycle=retired&managed_by=self")
+    # multiples of ten run by self: i % 30 == 0 -> 0, 30, ..., 240
+    assert sorted(rows_of(retired).all) == [f"app-{i:03d}" for i in range(0, 250, 30)]
+    assert links_of(retired) == {}
+    found = await _page(big, "/?q=app-12&agency=ag-01")
+    assert sorted(rows_of(found).all) == ["app-121", "app-126"]  # app-12x in agency 1
+
+
+@pytest.mark.parametrize(
+    "value", ["0", "-1", "abc", "1.5", "", "99999999999999999999999", "%C2%B2", "%2B2"]
+)
+async def test_a_bad_page_number_is_a_clear_400_page(
+    big: TestClient,
+    value: str,  # type: ignore[type-arg]
+) -> None:
+    if value == "":
+        assert len(rows_of(await _page(big, "/?page=")).all) == PAGE_SIZE  # empty: the first
+        return
+    html = await _page(big, f"/?page={value}&state=up", status=400)
+    assert "<h1>" in html
+    assert "Nomor halaman tidak valid" in html
+    assert 'href="/"' in html  # the way back
+
+
+async def test_a_page_past_the_end_is_empty_with_a_link_back(big: TestClient) -> None:  # type: ignore[type-arg]
+    html = await _page(big, "/?page=4&managed_by=vendor")
+    assert rows_of(html).all == []
+    assert 'href="/?managed_by=vendor"' in html  # back to the first page, filters kept
+    assert links_of(html) == {}
+
+
 # --- in Chromium ----------------------------------------------------------------------------------
 
 
@@ -463,43 +582,48 @@ async def assert_clean(page: Page) -> None:
     assert await page.evaluate("window.__xss === undefined")
 
 
-async def test_list_page_filters_instantly_in_chromium(
+async def test_list_page_filters_on_change_in_chromium(
     portal: Portal, page: Page, tmp_path: Path
 ) -> None:
+    """The script only submits the form when a filter changes: the server filters."""
     await page.goto(portal.url("/"))
     assert await page.evaluate("document.documentElement.classList.contains('js')")
     assert await page.evaluate(VISIBLE_IDS) == sorted(EXPECTED_STATES)
     names = await page.evaluate("[...document.querySelectorAll('a.name')].map(a => a.textContent)")
     assert XSS_NAME in names  # the name is text, not markup
-    assert await page.evaluate("document.querySelectorAll('script').length") == 2  # ours only
+    assert await page.evaluate("document.querySelectorAll('script').length") == 1  # ours only
     await shot(page, tmp_path, "list")
 
-    await page.type_text("#f-q", "simpus")
+    async def change(action: Awaitable[None]) -> None:
+        loaded = page.expect("Page.loadEventFired")
+        await action
+        await loaded
+
+    await change(page.type_text("#f-q", "simpus"))
     assert await page.evaluate(VISIBLE_IDS) == ["simpus"]
-    assert await page.evaluate("document.getElementById('count').textContent") == (
-        "1 dari 8 aplikasi"
+    assert await page.evaluate("document.querySelectorAll('tr.app').length") == 1  # not hidden
+    assert "1 dari 8 aplikasi" in await page.evaluate(
+        "document.getElementById('count').textContent"
     )
-    assert await page.evaluate("location.search") == "?q=simpus"
+    assert await page.evaluate("location.search") == "?q=simpus"  # no empty parameters
     assert await page.evaluate("document.getElementById('lang-switch').search") == (
         "?q=simpus&lang=en"
     )
-    await page.type_text("#f-q", "")
-    await page.select("#f-state", "down")
+    await change(page.type_text("#f-q", ""))
+    await change(page.select("#f-state", "down"))
     assert await page.evaluate(VISIBLE_IDS) == ["jdih"]
-    await page.select("#f-state", "")
-    await page.select("#f-agency", "dinkes")
+    await change(page.select("#f-state", ""))
+    await change(page.select("#f-agency", "dinkes"))
     assert await page.evaluate(VISIBLE_IDS) == ["p-care", "simpus", "xss"]
-    await page.select("#f-managed_by", "central")
+    await change(page.select("#f-managed_by", "central"))
     assert await page.evaluate(VISIBLE_IDS) == ["p-care"]
-    await page.type_text("#f-q", "zzz")
+    assert await page.evaluate("location.search") == "?agency=dinkes&managed_by=central"
+    await change(page.type_text("#f-q", "zzz"))
     assert await page.evaluate(VISIBLE_IDS) == []
-    assert await page.evaluate("document.getElementById('no-match').hidden") is False
-    assert await page.evaluate(
-        "[...document.querySelectorAll('tbody.agency')].every(g => g.hidden)"
-    )
-    await page.type_text("#f-q", "<script>")
+    assert await page.evaluate("document.getElementById('no-match') !== null")
+    await change(page.type_text("#f-q", "<script>"))
     assert await page.evaluate(VISIBLE_IDS) == []  # dinkes + central: p-care only, no match
-    await page.select("#f-managed_by", "")
+    await change(page.select("#f-managed_by", ""))
     assert await page.evaluate(VISIBLE_IDS) == ["xss"]
     await assert_clean(page)
 
