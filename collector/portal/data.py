@@ -202,13 +202,10 @@ async def _usage_series(
 ) -> dict[str, list[UsageSeries]]:
     """Per app of `app_ids`, its metrics' daily series over `days` (counters: increase; gauges:
     average)."""
-    only = app_ids[0] if len(app_ids) == 1 else None  # one app: read only its rows
-    raw = await usage_from_days(conn, days[0], days[-1] + dt.timedelta(days=1), only)
-    wanted = set(app_ids)
+    # Only the rows shown: a page of the list, an agency's apps, one app.
+    raw = await usage_from_days(conn, days[0], days[-1] + dt.timedelta(days=1), app_ids)
     out: dict[str, list[UsageSeries]] = {}
     for app, metrics in raw.items():
-        if app not in wanted:  # the figures are the costly part: only for the rows shown
-            continue
         series = []
         for metric, usage in sorted(metrics.items()):
             figures = usage_figures(metric, usage)

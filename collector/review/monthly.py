@@ -288,9 +288,11 @@ def usage_figures(metric: str, u: _UsageDays) -> UsageFigures:
 
 
 async def usage_from_days(
-    conn: Conn, start: dt.date, end: dt.date, app: str | None
+    conn: Conn, start: dt.date, end: dt.date, apps: Sequence[str] | None
 ) -> dict[str, dict[str, _UsageDays]]:
-    where, args = ("AND app_id = $3", [app]) if app else ("", [])
+    """Daily usage of `apps` (None: every app) from `start` to `end` (exclusive)."""
+    only = [list(apps)] if apps is not None else []
+    where, args = ("AND app_id = ANY ($3::text[])", only) if only else ("", [])
     out: dict[str, dict[str, _UsageDays]] = defaultdict(dict)
     for r in await conn.fetch(_USAGE_DAYS_SQL.format(where=where), start, end, *args):
         u = out[r["app_id"]].setdefault(r["metric"], _UsageDays(r["kind"], [], None))
@@ -304,7 +306,7 @@ async def usage_from_days(
                 r["gauge_max"],
             )
         )
-    base_where, base_args = ("AND app_id = $2", [app]) if app else ("", [])
+    base_where, base_args = ("AND app_id = ANY ($2::text[])", only) if only else ("", [])
     for r in await conn.fetch(_USAGE_BASELINE_SQL.format(where=base_where), start, *base_args):
         if r["metric"] in out.get(r["app_id"], {}):
             out[r["app_id"]][r["metric"]].baseline = r["last_total"]
