@@ -68,7 +68,8 @@ async def run_check(spec: CheckSpec, *, app: str, ctx: CheckContext) -> CheckRes
         # HTTP allows any three digits (some firewalls answer 999); the wire carries 100..599.
         message = f"status {status}" + (f"; {message}" if message else "")
         status = None
-    message = clean_message(message, secrets=spec_secrets(spec, env=ctx.env))
+    if message is not None:  # most checks pass without one: no secrets to look up then
+        message = clean_message(message, secrets=spec_secrets(spec, env=ctx.env))
     if outcome.packet_loss is not None and ctx.metrics is not None:
         ctx.metrics.icmp_loss.labels(app, spec.check_name).set(outcome.packet_loss)
         if outcome.duration_seconds is not None:
