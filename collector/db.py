@@ -130,11 +130,11 @@ async def ensure_partitions(
         await ensure_partition(conn, add_months(first, offset))
 
 
-async def fetch_chunked(conn: Conn, sql: str, *args: Any, chunk: int = 2000) -> list[Any]:
+async def fetch_chunked(conn: Conn, sql: str, *args: Any, chunk: int = 1000) -> list[Any]:
     """All rows of `sql`, read through a cursor `chunk` rows at a time (inside a transaction).
 
     asyncpg decodes a result on the event loop; tens of thousands of rows in one fetch would
-    hold it up for tens of milliseconds, a chunk of 2,000 for a few.
+    hold it up for tens of milliseconds, a chunk of 1,000 for a few.
     """
     out: list[Any] = []
     cursor = await conn.cursor(sql, *args)
