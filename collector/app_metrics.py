@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import asyncpg
 
+from collector.db import fetch_chunked
 from collector.exposition import Family, render
 from collector.own_metrics import CollectorMetrics
 from collector.state.machine import APP_STATES
@@ -212,13 +213,14 @@ class AppMetrics:
             self._pool.acquire() as conn,
             conn.transaction(isolation="repeatable_read", readonly=True),
         ):
+            # In chunks: decoding 10,000 rows in one fetch would hold up the event loop.
             rows = Rows(
-                info=await conn.fetch(_INFO_SQL + " ORDER BY id"),
-                states=await conn.fetch(_STATE_SQL),
-                zones=await conn.fetch(_ZONE_SQL),
-                checks=await conn.fetch(_CHECKS_SQL),
-                usage=await conn.fetch(_USAGE_SQL),
-                probes=await conn.fetch(_PROBES_SQL),
+                info=await fetch_chunked(conn, _INFO_SQL + " ORDER BY id"),
+                states=await fetch_chunked(conn, _STATE_SQL),
+                zones=await fetch_chunked(conn, _ZONE_SQL),
+                checks=await fetch_chunked(conn, _CHECKS_SQL),
+                usage=await fetch_chunked(conn, _USAGE_SQL),
+                probes=await fetch_chunked(conn, _PROBES_SQL),
             )
         # Building and rendering 10,000 apps is CPU work: keep the event loop free meanwhile.
         self.snapshot = await asyncio.to_thread(lambda: _snapshot(build_families(rows)))

@@ -84,13 +84,14 @@ async def serve(
     config: CollectorConfig, dsn: str, *, ready: Callable[[str], None] | None = None
 ) -> None:
     from collector.web.app import make_app
-    from collector.web.server import make_runner
+    from collector.web.server import freeze_startup_heap, make_runner
 
     runner = make_runner(make_app(config, dsn=dsn))
     try:
         await runner.setup()  # connects to the database and migrates it
     except OSError as exc:
         raise CliError(f"database: {exc}") from exc
+    freeze_startup_heap()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     try:

@@ -7,6 +7,7 @@ import datetime as dt
 import logging
 from collections.abc import AsyncIterator
 from importlib import resources
+from typing import Any
 
 import asyncpg
 import asyncpg.pool
@@ -127,3 +128,16 @@ async def ensure_partitions(
     first = month_start(around)
     for offset in range(-months_back, months_ahead + 1):
         await ensure_partition(conn, add_months(first, offset))
+
+
+async def fetch_chunked(conn: Conn, sql: str, *args: Any, chunk: int = 1000) -> list[Any]:
+    """All rows of `sql`, read through a cursor `chunk` rows at a time (inside a transaction).
+
+    asyncpg decodes a result on the event loop; tens of thousands of rows in one fetch would
+    hold it up for tens of milliseconds, a chunk of 1,000 for a few.
+    """
+    out: list[Any] = []
+    cursor = await conn.cursor(sql, *args)
+    while rows := await cursor.fetch(chunk):
+        out.extend(rows)
+    return out

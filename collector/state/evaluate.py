@@ -17,7 +17,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
-from collector.db import Conn, Executor
+from collector.db import Conn, Executor, fetch_chunked
 from collector.state.machine import (
     AppState,
     CheckState,
@@ -126,27 +126,21 @@ async def evaluate(
         elif not await conn.fetchval("SELECT pg_try_advisory_xact_lock($1)", EVALUATOR_LOCK_ID):
             return -1
         apps = await app_rules(conn, settings, watched_only=True)
-        checks: dict[str, dict[str, list[CheckState]]] = defaultdict(lambda: defaultdict(list))
-        reasons: dict[tuple[str, str], set[str]] = defaultdict(set)
-        for r in await conn.fetch(
-            "SELECT app_id, zone, state, failures, successes, since, ts AS last_ts, reason FROM check_latest"
-        ):
-            checks[r["app_id"]][r["zone"]].append(_check_state(r))
-            if r["state"] == "down" and is_cause(r["reason"]):
-                reasons[(r["app_id"], r["zone"])].add(r["reason"])
-        # A check removed from the catalogue stops getting results, goes stale, and drops out.
-        previous = {
-            r["app_id"]: (r["state"], r["since"])
-            for r in await conn.fetch("SELECT app_id, state, since FROM app_state")
-        }
-        prev_zones = {(r["app_id"], r["zone"]): (r["state"], r["since"])
-                      for r in await conn.fetch("SELECT app_id, zone, state, since FROM app_zone_state")}  # fmt: skip
-        open_incidents = {r["app_id"]: r for r in await conn.fetch(
-            "SELECT id, app_id, cause, zones FROM incidents WHERE ended_at IS NULL")}  # fmt: skip
-
-        # The rules run in a thread: with thousands of apps they would hold up the event loop.
+        # Read in chunks, and turned into states in a thread with the rules: with thousands
+        # of apps, decoding or looping over the rows in one go would hold up the event loop.
+        latest = await fetch_chunked(
+            conn,
+            "SELECT app_id, zone, state, failures, successes, since, ts AS last_ts, reason FROM check_latest",
+        )
+        previous = await fetch_chunked(conn, "SELECT app_id, state, since FROM app_state")
+        prev_zones = await fetch_chunked(
+            conn, "SELECT app_id, zone, state, since FROM app_zone_state"
+        )
+        open_incidents = await fetch_chunked(
+            conn, "SELECT id, app_id, cause, zones FROM incidents WHERE ended_at IS NULL"
+        )
         changed, app_rows, zone_rows, actions = await asyncio.to_thread(
-            _decide, apps, checks, reasons, previous, prev_zones, open_incidents, now, settings
+            _decide_rows, apps, latest, previous, prev_zones, open_incidents, now, settings
         )
         for sql, *args in actions:
             await conn.execute(sql, *args)
@@ -173,6 +167,36 @@ async def evaluate(
 
 
 Action = tuple[Any, ...]  # (sql, *args)
+Decision = tuple[int, list[tuple[Any, ...]], list[tuple[Any, ...]], list[Action]]
+
+
+def _decide_rows(
+    apps: dict[str, AppRules],
+    latest: Sequence[Any],
+    previous: Sequence[Any],
+    prev_zones: Sequence[Any],
+    open_incidents: Sequence[Any],
+    now: dt.datetime,
+    settings: StateSettings,
+) -> Decision:
+    """_decide from the rows as read; runs in a thread."""
+    checks: dict[str, dict[str, list[CheckState]]] = defaultdict(lambda: defaultdict(list))
+    reasons: dict[tuple[str, str], set[str]] = defaultdict(set)
+    for r in latest:
+        checks[r["app_id"]][r["zone"]].append(_check_state(r))
+        if r["state"] == "down" and is_cause(r["reason"]):
+            reasons[(r["app_id"], r["zone"])].add(r["reason"])
+    # A check removed from the catalogue stops getting results, goes stale, and drops out.
+    return _decide(
+        apps,
+        checks,
+        reasons,
+        {r["app_id"]: (r["state"], r["since"]) for r in previous},
+        {(r["app_id"], r["zone"]): (r["state"], r["since"]) for r in prev_zones},
+        {r["app_id"]: r for r in open_incidents},
+        now,
+        settings,
+    )
 
 
 def _decide(
@@ -184,7 +208,7 @@ def _decide(
     open_incidents: dict[str, Any],
     now: dt.datetime,
     settings: StateSettings,
-) -> tuple[int, list[tuple[Any, ...]], list[tuple[Any, ...]], list[Action]]:
+) -> Decision:
     """The new app and zone states and the incident changes; pure, so it can run in a thread."""
     app_rows: list[tuple[Any, ...]] = []
     zone_rows: list[tuple[Any, ...]] = []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -62,6 +63,17 @@ async def app_rules(
         + " ORDER BY id",
         *args,
     )
+    if len(rows) < _THREAD_FROM:
+        return _rules_of(rows, settings)
+    # Decoding the checks and windows of thousands of apps is CPU work: off the event loop
+    # (records are plain immutable objects, safe to read in a thread).
+    return await asyncio.to_thread(_rules_of, rows, settings)
+
+
+_THREAD_FROM = 200  # apps; fewer are decoded in well under a millisecond or two
+
+
+def _rules_of(rows: Sequence[Any], settings: StateSettings) -> dict[str, AppRules]:
     out = {}
     for r in rows:
         # Read through the store, so a row stored before today's rules neither stops the
