@@ -36,11 +36,18 @@ def month_before(now: dt.datetime) -> tuple[int, int]:
     return (local.year - 1, 12) if local.month == 1 else (local.year, local.month - 1)
 
 
+# The synthetic month's events reach past its end (an outage until 01:01 on the 1st; reviews
+# made hours after the end): in the first days of a month they would lie in the future, which
+# ingest refuses. So the month is the one before `now` less this margin.
+SETTLED = dt.timedelta(days=2)
+
+
 class Month:
-    """The month before `now` (recent enough for ingest to accept), in WIB."""
+    """The month before `now - SETTLED` (recent enough for ingest to accept: at most about 60
+    days back), in WIB."""
 
     def __init__(self, now: dt.datetime) -> None:
-        self.year, self.month = month_before(now)
+        self.year, self.month = month_before(now - SETTLED)
         self.start = dt.datetime(self.year, self.month, 1, tzinfo=WIB)
         nxt = (self.year + 1, 1) if self.month == 12 else (self.year, self.month + 1)
         self.end = dt.datetime(*nxt, 1, tzinfo=WIB)
