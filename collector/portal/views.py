@@ -79,6 +79,24 @@ def html_response(text: str, *, status: int = 200) -> web.Response:
 PageHandler = Callable[[web.Request, Lang, Clock], Awaitable[web.Response]]
 
 
+def message_response(
+    lang: Lang,
+    clock: Clock,
+    *,
+    status: int,
+    title: str,
+    text: str,
+    switch_href: str,
+    back: bool = True,
+) -> web.Response:
+    """A page that says one thing (an error, a refusal) in the portal's look."""
+    body = message_page(
+        lang, title=title, text=text, now=clock.now, tz=clock.tz, switch_href=switch_href,
+        back=back,
+    )  # fmt: skip
+    return html_response(body, status=status)
+
+
 def page(handler: PageHandler) -> Callable[[web.Request], Awaitable[web.Response]]:
     """An HTML page: 403 when the catalogue is not public, friendly 503/500 pages on failure."""
 
@@ -86,16 +104,10 @@ def page(handler: PageHandler) -> Callable[[web.Request], Awaitable[web.Response
         lang, clock = lang_of(request), clock_of(request)
 
         def message(status: int, title: str, text: str) -> web.Response:
-            body = message_page(
-                lang,
-                title=t(lang, title),
-                text=t(lang, text),
-                now=clock.now,
-                tz=clock.tz,
-                switch_href=other_lang_href(request, lang),
-                back=status != 403,
-            )
-            return html_response(body, status=status)
+            return message_response(
+                lang, clock, status=status, title=t(lang, title), text=t(lang, text),
+                switch_href=other_lang_href(request, lang), back=status != 403,
+            )  # fmt: skip
 
         if not request.app[keys.CONFIG].public_catalog:
             return message(403, "not_public_title", "not_public")
@@ -120,27 +132,17 @@ def error_page(request: web.Request, status: int) -> web.Response | None:
     if not (route.name or "").startswith("portal-") or status != 400:
         return None
     lang, clock = lang_of(request), clock_of(request)
-    body = message_page(
-        lang,
-        title=t(lang, "bad_request_title"),
-        text=t(lang, "bad_request"),
-        now=clock.now,
-        tz=clock.tz,
+    return message_response(
+        lang, clock, status=400, title=t(lang, "bad_request_title"), text=t(lang, "bad_request"),
         switch_href=href("en" if lang == "id" else "id", "/"),  # not the hostile URL again
-    )
-    return html_response(body, status=400)
+    )  # fmt: skip
 
 
 def not_found(request: web.Request, lang: Lang, clock: Clock, text: str) -> web.Response:
-    body = message_page(
-        lang,
-        title=t(lang, "not_found_title"),
-        text=text,
-        now=clock.now,
-        tz=clock.tz,
+    return message_response(
+        lang, clock, status=404, title=t(lang, "not_found_title"), text=text,
         switch_href=other_lang_href(request, lang),
-    )
-    return html_response(body, status=404)
+    )  # fmt: skip
 
 
 # The brand mark, also for pages that name no icon (the monthly review): browsers ask for it.
@@ -478,15 +480,10 @@ async def list_page(request: web.Request, lang: Lang, clock: Clock) -> web.Respo
     try:
         crit = _criteria(request)
     except BadPage:
-        body = message_page(
-            lang,
-            title=t(lang, "bad_page_title"),
-            text=t(lang, "bad_page"),
-            now=clock.now,
-            tz=clock.tz,
+        return message_response(
+            lang, clock, status=400, title=t(lang, "bad_page_title"), text=t(lang, "bad_page"),
             switch_href=other_lang_href(request, lang),
-        )
-        return html_response(body, status=400)
+        )  # fmt: skip
     async with request.app[keys.POOL].acquire() as conn:
         cat = await data.catalogue_page(
             conn,
