@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: run test lint typecheck unit bench bench-ingest bench-portal bench-probe bench-report bench-storage clean
+.PHONY: messages run test lint typecheck unit bench bench-ingest bench-portal bench-probe bench-report bench-storage clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -49,6 +49,12 @@ bench-storage: $(VENV)/.installed-test  # under a minute at the default size
 
 bench-report: $(VENV)/.installed-test   # about 25 minutes: 44.6 million results
 	$(BIN)/python bench/report.py
+
+# After changing a text in code or templates: extract it, then translate it in the id catalogue.
+messages: $(VENV)/.installed-test
+	$(BIN)/pybabel extract -F babel.cfg --no-location --sort-output -k translate -k translate_plural:2,3 \
+	  -o collector/locale/pantau.pot collector
+	$(BIN)/pybabel update -i collector/locale/pantau.pot -d collector/locale -D pantau --no-fuzzy-matching
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache *.egg-info

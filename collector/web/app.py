@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
-from collector import __version__, db, portal
+from collector import __version__, db, portal, templating
 from collector.app_metrics import AppMetrics
 from collector.auth import TokenCache
 from collector.config import CollectorConfig
@@ -66,6 +66,7 @@ def make_app(
     app[ops_routes.OPENAPI] = build_openapi(ALL_ROUTES, version=__version__)
     for route in ALL_ROUTES:
         app.router.add_route(route.method, route.path, route.handler)
+    templating.setup(app)
     portal.setup(app)  # HTML pages: not part of the API document
 
     async def database(app: web.Application) -> AsyncIterator[None]:
