@@ -50,11 +50,10 @@ bench-storage: $(VENV)/.installed-test  # under a minute at the default size
 bench-report: $(VENV)/.installed-test   # about 25 minutes: 44.6 million results
 	$(BIN)/python bench/report.py
 
-# After changing a text in code or templates: extract it, then translate it in the id catalogue.
+# After changing a text in code or templates: extract it (collector/locale/pantau.pot) and add it
+# to each language's .po, then translate it in collector/locale/id/LC_MESSAGES/pantau.po.
 messages: $(VENV)/.installed-test
-	$(BIN)/pybabel extract -F babel.cfg --no-location --sort-output -k translate -k translate_plural:2,3 \
-	  -o collector/locale/pantau.pot collector
-	$(BIN)/pybabel update -i collector/locale/pantau.pot -d collector/locale -D pantau --no-fuzzy-matching
+	$(BIN)/python -m collector.i18n_catalog
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache *.egg-info

@@ -2,8 +2,23 @@
 
 One environment per language (not one with per-request translations) because Jinja's i18n
 extension binds `gettext` into the environment's globals; two languages make two small
-environments, built once. Templates live in `collector/templates/`; undefined variables are
-errors, so a typo fails a test instead of printing an empty string.
+environments, built once. Templates live in `collector/templates/` (`portal/`, `review/`,
+`mail/`); undefined variables are errors, so a typo fails a test instead of printing an empty
+string. HTML, XML and SVG templates (and templates from strings) escape every value; `.txt` (mail
+bodies) and `.css` templates do not, as neither is HTML.
+
+Every environment has the global `lang` and these filters, the language bound
+(collector.formats and collector.labels say what each writes):
+
+- numbers: `number(decimals=0)`, `quantity`, `compact`, `percent(decimals=2)`, `target`,
+  `uptime`, `change`, `duration` (seconds), `response_time` (seconds)
+- dates: `date`, `short_date`, `weekday_date`, `month_name` ("2026-10"), `moment(tz)` (a
+  datetime in the ZoneInfo `tz`), `date_time(timezone)` (with the zone's name)
+- names: `state_name`, `managed_by_name`, `lifecycle_name`, `criticality_name`, `reason_name`,
+  `category_name`, `metric_name`
+
+and gettext's `_`, `gettext`, `ngettext`, `pgettext`. The portal and the review add their own
+through `extend`.
 """
 
 from __future__ import annotations
@@ -15,7 +30,9 @@ from typing import Any, Final
 import aiohttp_jinja2
 import jinja2
 from aiohttp import web
+from markupsafe import Markup
 
+from collector import formats, labels
 from collector.i18n_catalog import LANGS, Lang, translations
 
 TEMPLATE_PACKAGE: Final = "collector"
@@ -40,7 +57,8 @@ def extend(hook: Callable[[jinja2.Environment], None]) -> Callable[[jinja2.Envir
 def environment(lang: Lang) -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.PackageLoader(TEMPLATE_PACKAGE, "templates"),
-        autoescape=True,  # every template is HTML or escapes on purpose (|safe is reviewed)
+        # HTML escapes everything (a |safe is reviewed and commented); mail text and CSS do not
+        autoescape=jinja2.select_autoescape(("html", "xml", "svg"), default_for_string=True),
         undefined=jinja2.StrictUndefined,
         extensions=["jinja2.ext.i18n"],
         trim_blocks=True,
@@ -49,9 +67,25 @@ def environment(lang: Lang) -> jinja2.Environment:
     )
     env.install_gettext_translations(translations(lang), newstyle=True)  # type: ignore[attr-defined]
     env.globals["lang"] = lang
+    _formats_and_names(env, lang)
     for hook in _EXTENSIONS:
         hook(env)
     return env
+
+
+def _formats_and_names(env: jinja2.Environment, lang: Lang) -> None:
+    def bound(f: Callable[..., str]) -> Callable[..., str]:
+        return lambda value, *args, **kwargs: f(value, *args, lang, **kwargs)
+
+    for name in ("quantity", "compact", "target", "uptime", "change", "duration",
+                 "response_time", "date", "short_date", "weekday_date", "month_name",
+                 "moment", "date_time"):  # fmt: skip
+        env.filters[name] = bound(getattr(formats, name))
+    env.filters["number"] = lambda value, decimals=0: formats.number(value, lang, decimals)
+    env.filters["percent"] = lambda value, decimals=2: formats.percent(value, lang, decimals)
+    for name in ("state_name", "managed_by_name", "lifecycle_name", "criticality_name",
+                 "reason_name", "category_name", "metric_name"):  # fmt: skip
+        env.filters[name] = bound(getattr(labels, name))
 
 
 def render(template: str, lang: Lang, context: Mapping[str, Any] | None = None) -> str:
@@ -80,3 +114,9 @@ def render_response(
     return aiohttp_jinja2.render_template(
         template, request, dict(context), app_key=ENV_KEYS[lang], status=status
     )
+
+
+def markup(template: str, /, *args: object, **values: object) -> Markup:
+    """HTML or SVG made in Python (the charts): `template` is the caller's own literal markup,
+    and every value is escaped into it by markupsafe (`Markup.format`), as a template would."""
+    return Markup(template).format(*args, **values)  # noqa: S704 (a literal of the caller's)
