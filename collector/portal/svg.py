@@ -3,14 +3,18 @@
 (The list's small usage trend is the monthly review's sparkline, collector/review/render/svg.py.)
 
 Colours come from the page's stylesheet through classes (`st-up`, `st-down`, ...), so one
-palette serves the badges and the charts. Every text that goes in is escaped here.
+palette serves the badges and the charts. The charts are markupsafe's Markup, built with
+`Markup.format`, which escapes every text put in; the templates take them as they are.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from html import escape
+
+from markupsafe import Markup
+
+from collector.templating import markup
 
 
 def _num(value: float) -> str:
@@ -32,7 +36,7 @@ def daily_chart(
     line: bool = False,
     width: int = 440,
     height: int = 150,
-) -> str:
+) -> Markup:
     """Bars (counters: the day's increase) or a line with dots (gauges: the day's average).
 
     `top_label` is the figure at the top of the scale; `x_labels` are (bar index, text) pairs.
@@ -44,22 +48,49 @@ def daily_chart(
     slot = plot_w / max(1, len(bars))
     base = top + plot_h
     out = [
-        f'<svg class="daychart" viewBox="0 0 {width} {height}" role="img"'
-        f' aria-label="{escape(label)}" width="{width}" height="{height}"><title>{escape(label)}</title>',
-        f'<line class="axis" x1="{left}" y1="{_num(base)}" x2="{width - right}" y2="{_num(base)}"/>',
-        f'<line class="grid" x1="{left}" y1="{top}" x2="{width - right}" y2="{top}"/>',
-        f'<text class="tick" x="{left}" y="{top - 5}">{escape(top_label)}</text>',
+        markup(
+            '<svg class="daychart" viewBox="0 0 {w} {h}" role="img" aria-label="{label}"'
+            ' width="{w}" height="{h}"><title>{label}</title>',
+            w=width,
+            h=height,
+            label=label,
+        ),
+        markup(
+            '<line class="axis" x1="{x1}" y1="{y}" x2="{x2}" y2="{y}"/>',
+            x1=left,
+            y=_num(base),
+            x2=width - right,
+        ),
+        markup(
+            '<line class="grid" x1="{x1}" y1="{y}" x2="{x2}" y2="{y}"/>',
+            x1=left,
+            y=top,
+            x2=width - right,
+        ),
+        markup(
+            '<text class="tick" x="{x}" y="{y}">{text}</text>', x=left, y=top - 5, text=top_label
+        ),
     ]
     points: list[tuple[float, float, str]] = []
     runs: list[list[tuple[float, float]]] = [[]]  # the line breaks at a day without data
+    bar = (
+        '<rect class="{cls}" x="{x}" y="{y}" width="{w}" height="{h}"><title>{title}</title></rect>'
+    )
     for i, b in enumerate(bars):
         x = left + i * slot
         if b.value is None:
             if runs[-1]:
                 runs.append([])
             out.append(
-                f'<rect class="bar-none" x="{_num(x + slot * 0.15)}" y="{_num(base - 2)}"'
-                f' width="{_num(slot * 0.7)}" height="2"><title>{escape(b.title)}</title></rect>'
+                markup(
+                    bar,
+                    cls="bar-none",
+                    x=_num(x + slot * 0.15),
+                    y=_num(base - 2),
+                    w=_num(slot * 0.7),
+                    h=2,
+                    title=b.title,
+                )
             )
             continue
         h = max(0.0, b.value) / high * plot_h
@@ -68,17 +99,27 @@ def daily_chart(
             runs[-1].append((x + slot / 2, base - h))
         else:
             out.append(
-                f'<rect class="bar" x="{_num(x + slot * 0.15)}" y="{_num(base - h)}"'
-                f' width="{_num(slot * 0.7)}" height="{_num(max(h, 0.5))}">'
-                f"<title>{escape(b.title)}</title></rect>"
+                markup(
+                    bar,
+                    cls="bar",
+                    x=_num(x + slot * 0.15),
+                    y=_num(base - h),
+                    w=_num(slot * 0.7),
+                    h=_num(max(h, 0.5)),
+                    title=b.title,
+                )
             )
     for run in runs:
         if len(run) > 1:
             pts = " ".join(f"{_num(x)},{_num(y)}" for x, y in run)
-            out.append(f'<polyline class="line" points="{pts}"/>')
+            out.append(markup('<polyline class="line" points="{}"/>', pts))
     out.extend(
-        f'<circle class="dot" cx="{_num(x)}" cy="{_num(y)}" r="3">'
-        f"<title>{escape(title)}</title></circle>"
+        markup(
+            '<circle class="dot" cx="{x}" cy="{y}" r="3"><title>{title}</title></circle>',
+            x=_num(x),
+            y=_num(y),
+            title=title,
+        )
         for x, y, title in points
     )
     for i, text in x_labels:
@@ -86,11 +127,16 @@ def daily_chart(
         anchor = "start" if i == 0 else "end" if i == len(bars) - 1 else "middle"
         x = left if anchor == "start" else width - right if anchor == "end" else x
         out.append(
-            f'<text class="tick" x="{_num(x)}" y="{height - 5}" text-anchor="{anchor}">'
-            f"{escape(text)}</text>"
+            markup(
+                '<text class="tick" x="{x}" y="{y}" text-anchor="{anchor}">{text}</text>',
+                x=_num(x),
+                y=height - 5,
+                anchor=anchor,
+                text=text,
+            )
         )
-    out.append("</svg>")
-    return "".join(out)
+    out.append(Markup("</svg>"))
+    return Markup("").join(out)
 
 
 @dataclass(frozen=True)
@@ -108,7 +154,7 @@ def state_strip(
     hour_labels: Sequence[tuple[int, str]],
     cell: int = 32,
     row_h: int = 20,
-) -> str:
+) -> Markup:
     """Rows (one per day) of cells (one per hour), coloured by state; runs are merged.
 
     Each run of equal cells is one rectangle with a tooltip naming the cells it covers.
@@ -118,14 +164,29 @@ def state_strip(
     width = label_w + per_row * cell
     height = top + len(rows) * (row_h + 4)
     out = [
-        f'<svg class="strip" viewBox="0 0 {width} {height}" role="img"'
-        f' aria-label="{escape(label)}"><title>{escape(label)}</title>'
+        markup(
+            '<svg class="strip" viewBox="0 0 {w} {h}" role="img" aria-label="{label}">'
+            "<title>{label}</title>",
+            w=width,
+            h=height,
+            label=label,
+        )
     ]
     for i, text in hour_labels:
-        out.append(f'<text class="tick" x="{label_w + i * cell}" y="11">{escape(text)}</text>')
+        out.append(
+            markup(
+                '<text class="tick" x="{x}" y="11">{text}</text>', x=label_w + i * cell, text=text
+            )
+        )
     for r, (row_label, cells) in enumerate(rows):
         y = top + r * (row_h + 4)
-        out.append(f'<text class="row-label" x="0" y="{y + row_h - 6}">{escape(row_label)}</text>')
+        out.append(
+            markup(
+                '<text class="row-label" x="0" y="{y}">{text}</text>',
+                y=y + row_h - 6,
+                text=row_label,
+            )
+        )
         i = 0
         while i < len(cells):
             j = i
@@ -136,13 +197,18 @@ def state_strip(
                 and cells[j + 1].detail == first.detail
             ):
                 j += 1
-            cls = f"st-{first.state}" if first.state else "st-none"
-            titles = f"{row_label} {first.start}\u2013{cells[j].end}: {first.detail}"
             out.append(
-                f'<rect class="{cls}" x="{label_w + i * cell + 1}" y="{y}"'
-                f' width="{(j - i + 1) * cell - 2}" height="{row_h}" rx="2">'
-                f"<title>{escape(titles)}</title></rect>"
+                markup(
+                    '<rect class="{cls}" x="{x}" y="{y}" width="{w}" height="{h}" rx="2">'
+                    "<title>{title}</title></rect>",
+                    cls=f"st-{first.state}" if first.state else "st-none",
+                    x=label_w + i * cell + 1,
+                    y=y,
+                    w=(j - i + 1) * cell - 2,
+                    h=row_h,
+                    title=f"{row_label} {first.start}\u2013{cells[j].end}: {first.detail}",
+                )
             )
             i = j + 1
-    out.append("</svg>")
-    return "".join(out)
+    out.append(Markup("</svg>"))
+    return Markup("").join(out)

@@ -1,4 +1,13 @@
-"""The portal's pages: the list of applications, one application, one agency."""
+"""The portal's pages: the list of applications, one application, one agency.
+
+Each page is a template under templates/portal/ (list.html, app.html, agency.html, message.html,
+all on layout.html, with the pieces they share in macros.html). The handlers here read the data
+(collector.portal.data) and hand the templates what takes more than a filter to say: the hourly
+strip and the usage charts (collector.portal.svg), the days of the uptime list, the trend cell.
+The templates get, besides the shared filters (collector.templating), the globals `href(path,
+params)` (a portal link in the page's language), `app_path`, `agency_path`, `safe_href(url)`,
+`usage_cell(summary)` and `STATES` (globals, not filters: the templates compile without them).
+"""
 
 from __future__ import annotations
 
@@ -8,27 +17,28 @@ import logging
 import zoneinfo
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import get_args
+from typing import Any, get_args
 
+import jinja2
 from aiohttp import web
+from markupsafe import Markup
 
-from collector.portal import data, i18n
-from collector.portal.data import AgencyDetail, AppDetail, AppSummary, Clock
-from collector.portal.i18n import Lang, t
+from collector import formats, labels, templating
+from collector.i18n_catalog import DEFAULT_LANG, N_, Lang, translate, translate_in, translate_plural
+from collector.portal import data
+from collector.portal.data import AppDetail, AppSummary, Clock
 from collector.portal.page import (
+    SCRIPT_PATH,
+    SCRIPT_VERSION,
     agency_path,
     app_path,
-    badge,
-    e,
     href,
-    layout,
-    message_page,
+    review_href,
     safe_href,
 )
 from collector.portal.script import SCRIPT
 from collector.portal.svg import Bar, Cell, daily_chart, state_strip
 from collector.review.render import svg as report_svg
-from collector.state.incidents import Incident
 from collector.web import keys
 from collector.web.errors import DB_UNAVAILABLE
 from collector.web.security import html_security_headers
@@ -47,7 +57,7 @@ PAGE_SIZE = 100  # rows of the list per page: about 100 KB of HTML
 
 def lang_of(request: web.Request) -> Lang:
     """`?lang=en` for English; anything else is the default, Bahasa Indonesia."""
-    return "en" if request.query.get("lang") == "en" else i18n.DEFAULT_LANG
+    return "en" if request.query.get("lang") == "en" else DEFAULT_LANG
 
 
 def other_lang_href(request: web.Request, lang: Lang) -> str:
@@ -68,8 +78,28 @@ def clock_of(request: web.Request) -> Clock:
                  settings=config.state_settings())  # fmt: skip
 
 
-def html_response(text: str, *, status: int = 200) -> web.Response:
-    resp = web.Response(text=text, status=status, content_type="text/html", charset="utf-8")
+def html_response(
+    request: web.Request,
+    template: str,
+    lang: Lang,
+    clock: Clock,
+    context: Mapping[str, Any],
+    *,
+    title: str,
+    switch_href: str,
+    status: int = 200,
+) -> web.Response:
+    """A page of the portal: `template` in the frame (layout.html), locked down and gzipped."""
+    frame = {
+        "title": title,
+        "switch_href": switch_href,
+        "home_href": href(lang, "/"),
+        "review_href": review_href(lang),
+        "tz_label": formats.tz_label(clock.tz, clock.now),
+        "made_at": formats.moment(clock.now, clock.tz, lang),
+        "tz": clock.tz,
+    }
+    resp = templating.render_response(request, template, lang, {**frame, **context}, status=status)
     resp.headers.update(SECURITY_HEADERS)
     resp.headers["Cache-Control"] = "no-cache"
     resp.enable_compression()  # gzip when the client takes it
@@ -80,6 +110,7 @@ PageHandler = Callable[[web.Request, Lang, Clock], Awaitable[web.Response]]
 
 
 def message_response(
+    request: web.Request,
     lang: Lang,
     clock: Clock,
     *,
@@ -90,11 +121,10 @@ def message_response(
     back: bool = True,
 ) -> web.Response:
     """A page that says one thing (an error, a refusal) in the portal's look."""
-    body = message_page(
-        lang, title=title, text=text, now=clock.now, tz=clock.tz, switch_href=switch_href,
-        back=back,
+    return html_response(
+        request, "portal/message.html", lang, clock, {"text": text, "back": back},
+        title=title, switch_href=switch_href, status=status,
     )  # fmt: skip
-    return html_response(body, status=status)
 
 
 def page(handler: PageHandler) -> Callable[[web.Request], Awaitable[web.Response]]:
@@ -105,22 +135,36 @@ def page(handler: PageHandler) -> Callable[[web.Request], Awaitable[web.Response
 
         def message(status: int, title: str, text: str) -> web.Response:
             return message_response(
-                lang, clock, status=status, title=t(lang, title), text=t(lang, text),
-                switch_href=other_lang_href(request, lang), back=status != 403,
+                request, lang, clock, status=status, title=translate(lang, title),
+                text=translate(lang, text), switch_href=other_lang_href(request, lang),
+                back=status != 403,
             )  # fmt: skip
 
         if not request.app[keys.CONFIG].public_catalog:
-            return message(403, "not_public_title", "not_public")
+            return message(
+                403,
+                N_("The portal is not public"),
+                N_("The application catalogue on this server is not public. Staff can read it"
+                   " through the API with a token; ask Diskominfo."),
+            )  # fmt: skip
         try:
             return await handler(request, lang, clock)
         except DB_UNAVAILABLE as exc:
             log.warning("database unavailable for %s: %s", request.path, exc)
-            resp = message(503, "unavailable_title", "unavailable")
+            resp = message(
+                503,
+                N_("Temporarily unavailable"),
+                N_("The database cannot be reached. Please try again shortly."),
+            )
             resp.headers["Retry-After"] = "5"
             return resp
         except Exception:
             log.exception("portal page %s failed", request.path)
-            return message(500, "error_title", "error_text")
+            return message(
+                500,
+                N_("Something went wrong"),
+                N_("This page could not be made; the error is in the collector's log."),
+            )
 
     return wrapped
 
@@ -133,14 +177,16 @@ def error_page(request: web.Request, status: int) -> web.Response | None:
         return None
     lang, clock = lang_of(request), clock_of(request)
     return message_response(
-        lang, clock, status=400, title=t(lang, "bad_request_title"), text=t(lang, "bad_request"),
+        request, lang, clock, status=400, title=translate(lang, "Invalid address"),
+        text=translate(lang, "This address holds a control character (such as NUL or a line"
+                             " break) that the portal does not use."),
         switch_href=href("en" if lang == "id" else "id", "/"),  # not the hostile URL again
     )  # fmt: skip
 
 
 def not_found(request: web.Request, lang: Lang, clock: Clock, text: str) -> web.Response:
     return message_response(
-        lang, clock, status=404, title=t(lang, "not_found_title"), text=text,
+        request, lang, clock, status=404, title=translate(lang, "Page not found"), text=text,
         switch_href=other_lang_href(request, lang),
     )  # fmt: skip
 
@@ -171,162 +217,60 @@ async def script(request: web.Request) -> web.Response:
     )
 
 
-# --- pieces shared by the pages -----------------------------------------------------------------
+# --- what the templates call --------------------------------------------------------------------
 
 
-def since_text(lang: Lang, at: dt.datetime | None, clock: Clock) -> str:
-    if at is None:
-        return ""
-    return t(lang, "since", at=i18n.fmt_time(lang, at, clock.tz))
+@dataclass(frozen=True)
+class UsageCell:
+    """The list's usage column: the trend sparkline and the last day's figure in words."""
+
+    chart: Markup
+    metric: str
+    last: str  # the figure of the last day with data
+    what: str  # per day, daily average, today so far, partial day
 
 
-def uptime_cell(lang: Lang, s: AppSummary) -> str:
-    uptime = s.availability.uptime
-    target = i18n.fmt_target(lang, s.app.target_uptime)
-    if uptime is None:
-        return f'<span class="muted small">{e(t(lang, "no_data"))}</span>'
-    met = uptime >= s.app.target_uptime
-    note = t(lang, "meets_target" if met else "below_target", target=target)
-    cls = "ok" if met else "bad"
-    return (
-        f'<span class="upt {cls}" title="{e(note)}">{e(i18n.fmt_percent(lang, uptime))}</span>'
-        f'<div class="muted small">{e(note)}</div>'
-    )
-
-
-def usage_cell(lang: Lang, s: AppSummary) -> str:
+def usage_cell(lang: Lang, s: AppSummary) -> UsageCell | None:
     """The review's trend sparkline: counters as bars of the day's use, gauges as a line."""
     trend = s.trend
     if trend is None:
-        return f'<span class="muted small">{e(t(lang, "no_usage"))}</span>'
+        return None
     counter = trend.kind == "counter"
-    what = t(lang, "per_day" if counter else "daily_avg")
-    metric = i18n.metric_name(lang, trend.metric)
+    what = translate(lang, "per day") if counter else translate(lang, "daily average")
+    metric = labels.metric_name(trend.metric, lang)
     values = [v for _, v in trend.days]
     last_at = next((k for k in range(len(values) - 1, -1, -1) if values[k] is not None), None)
     last = values[last_at] if last_at is not None else None
-    last_text = i18n.fmt_compact(lang, last) if last is not None else t(lang, "none")
+    last_text = formats.compact(last, lang) if last is not None else formats.NONE
     # A day's figure is "per day" only for a whole day: not today, nor a day the metric began
     # reporting (no data the day before), such as 37 minutes after registration.
     last_what = what
     if counter and last_at is not None and last_at == len(values) - 1:  # the series ends today
-        last_what = t(lang, "so_far_today")
+        last_what = translate(lang, "today so far")
     elif counter and last_at is not None and (last_at == 0 or values[last_at - 1] is None):
-        last_what = t(lang, "partial_day")
+        last_what = translate(lang, "partial day")
+    day = trend.days[last_at if last_at is not None else -1][0]
     chart = report_svg.Trend(
-        title=t(lang, "usage_trend", metric=metric, what=what),
-        desc=t(
-            lang,
-            "usage_last",
-            day=i18n.fmt_day_month(lang, trend.days[last_at if last_at is not None else -1][0]),
-            value=last_text,
-        ),
+        title=translate(lang, "%(metric)s: %(what)s, last 14 days", metric=metric, what=what),
+        desc=f"{formats.short_date(day, lang)}: {last_text}",
         values=values,
         style="bars" if counter else "line",
     )
-    return (
-        f'<div class="trend">{report_svg.trend(chart, f"u-{s.app.id}")}'
-        f'<span class="muted small">{e(metric)} · {e(last_text)} {e(last_what)}</span></div>'
+    return UsageCell(chart=report_svg.trend(chart, f"u-{s.app.id}"), metric=metric,
+                     last=last_text, what=last_what)  # fmt: skip
+
+
+@templating.extend
+def _portal_globals(env: jinja2.Environment) -> None:
+    lang: Lang = env.globals["lang"]  # type: ignore[assignment]
+    env.globals.update(
+        href=lambda path, params=None: href(lang, path, params),
+        app_path=app_path,
+        agency_path=agency_path,
+        usage_cell=lambda s: usage_cell(lang, s),
+        safe_href=safe_href,
+        STATES=labels.STATES,
     )
-
-
-def owner_cell(s: AppSummary) -> str:
-    o = s.app.owner
-    parts = []
-    if o.name:
-        parts.append(f"<div>{e(o.name)}</div>")
-    if o.email:
-        parts.append(f'<div class="small"><a href="mailto:{e(o.email)}">{e(o.email)}</a></div>')
-    return "".join(parts) or '<span class="muted">—</span>'
-
-
-def app_row(lang: Lang, s: AppSummary, clock: Clock) -> str:
-    a = s.app
-    tags = []
-    if a.lifecycle != "active":
-        tags.append(f'<span class="tag life">{e(i18n.lifecycle_name(lang, a.lifecycle))}</span>')
-    if a.category:
-        tags.append(f'<span class="tag">{e(i18n.category_name(lang, a.category))}</span>')
-    site = safe_href(a.url)
-    links = []
-    if site:
-        links.append(
-            f'<a href="{e(site)}" rel="noopener noreferrer" target="_blank">'
-            f"{e(t(lang, 'open_site'))} ↗</a>"
-        )
-    links.append(f'<a href="{e(href(lang, app_path(a.id)))}">{e(t(lang, "details"))}</a>')
-    provider = f'<div class="muted small">{e(a.provider)}</div>' if a.provider else ""
-    since = since_text(lang, s.since, clock)
-    attrs = f'data-app="{e(a.id)}" data-agency="{e(a.agency)}" data-state="{e(s.state)}"'
-    return (
-        f'<tr class="app" {attrs}>'
-        f'<td class="c-app"><a class="name" href="{e(href(lang, app_path(a.id)))}">{e(a.name)}</a>'
-        f' <span class="id">{e(a.id)}</span><div>{"".join(tags)}</div></td>'
-        f'<td class="c-run">{e(i18n.managed_by_name(lang, a.managed_by))}{provider}</td>'
-        f'<td class="c-state">{badge(lang, s.state)}'
-        f'<div class="muted small">{e(since)}</div></td>'
-        f'<td class="c-uptime">{uptime_cell(lang, s)}</td>'
-        f'<td class="c-usage">{usage_cell(lang, s)}</td>'
-        f'<td class="c-owner">{owner_cell(s)}</td>'
-        f'<td class="c-links links">{"".join(links)}</td></tr>'
-    )
-
-
-def table_head(lang: Lang) -> str:
-    cols = (
-        "col_app",
-        "col_run_by",
-        "col_state",
-        "col_uptime",
-        "col_usage",
-        "col_owner",
-        "col_links",
-    )
-    return (
-        "<thead><tr>"
-        + "".join(f'<th scope="col">{e(t(lang, c))}</th>' for c in cols)
-        + "</tr></thead>"
-    )
-
-
-def state_summary(lang: Lang, counts: Mapping[str, int], *, link: bool) -> str:
-    items = [f'<li class="total">{e(t(lang, "apps_count", n=sum(counts.values())))}</li>']
-    for state in i18n.STATES:
-        n = counts.get(state, 0)
-        if not n:
-            continue
-        chip = f"{badge(lang, state)} <b>{n}</b>"
-        if link:
-            chip = f'<a href="{e(href(lang, "/", {"state": state}))}">{chip}</a>'
-        items.append(f"<li>{chip}</li>")
-    return f'<ul class="summary" aria-label="{e(t(lang, "summary_label"))}">{"".join(items)}</ul>'
-
-
-def incidents_table(
-    lang: Lang, incidents: Sequence[Incident], clock: Clock, *, with_app: bool
-) -> str:
-    head = [t(lang, "i_app")] if with_app else []
-    head += [t(lang, k) for k in ("i_started", "i_ended", "i_duration", "i_cause", "i_zones")]
-    rows = []
-    for i in incidents:
-        app = (
-            f'<td><a href="{e(href(lang, app_path(i.app)))}">{e(i.app_name)}</a></td>'
-            if with_app
-            else ""
-        )
-        ended = (
-            e(i18n.fmt_time(lang, i.ended_at, clock.tz))
-            if i.ended_at
-            else f'<span class="fail-text">{e(t(lang, "i_ongoing"))}</span>'
-        )
-        cause = ", ".join(i18n.reason_name(lang, c) for c in i.cause) or t(lang, "none")
-        rows.append(
-            f"<tr>{app}<td>{e(i18n.fmt_time(lang, i.started_at, clock.tz))}</td><td>{ended}</td>"
-            f'<td class="num">{e(i18n.fmt_duration(lang, i.duration_seconds))}</td><td>{e(cause)}</td>'
-            f"<td>{e(', '.join(i.zones))}</td></tr>"
-        )
-    header = "".join(f'<th scope="col">{e(h)}</th>' for h in head)
-    return f'<div class="scroll"><table class="plain"><thead><tr>{header}</tr></thead><tbody>{"".join(rows)}</tbody></table></div>'
 
 
 # --- the list -------------------------------------------------------------------------------------
@@ -393,96 +337,36 @@ def _criteria(request: web.Request) -> Criteria:
     return Criteria(
         q=q.get("q", "").strip()[:200],
         agency=q.get("agency", "")[:200],
-        managed_by=pick("managed_by", i18n.MANAGED_BY),
+        managed_by=pick("managed_by", labels.MANAGED_BY),
         lifecycle=pick("lifecycle", LIFECYCLES),
         category=q.get("category", "")[:200],
-        state=pick("state", i18n.STATES),
+        state=pick("state", labels.STATES),
         page=page,
     )
 
 
-def _select(
-    name: str, label: str, lang: Lang, options: Sequence[tuple[str, str]], chosen: str
-) -> str:
-    opts = [f'<option value="">{e(t(lang, "f_all"))}</option>']
-    opts += [
-        f'<option value="{e(v)}"{" selected" if v == chosen else ""}>{e(text)}</option>'
-        for v, text in options
-    ]
-    return (
-        f'<div><label for="f-{name}">{e(label)}</label>'
-        f'<select id="f-{name}" name="{name}">{"".join(opts)}</select></div>'
-    )
-
-
-def _form(lang: Lang, crit: Criteria, cat: data.CataloguePage) -> str:
-    agencies = sorted(cat.agencies, key=lambda a: a.name.casefold())
-    return (
-        '<form id="filters" class="card filters" method="get" action="/" role="search">'
-        f'<div class="q"><label for="f-q">{e(t(lang, "search"))}</label>'
-        f'<input id="f-q" name="q" type="search" value="{e(crit.q)}" autocomplete="off"'
-        f' placeholder="{e(t(lang, "search_hint"))}"></div>'
-        + _select(
-            "agency", t(lang, "f_agency"), lang, [(a.id, a.name) for a in agencies], crit.agency
-        )
-        + _select(
-            "managed_by",
-            t(lang, "f_managed_by"),
-            lang,
-            [(m, i18n.managed_by_name(lang, m)) for m in i18n.MANAGED_BY],
-            crit.managed_by,
-        )
-        + _select(
-            "lifecycle",
-            t(lang, "f_lifecycle"),
-            lang,
-            [(v, i18n.lifecycle_name(lang, v)) for v in LIFECYCLES],
-            crit.lifecycle,
-        )
-        + _select(
-            "category",
-            t(lang, "f_category"),
-            lang,
-            sorted(
-                ((c, i18n.category_name(lang, c)) for c in cat.categories),
-                key=lambda o: o[1].casefold(),
-            ),
-            crit.category,
-        )
-        + _select(
-            "state",
-            t(lang, "f_state"),
-            lang,
-            [(s, i18n.state_name(lang, s)) for s in i18n.STATES],
-            crit.state,
-        )
-        + (f'<input type="hidden" name="lang" value="{lang}">' if lang != i18n.DEFAULT_LANG else "")
-        + f'<div class="actions"><button class="btn btn-apply" type="submit">{e(t(lang, "f_apply"))}</button>'
-        f'<a href="{e(href(lang, "/"))}">{e(t(lang, "f_clear"))}</a></div></form>'
-    )
-
-
-def _pager(lang: Lang, crit: Criteria, cat: data.CataloguePage) -> str:
-    """Links to the previous and next pages, with the same filters; none on a single page."""
-    links = []
-    if crit.page > 1 and cat.rows:
-        links.append(f'<a rel="prev" href="{e(crit.page_href(lang, crit.page - 1))}">'
-                     f"← {e(t(lang, 'page_prev'))}</a>")  # fmt: skip
-    if cat.offset + len(cat.rows) < cat.matched:
-        links.append(f'<a rel="next" href="{e(crit.page_href(lang, crit.page + 1))}">'
-                     f"{e(t(lang, 'page_next'))} →</a>")  # fmt: skip
-    if not links:
-        return ""
-    return f'<nav class="pager" aria-label="{e(t(lang, "pages"))}">{"".join(links)}</nav>'
+def _options(lang: Lang, cat: data.CataloguePage) -> dict[str, list[tuple[str, str]]]:
+    """The choices of the filters, as (value, words)."""
+    by_name = sorted(cat.agencies, key=lambda a: a.name.casefold())
+    categories = [(c, labels.category_name(c, lang)) for c in cat.categories]
+    return {
+        "agencies": [(a.id, a.name) for a in by_name],
+        "managed_by": [(m, labels.managed_by_name(m, lang)) for m in labels.MANAGED_BY],
+        "lifecycles": [(v, labels.lifecycle_name(v, lang)) for v in LIFECYCLES],
+        "categories": sorted(categories, key=lambda o: o[1].casefold()),
+        "states": [(s, labels.state_name(s, lang)) for s in labels.STATES],
+    }
 
 
 async def list_page(request: web.Request, lang: Lang, clock: Clock) -> web.Response:
+    switch = other_lang_href(request, lang)
     try:
         crit = _criteria(request)
     except BadPage:
         return message_response(
-            lang, clock, status=400, title=t(lang, "bad_page_title"), text=t(lang, "bad_page"),
-            switch_href=other_lang_href(request, lang),
+            request, lang, clock, status=400, title=translate(lang, "Invalid page number"),
+            text=translate(lang, "The page number must be a whole number from 1."),
+            switch_href=switch,
         )  # fmt: skip
     async with request.app[keys.POOL].acquire() as conn:
         cat = await data.catalogue_page(
@@ -494,149 +378,57 @@ async def list_page(request: web.Request, lang: Lang, clock: Clock) -> web.Respo
             contacts=public_contacts(request),
         )
     names = {a.id: a.name for a in cat.agencies}
-    groups = []
-    for agency_id, members in itertools.groupby(cat.rows, key=lambda s: s.app.agency):
-        groups.append(
-            f'<tbody class="agency" data-agency="{e(agency_id)}">'
-            f'<tr class="group"><th colspan="7" scope="rowgroup">'
-            f'<a href="{e(href(lang, agency_path(agency_id)))}">'
-            f"{e(names.get(agency_id, agency_id))}</a></th></tr>"
-            + "".join(app_row(lang, s, clock) for s in members)
-            + "</tbody>"
-        )
-    count = t(lang, "shown", shown=cat.matched, total=cat.total)
+    groups = [
+        (agency_id, names.get(agency_id, agency_id), list(members))
+        for agency_id, members in itertools.groupby(cat.rows, key=lambda s: s.app.agency)
+    ]
+    count = translate_plural(lang, "%(shown)s of %(num)d application",
+                             "%(shown)s of %(num)d applications", cat.total, shown=cat.matched)  # fmt: skip
     if cat.rows:
-        showing = t(
+        showing = translate(
             lang,
-            "showing",
-            first=i18n.fmt_number(lang, cat.offset + 1),
-            last=i18n.fmt_number(lang, cat.offset + len(cat.rows)),
-            of=i18n.fmt_number(lang, cat.matched),
+            "Showing %(first)s\u2013%(last)s of %(of)s",
+            first=formats.number(cat.offset + 1, lang),
+            last=formats.number(cat.offset + len(cat.rows), lang),
+            of=formats.number(cat.matched, lang),
         )
         count = f"{showing} · {count}"
-        table = (
-            f'<div class="card scroll" style="padding:0;margin-top:8px"><table class="apps">'
-            f"{table_head(lang)}{''.join(groups)}</table></div>"
-        )
-    elif cat.matched:  # a page past the end: the way back to the first
-        table = (
-            f'<p id="no-match" class="card muted">{e(t(lang, "page_empty"))} '
-            f'<a href="{e(crit.page_href(lang, 1))}">{e(t(lang, "page_first"))}</a></p>'
-        )
-    else:
-        table = (
-            f'<p id="no-match" class="card muted">'
-            f"{e(t(lang, 'no_match') if cat.total else t(lang, 'no_apps'))}</p>"
-        )
-    body = (
-        f'<h1>{e(t(lang, "portal_title"))}</h1><p class="lead">{e(t(lang, "portal_tagline"))}</p>'
-        + state_summary(lang, cat.states, link=True)
-        + _form(lang, crit, cat)
-        + f'<p id="count" class="count" aria-live="polite">{e(count)}</p>'
-        + table
-        + _pager(lang, crit, cat)
-    )
-    html = layout(
-        lang,
-        title=t(lang, "portal_title"),
-        body=body,
-        now=clock.now,
-        tz=clock.tz,
-        switch_href=other_lang_href(request, lang),
-        script=True,
-    )
-    return html_response(html)
+    more = cat.offset + len(cat.rows) < cat.matched
+    context = {
+        "crit": crit,
+        "cat": cat,
+        "groups": groups,
+        "count": count,
+        "prev_href": crit.page_href(lang, crit.page - 1) if crit.page > 1 and cat.rows else "",
+        "next_href": crit.page_href(lang, crit.page + 1) if more else "",
+        "script_src": f"{SCRIPT_PATH}?v={SCRIPT_VERSION}",
+        **_options(lang, cat),
+    }
+    return html_response(request, "portal/list.html", lang, clock, context,
+                         title=translate(lang, "Regency Application Portal"), switch_href=switch)  # fmt: skip
 
 
 # --- one application ------------------------------------------------------------------------------
 
 
-def _facts(items: Sequence[tuple[str, str]]) -> str:
-    """A definition list; values are HTML already escaped by the caller."""
-    return (
-        '<dl class="facts">' + "".join(f"<dt>{e(k)}</dt><dd>{v}</dd>" for k, v in items) + "</dl>"
-    )
+@dataclass(frozen=True)
+class DayCell:
+    """A day of the uptime list: its tone (good, warn, bad, or "" without data) and words."""
+
+    tone: str
+    title: str
+    label: str
+    text: str
 
 
-def _details(lang: Lang, d: AppDetail) -> str:
-    a = d.summary.app
-    none = f'<span class="muted">{e(t(lang, "none"))}</span>'
-    agency = f'<a href="{e(href(lang, agency_path(a.agency)))}">{e(d.summary.agency_name)}</a>'
-    site = safe_href(a.url)
-    url = (
-        f'<a href="{e(site)}" rel="noopener noreferrer" target="_blank">{e(a.url)}</a>'
-        if site
-        else e(a.url)
-        if a.url
-        else none
-    )
-    o = a.owner
-    owner = [e(o.name)] if o.name else []
-    if o.email:
-        owner.append(f'<a href="mailto:{e(o.email)}">{e(o.email)}</a>')
-    if o.phone:
-        owner.append(f'<a href="tel:{e(o.phone.replace(" ", ""))}">{e(o.phone)}</a>')
-    checks = ", ".join(f"{e(c.check_name)} ({e(c.kind)})" for c in a.checks)
-    usage = ", ".join(f"{e(u.metric)} ({e(u.kind)})" for u in a.usage)
-    items = [
-        (t(lang, "d_id"), f'<span class="id">{e(a.id)}</span>'),
-        (t(lang, "d_agency"), agency),
-        (t(lang, "d_managed_by"), e(i18n.managed_by_name(lang, a.managed_by))),
-        (t(lang, "d_provider"), e(a.provider) if a.provider else none),
-        (t(lang, "d_category"), e(i18n.category_name(lang, a.category)) if a.category else none),
-        (t(lang, "d_lifecycle"), e(i18n.lifecycle_name(lang, a.lifecycle))),
-        (t(lang, "d_url"), url),
-        (t(lang, "d_owner"), "<br>".join(owner) or none),
-        (t(lang, "d_target"), e(i18n.fmt_target(lang, a.target_uptime))),
-        (t(lang, "d_criticality"), e(i18n.criticality_name(lang, a.criticality))),
-        (t(lang, "d_tags"), "".join(f'<span class="tag">{e(x)}</span>' for x in a.tags) or none),
-        (t(lang, "d_zones"), e(", ".join(a.zones)) or none),
-        (t(lang, "d_checks"), checks or f'<span class="muted">{e(t(lang, "not_checked"))}</span>'),
-        (t(lang, "d_usage"), usage or none),
-    ]
-    if a.description:
-        items.append((t(lang, "d_description"), e(a.description)))
-    return f'<section class="card"><h2>{e(t(lang, "details_title"))}</h2>{_facts(items)}</section>'
+@dataclass(frozen=True)
+class UsageBox:
+    title: str
+    chart: Markup
+    facts: str
 
 
-def _now_panel(lang: Lang, d: AppDetail, clock: Clock) -> str:
-    s = d.summary
-    av = s.availability
-    zones = "".join(
-        f"<tr><td>{e(z.zone)}</td><td>{badge(lang, z.state)}</td>"
-        f'<td class="muted small">{e(since_text(lang, z.since, clock))}</td></tr>'
-        for z in d.zones
-    )
-    uptime = av.uptime
-    target_note = (
-        t(
-            lang,
-            "meets_target" if uptime >= s.app.target_uptime else "below_target",
-            target=i18n.fmt_target(lang, s.app.target_uptime),
-        )
-        if uptime is not None
-        else t(lang, "no_data")
-    )
-    figures = [
-        (i18n.fmt_percent(lang, uptime), f"{t(lang, 'uptime_30')} · {target_note}"),
-        (i18n.fmt_duration(lang, av.down_s), t(lang, "downtime_30")),
-        (i18n.fmt_duration(lang, av.maintenance_s), t(lang, "maintenance_30")),
-        (i18n.fmt_duration(lang, av.unknown_s), t(lang, "unknown_30")),
-    ]
-    fig_html = "".join(
-        f'<div class="figure"><b>{e(v)}</b><span>{e(k)}</span></div>' for v, k in figures
-    )
-    return (
-        f'<section class="card now"><h2>{e(t(lang, "state_now"))}</h2>'
-        f"<p>{badge(lang, s.state, big=True)} "
-        f'<span class="muted">{e(since_text(lang, s.since, clock))}</span></p>'
-        f'<h3 class="small muted">{e(t(lang, "per_zone"))}</h3>'
-        f'<table class="plain"><tbody>{zones}</tbody></table>'
-        f'<div class="figures">{fig_html}</div></section>'
-    )
-
-
-def _timeline(lang: Lang, d: AppDetail, clock: Clock) -> str:
+def _timeline(lang: Lang, d: AppDetail, clock: Clock) -> Markup:
     by_hour = {h.hour.astimezone(dt.UTC): h for h in d.hours}
     current = clock.now.astimezone(dt.UTC).replace(minute=0, second=0, microsecond=0)
     rows: list[tuple[str, list[Cell]]] = []
@@ -651,162 +443,89 @@ def _timeline(lang: Lang, d: AppDetail, clock: Clock) -> str:
             local = hour.astimezone(clock.tz)
             end = (hour + dt.timedelta(hours=1)).astimezone(clock.tz)
             if row is None:
-                state, detail = None, i18n.state_name(lang, "none")
+                state, detail = None, labels.state_name("none", lang)
             else:
                 state = row.dominant()
-                detail = i18n.state_name(lang, state)
+                detail = labels.state_name(state, lang)
                 if row.down_s > 0:
-                    detail += f" ({i18n.fmt_duration(lang, row.down_s)})"
+                    detail += f" ({formats.duration(row.down_s, lang)})"
             cells.append(
                 Cell(state=state, start=f"{local:%H:%M}", end=f"{end:%H:%M}", detail=detail)
             )
-        rows.append((i18n.fmt_day_short(lang, day), cells))
-    strip = state_strip(
+        rows.append((formats.weekday_date(day, lang), cells))
+    return state_strip(
         rows,
-        label=t(lang, "timeline_title"),
+        label=translate(lang, "Last 7 days (hourly)"),
         hour_labels=[(h, f"{h:02d}:00") for h in (0, 6, 12, 18)],
     )
-    legend = "".join(
-        f'<li><i class="st-{s}"></i>{e(i18n.state_name(lang, s))}</li>'
-        for s in (*i18n.STATES, "none")
-    )
-    return (
-        f'<section class="card"><h2>{e(t(lang, "timeline_title"))}</h2>'
-        f'<p class="muted small">{e(t(lang, "timeline_note"))}</p><div class="scroll">{strip}</div>'
-        f'<ul class="legend">{legend}</ul></section>'
-    )
 
 
-def _daily(lang: Lang, d: AppDetail, clock: Clock) -> str:
+def _days(lang: Lang, d: AppDetail, clock: Clock) -> list[DayCell]:
     by_day = {r.day: r.availability for r in d.days}
     target = d.summary.app.target_uptime
-    items = []
+    downtime = translate_in(lang, "portal", "Downtime")
+    out = []
     for day in clock.days_back(data.UPTIME_DAYS):
         av = by_day.get(day)
         uptime = av.uptime if av else None
         if uptime is None:
-            cls, text = "", t(lang, "none")
+            tone, text = "", formats.NONE
         else:
-            cls = "good" if uptime >= target else "warn" if uptime >= target - 1 else "bad"
-            text = i18n.fmt_percent(lang, uptime)
-        title = i18n.fmt_date(lang, day)
+            tone = "good" if uptime >= target else "warn" if uptime >= target - 1 else "bad"
+            text = formats.uptime(uptime, lang)
+        title = formats.date(day, lang)
         if av is not None:
             title += (
-                f": {i18n.fmt_percent(lang, uptime)} · {t(lang, 'downtime')}"
-                f" {i18n.fmt_duration(lang, av.down_s)}"
+                f": {formats.uptime(uptime, lang)} · {downtime} {formats.duration(av.down_s, lang)}"
             )
-        items.append(
-            f'<li class="{cls}" title="{e(title)}"><b>{e(i18n.fmt_day_month(lang, day))}</b>'
-            f"<span>{e(text)}</span></li>"
-        )
-    return (
-        f'<section class="card"><h2>{e(t(lang, "daily_title"))}</h2>'
-        f'<ol class="days">{"".join(items)}</ol></section>'
-    )
+        out.append(DayCell(tone=tone, title=title, label=formats.short_date(day, lang), text=text))
+    return out
 
 
-def _usage(lang: Lang, d: AppDetail) -> str:
-    app = d.summary.app
+def _usage(lang: Lang, d: AppDetail) -> list[UsageBox]:
     boxes = []
     for u in d.usage:
-        values = [v for _, v in u.days]
-        known = [v for v in values if v is not None]
+        known = [v for _, v in u.days if v is not None]
         if not known:
             continue
         counter = u.kind == "counter"
-        title = t(
-            lang, "u_counter" if counter else "u_gauge", metric=i18n.metric_name(lang, u.metric)
-        )
+        metric = labels.metric_name(u.metric, lang)
+        title = (translate(lang, "%(metric)s — increase per day", metric=metric) if counter
+                 else translate(lang, "%(metric)s — daily average", metric=metric))  # fmt: skip
+        decimals = 0 if counter else 1
+        no_data = translate_in(lang, "portal", "no data")
         bars = [
-            Bar(
-                value=v,
-                title=f"{i18n.fmt_date(lang, day)}: "
-                + (
-                    i18n.fmt_number(lang, v, 0 if counter else 1)
-                    if v is not None
-                    else t(lang, "no_data")
-                ),
-            )
+            Bar(value=v, title=f"{formats.date(day, lang)}: "
+                + (formats.number(v, lang, decimals) if v is not None else no_data))
             for day, v in u.days
-        ]
+        ]  # fmt: skip
         n = len(u.days)
         chart = daily_chart(
             bars,
             label=title,
-            top_label=i18n.fmt_compact(lang, max(known)),
-            x_labels=[
-                (0, i18n.fmt_day_month(lang, u.days[0][0])),
-                (n // 2, i18n.fmt_day_month(lang, u.days[n // 2][0])),
-                (n - 1, i18n.fmt_day_month(lang, u.days[-1][0])),
-            ],
+            top_label=formats.compact(max(known), lang),
+            x_labels=[(k, formats.short_date(u.days[k][0], lang)) for k in (0, n // 2, n - 1)],
             line=not counter,
         )
-        if counter:
-            facts = (
-                f"{t(lang, 'u_total')}: {i18n.fmt_number(lang, sum(known), 0)} · "
-                f"{t(lang, 'u_peak')}: {i18n.fmt_number(lang, max(known), 0)}"
-            )
-        else:
-            facts = (
-                f"{t(lang, 'u_average')}: {i18n.fmt_number(lang, sum(known) / len(known), 1)} · "
-                f"{t(lang, 'u_peak')}: {i18n.fmt_number(lang, max(known), 1)}"
-            )
-        boxes.append(f'<div class="chart-box"><h3>{e(title)}</h3>{chart}<p>{e(facts)}</p></div>')
-    if not boxes:
-        note = t(lang, "u_none") if app.usage else t(lang, "u_no_source")
-        inner = f'<p class="muted">{e(note)}</p>'
+        highest = translate(lang, "Highest day")
+        whole = translate(lang, "30-day total") if counter else translate(lang, "Average")
+        figure = sum(known) if counter else sum(known) / len(known)
+        facts = (f"{whole}: {formats.number(figure, lang, decimals)} · "
+                 f"{highest}: {formats.number(max(known), lang, decimals)}")  # fmt: skip
+        boxes.append(UsageBox(title=title, chart=chart, facts=facts))
+    return boxes
+
+
+def _certificate(lang: Lang, expiry: dt.datetime | None, clock: Clock) -> str:
+    """When a check's certificate expires: "29 November 2026 (in 12 days)"."""
+    if expiry is None:
+        return formats.NONE
+    left = int((expiry - clock.now).total_seconds() / 86_400)
+    if expiry < clock.now:
+        when = translate(lang, "expired")
     else:
-        inner = f'<div class="charts">{"".join(boxes)}</div>'
-    return f'<section class="card"><h2>{e(t(lang, "usage_title"))}</h2>{inner}</section>'
-
-
-def _checks(lang: Lang, d: AppDetail, clock: Clock) -> str:
-    if not d.checks:
-        return (
-            f'<section class="card"><h2>{e(t(lang, "checks_title"))}</h2>'
-            f'<p class="muted">{e(t(lang, "c_none"))}</p></section>'
-        )
-    head = "".join(
-        f'<th scope="col">{e(t(lang, k))}</th>'
-        for k in (
-            "c_zone",
-            "c_check",
-            "c_result",
-            "c_at",
-            "c_duration",
-            "c_status",
-            "c_tls",
-            "c_probe",
-        )
-    )
-    rows = []
-    for c in d.checks:
-        if c.ok:
-            result = f'<span class="ok-text">{e(t(lang, "c_ok"))}</span>'
-        else:
-            why = i18n.reason_name(lang, c.reason) if c.reason else ""
-            result = f'<span class="fail-text">{e(t(lang, "c_failed"))}</span>'
-            if why:
-                result += f'<div class="small">{e(why)}</div>'
-        if c.message:
-            result += f'<div class="small muted">{e(c.message)}</div>'
-        tls = t(lang, "none")
-        if c.tls_expiry is not None:
-            left = (c.tls_expiry - clock.now).total_seconds() / 86_400
-            when = t(lang, "c_expired") if left < 0 else t(lang, "c_expires_in", days=int(left))
-            tls = f"{i18n.fmt_date(lang, c.tls_expiry.astimezone(clock.tz).date())} ({when})"
-        rows.append(
-            f"<tr><td>{e(c.zone)}</td><td>{e(c.check_name)} <span class='muted small'>{e(c.kind)}</span></td>"
-            f"<td>{result}</td><td>{e(i18n.fmt_time(lang, c.ts, clock.tz))}</td>"
-            f'<td class="num">{e(i18n.fmt_seconds_short(lang, c.duration_s))}</td>'
-            f'<td class="num">{e(c.status_code if c.status_code is not None else t(lang, "none"))}</td>'
-            f"<td>{e(tls)}</td><td class='small'>{e(c.probe)}</td></tr>"
-        )
-    return (
-        f'<section class="card"><h2>{e(t(lang, "checks_title"))}</h2><div class="scroll">'
-        f'<table class="plain"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody>'
-        "</table></div></section>"
-    )
+        when = translate_plural(lang, "in %(num)d day", "in %(num)d days", left)
+    return f"{formats.date(expiry.astimezone(clock.tz).date(), lang)} ({when})"
 
 
 async def app_page(request: web.Request, lang: Lang, clock: Clock) -> web.Response:
@@ -814,47 +533,18 @@ async def app_page(request: web.Request, lang: Lang, clock: Clock) -> web.Respon
     async with request.app[keys.POOL].acquire() as conn:
         d = await data.app_detail(conn, app_id, clock, contacts=public_contacts(request))
     if d is None:
-        return not_found(request, lang, clock, t(lang, "app_not_found", id=app_id))
-    a = d.summary.app
-    open_incident = next((i for i in d.incidents if i.ended_at is None), None)
-    banner = (
-        f'<p class="banner down" role="status">'
-        f"{e(t(lang, 'open_incident', at=i18n.fmt_time(lang, open_incident.started_at, clock.tz)))}"
-        f" · {e(i18n.fmt_duration(lang, open_incident.duration_seconds))}"
-        f" · {e(', '.join(i18n.reason_name(lang, c) for c in open_incident.cause))}</p>"
-        if open_incident
-        else ""
-    )
-    incidents = (
-        incidents_table(lang, d.incidents, clock, with_app=False)
-        if d.incidents
-        else f'<p class="muted">{e(t(lang, "i_none"))}</p>'
-    )
-    body = (
-        f'<nav class="crumbs" aria-label="breadcrumb"><a href="{e(href(lang, "/"))}">'
-        f'{e(t(lang, "nav_apps"))}</a> &rsaquo; <a href="{e(href(lang, agency_path(a.agency)))}">'
-        f"{e(d.summary.agency_name)}</a></nav>"
-        f"<h1>{e(a.name)} {badge(lang, d.summary.state, big=True)}</h1>"
-        + (f'<p class="lead">{e(a.description)}</p>' if a.description else "")
-        + banner
-        + f'<div class="grid2">{_details(lang, d)}{_now_panel(lang, d, clock)}</div>'
-        + '<div class="stack" style="margin-top:16px">'
-        + _timeline(lang, d, clock)
-        + _daily(lang, d, clock)
-        + _usage(lang, d)
-        + f'<section class="card"><h2>{e(t(lang, "incidents_title"))}</h2>{incidents}</section>'
-        + _checks(lang, d, clock)
-        + "</div>"
-    )
-    html = layout(
-        lang,
-        title=a.name,
-        body=body,
-        now=clock.now,
-        tz=clock.tz,
-        switch_href=other_lang_href(request, lang),
-    )
-    return html_response(html)
+        text = translate(lang, "There is no application “%(id)s” in the catalogue.", id=app_id)
+        return not_found(request, lang, clock, text)
+    context = {
+        "d": d,
+        "open_incident": next((i for i in d.incidents if i.ended_at is None), None),
+        "timeline": _timeline(lang, d, clock),
+        "days": _days(lang, d, clock),
+        "usage_boxes": _usage(lang, d),
+        "checks": [(c, _certificate(lang, c.tls_expiry, clock)) for c in d.checks],
+    }
+    return html_response(request, "portal/app.html", lang, clock, context,
+                         title=d.summary.app.name, switch_href=other_lang_href(request, lang))  # fmt: skip
 
 
 # --- one agency -----------------------------------------------------------------------------------
@@ -865,58 +555,14 @@ async def agency_page(request: web.Request, lang: Lang, clock: Clock) -> web.Res
     async with request.app[keys.POOL].acquire() as conn:
         d = await data.agency_detail(conn, agency_id, clock, contacts=public_contacts(request))
     if d is None:
-        return not_found(request, lang, clock, t(lang, "agency_not_found", id=agency_id))
-    html = layout(
-        lang,
-        title=d.agency.name,
-        body=_agency_body(lang, d, clock),
-        now=clock.now,
-        tz=clock.tz,
-        switch_href=other_lang_href(request, lang),
-    )
-    return html_response(html)
-
-
-def _agency_body(lang: Lang, d: AgencyDetail, clock: Clock) -> str:
-    ag = d.agency
-    facts = []
-    if d.parent is not None:
-        facts.append(
-            f'{e(t(lang, "d_parent"))}: <a href="{e(href(lang, agency_path(d.parent.id)))}">'
-            f"{e(d.parent.name)}</a>"
-        )
-    if ag.contact:
-        facts.append(f"{e(t(lang, 'd_contact'))}: {e(ag.contact)}")
+        text = translate(lang, "There is no agency “%(id)s” in the catalogue.", id=agency_id)
+        return not_found(request, lang, clock, text)
     rows = sorted(d.apps, key=lambda s: s.app.name.casefold())
-    total = data.total_availability(rows)
-    figures = [
-        (i18n.fmt_percent(lang, total.uptime), t(lang, "agency_uptime")),
-        (str(len(d.open_incidents)), t(lang, "open_incidents")),
-        (i18n.fmt_duration(lang, total.down_s), t(lang, "downtime_30")),
-    ]
-    fig_html = "".join(
-        f'<div class="figure"><b>{e(v)}</b><span>{e(k)}</span></div>' for v, k in figures
-    )
-    table = (
-        f'<div class="card scroll" style="padding:0"><table class="apps">{table_head(lang)}<tbody>'
-        + "".join(app_row(lang, s, clock) for s in rows)
-        + "</tbody></table></div>"
-        if rows
-        else f'<p class="card muted">{e(t(lang, "no_apps"))}</p>'
-    )
-    incidents = (
-        incidents_table(lang, d.open_incidents, clock, with_app=True)
-        if d.open_incidents
-        else f'<p class="muted">{e(t(lang, "no_open_incidents"))}</p>'
-    )
-    return (
-        f'<nav class="crumbs" aria-label="breadcrumb"><a href="{e(href(lang, "/"))}">'
-        f"{e(t(lang, 'nav_apps'))}</a></nav><h1>{e(ag.name)}</h1>"
-        + (f'<p class="lead">{" · ".join(facts)}</p>' if facts else "")
-        + f'<section class="card"><h2>{e(t(lang, "by_state"))}</h2>'
-        + state_summary(lang, data.count_states(rows), link=False)
-        + f'<div class="figures">{fig_html}</div></section>'
-        + f"<h2>{e(t(lang, 'agency_apps'))}</h2>"
-        + table
-        + f'<section class="card"><h2>{e(t(lang, "open_incidents"))}</h2>{incidents}</section>'
-    )
+    context = {
+        "d": d,
+        "rows": rows,
+        "counts": data.count_states(rows),
+        "total": data.total_availability(rows),
+    }
+    return html_response(request, "portal/agency.html", lang, clock, context,
+                         title=d.agency.name, switch_href=other_lang_href(request, lang))  # fmt: skip

@@ -21,14 +21,14 @@ from email.message import EmailMessage
 
 import asyncpg
 
-from collector import db, mail
+from collector import db, mail, templating
 from collector.catalog import store
 from collector.config import CollectorConfig, ReviewMailConfig, SmtpConfig
 from collector.db import Conn
+from collector.i18n_catalog import Lang
 from collector.review import report as monthly_report
 from collector.review.render import content
 from collector.review.render.html import render_html
-from collector.review.render.i18n import Lang, t
 from collector.review.render.pdf import html_to_pdf_async
 
 log = logging.getLogger("pantau.review.mail")
@@ -142,7 +142,9 @@ async def _message(
         mail.Mail(
             to=d.recipients,
             subject=f"{doc.title} — {doc.month}",
-            text=t("mail.text", lang, title=doc.title, month=doc.month),
+            text=templating.render(
+                "mail/review.txt", lang, {"title": doc.title, "month": doc.month}
+            ),
             html=html.decode("utf-8"),
             attachments=[
                 mail.Attachment(filename=name, content=pdf, maintype="application", subtype="pdf")

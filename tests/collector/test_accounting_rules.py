@@ -13,6 +13,7 @@ import msgspec
 import pytest
 from aiohttp.test_utils import TestClient
 
+from collector import formats, labels
 from collector.review.insights import _downtime, _usage_insights, days_left
 from collector.review.monthly import (
     AppReview,
@@ -26,7 +27,7 @@ from collector.review.monthly import (
     review_from_aggregates,
     review_from_raw,
 )
-from collector.review.render import content, i18n
+from collector.review.render import content
 from collector.review.render.html import render_html
 from collector.review.report import MonthlyReport
 from collector.review.rollup import rollup
@@ -370,7 +371,7 @@ def test_insight_figures_are_exact_and_rendered_like_every_other_uptime() -> Non
     almost = app("a", [], up=2_678_399.0, down=1.0)  # 99.99996 %: rounding would say 100
     (item,) = _downtime([almost]).items
     assert item.figures["uptime_percent"] == almost.availability.uptime_percent
-    assert i18n.uptime(almost.availability.uptime_percent, "en") == "99.99%"
+    assert formats.uptime(almost.availability.uptime_percent, "en") == "99.99%"
 
 
 def test_days_left_has_one_decimal_as_in_the_alerts() -> None:
@@ -380,9 +381,9 @@ def test_days_left_has_one_decimal_as_in_the_alerts() -> None:
 
 
 def test_a_metric_without_a_name_is_shown_once() -> None:
-    assert i18n.metric_label("api_queries", "en") == "api_queries"
-    assert i18n.metric_label("visits", "en") == "Visits"
-    assert i18n.metric_label("active-users", "id") == "Pengguna aktif (active-users)"
+    assert labels.metric_name("api_queries", "en") == "api_queries"
+    assert labels.metric_name("visits", "en") == "Visits"
+    assert labels.metric_name("active-users", "id") == "Pengguna aktif (active-users)"
 
 
 # --- the portal -----------------------------------------------------------------------------------
@@ -425,7 +426,10 @@ def test_the_portal_does_not_call_a_partial_day_per_day() -> None:
         trend = UsageSeries(
             metric="visits", kind="counter", days=list(zip(days, values, strict=True))
         )
-        return views.usage_cell("en", SimpleNamespace(trend=trend, app=SimpleNamespace(id="a")))  # type: ignore[arg-type]
+        summary = SimpleNamespace(trend=trend, app=SimpleNamespace(id="a"))
+        shown = views.usage_cell("en", summary)  # type: ignore[arg-type]
+        assert shown is not None
+        return f"{shown.last} {shown.what}"
 
     assert "123 today so far" in cell([None] * 13 + [123.0])  # 37 minutes since registration
     assert "123 partial day" in cell([None] * 12 + [123.0, None])  # began yesterday

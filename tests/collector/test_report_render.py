@@ -19,15 +19,17 @@ import msgspec
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
+from collector import formats, labels
+from collector.i18n_catalog import Lang
 from collector.review.monthly import AppReview
-from collector.review.render import RENDERERS, i18n, svg
+from collector.review.render import RENDERERS, svg
 from collector.review.render.csv_report import COLUMNS, render_csv
 from collector.review.render.html import render_html
-from collector.review.render.i18n import Lang
 from collector.review.render.markdown import render_markdown
 from collector.review.report import MonthlyReport, build_report
 from collector.web.app import make_app
 from tests.collector import review_month as rm
+from tests.collector.catalogue_misses import recording_misses
 from tests.collector.conftest import collector_config
 from tests.collector.review_month import MONTH, NOW, SETTINGS, WIB
 from tests.live import apply_catalog
@@ -132,32 +134,38 @@ class Page(HTMLParser):
 
 def test_formats_per_language() -> None:
     at = dt.datetime(2026, 10, 10, 3, 2, tzinfo=dt.UTC)
-    assert i18n.date_time(at, "Asia/Jakarta", "id") == "10 Oktober 2026 10:02 WIB"
-    assert i18n.date_time(at, "Asia/Jakarta", "en") == "10 October 2026 10:02 WIB"
-    assert i18n.date_time(at, "Asia/Makassar", "id") == "10 Oktober 2026 11:02 WITA"
-    assert i18n.duration(29 * 60, "id") == "29 menit"
-    assert i18n.duration(29 * 60, "en") == "29 min"
-    assert i18n.duration(118 * 60, "id") == "1 jam 58 menit"
-    assert i18n.duration(118 * 60, "en") == "1 h 58 min"
-    assert i18n.duration(2 * 86_400 + 3 * 3600, "id") == "2 hari 3 jam"
-    assert i18n.duration(20, "en") == "20 s"
-    assert i18n.duration(None, "en") == "—"
-    assert i18n.number(89_275.5, "id", 1) == "89.275,5"
-    assert i18n.number(89_275.5, "en", 1) == "89,275.5"
-    assert i18n.quantity(11.5, "id") == "11,5"
-    assert i18n.uptime(99.9347, "id") == "99,93%"
-    assert i18n.uptime(99.94999, "en") == "99.94%"  # never rounded up onto a 99.95 target
-    assert i18n.uptime(99.99999, "en") == "99.99%"  # and never up to a perfect month
-    assert i18n.uptime(100.0, "id") == "100%"
-    assert i18n.change(-30.24, "id") == "-30,2%"
-    assert i18n.change(12.0, "en") == "+12.0%"
-    assert i18n.month_name("2026-10", "id") == "Oktober 2026"
+    assert formats.date_time(at, "Asia/Jakarta", "id") == "10 Oktober 2026 10:02 WIB"
+    assert formats.date_time(at, "Asia/Jakarta", "en") == "10 October 2026 10:02 WIB"
+    assert formats.date_time(at, "Asia/Makassar", "id") == "10 Oktober 2026 11:02 WITA"
+    assert formats.duration(29 * 60, "id") == "29 menit"
+    assert formats.duration(29 * 60, "en") == "29 min"
+    assert formats.duration(118 * 60, "id") == "1 jam 58 menit"
+    assert formats.duration(118 * 60, "en") == "1 h 58 min"
+    assert formats.duration(2 * 86_400 + 3 * 3600, "id") == "2 hari 3 jam"
+    assert formats.duration(20, "en") == "20 s"
+    assert formats.duration(None, "en") == "—"
+    assert formats.number(89_275.5, "id", 1) == "89.275,5"
+    assert formats.number(89_275.5, "en", 1) == "89,275.5"
+    assert formats.quantity(11.5, "id") == "11,5"
+    assert formats.uptime(99.9347, "id") == "99,93%"
+    assert formats.uptime(99.94999, "en") == "99.94%"  # never rounded up onto a 99.95 target
+    assert formats.uptime(99.99999, "en") == "99.99%"  # and never up to a perfect month
+    assert formats.uptime(100.0, "id") == "100%"
+    assert formats.change(-30.24, "id") == "-30,2%"
+    assert formats.change(12.0, "en") == "+12.0%"
+    assert formats.month_name("2026-10", "id") == "Oktober 2026"
 
 
-def test_every_message_has_both_languages() -> None:
-    for key, (indonesian, english) in i18n.MESSAGES.items():
-        assert indonesian.strip(), key
-        assert english.strip(), key
+async def test_every_text_of_the_indonesian_review_is_in_the_catalogue(
+    report: MonthlyReport, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from collector import templating
+
+    with recording_misses(monkeypatch) as misses:
+        render_html(report, "id")
+        render_markdown(report, "id")
+        templating.render("mail/review.txt", "id", {"title": "T", "month": "M"})
+    assert sorted(set(misses)) == []
 
 
 def test_svg_escapes_and_titles() -> None:
@@ -487,5 +495,7 @@ def test_csv_uptime_is_rounded_down_like_the_other_formats() -> None:
 def test_every_failure_reason_has_words_in_both_languages() -> None:
     from wire.messages import FAILURE_REASONS
 
-    missing = [r for r in FAILURE_REASONS if f"reason.{r}" not in i18n.MESSAGES]
+    missing = [r for r in FAILURE_REASONS if r not in labels.REASONS]
     assert not missing, f"no review wording for reasons {missing}"
+    untranslated = [r for r in FAILURE_REASONS if labels.reason_name(r, "id") == labels.REASONS[r]]
+    assert not untranslated, f"no Indonesian wording for reasons {untranslated}"

@@ -1,7 +1,8 @@
 """Renderers of the monthly report, chosen by format: one module each.
 
-`content` decides what the human-readable formats (HTML, Markdown) say, `i18n` holds their words
-and number formats in Bahasa Indonesia and English, `svg` draws the charts.
+`content` decides what the human-readable formats (HTML, Markdown) say, in the words of the
+gettext catalogue (collector.i18n_catalog) and the formats of collector.formats; `svg` draws the
+charts; the HTML page is the template `templates/review/review.html`.
 """
 
 from __future__ import annotations
@@ -11,9 +12,9 @@ from typing import Final
 
 import msgspec
 
+from collector.i18n_catalog import Lang
 from collector.review.render.csv_report import render_csv
 from collector.review.render.html import render_html
-from collector.review.render.i18n import Lang
 from collector.review.render.markdown import render_markdown
 from collector.review.render.pdf import render_pdf
 from collector.review.report import MonthlyReport

@@ -1,8 +1,9 @@
 """What the review says, decided once for every human-readable format.
 
 `build(report, lang)` turns a MonthlyReport into a small document tree (sections, key figures,
-tables, charts) whose words and numbers are already translated and formatted. The HTML and
-Markdown renderers only lay it out, so they cannot drift apart in content. Text here is plain and
+tables, charts) whose words and numbers are already translated (the gettext catalogue,
+collector.i18n_catalog) and formatted (collector.formats). The HTML template and the Markdown
+renderer only lay it out, so they cannot drift apart in content. Text here is plain and
 unescaped: escaping is the renderers' job.
 
 Order: the summary (period, apps, targets, regency uptime, worst outages, most and least used
@@ -18,10 +19,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Final, Literal
 
+from collector import formats, labels
+from collector.formats import NONE
+from collector.i18n_catalog import N_, NC_, Lang, translate, translate_in
 from collector.review.insights import CERT_DAYS, FALLING_PERCENT, Insight, InsightItem
 from collector.review.monthly import AgencyReview, AppReview, UsageFigures
-from collector.review.render import i18n
-from collector.review.render.i18n import Lang, t
 from collector.review.render.svg import Bar, Chart, DailyStrip, Day, Tone, Trend, UptimeBars
 from collector.review.report import MonthlyReport
 
@@ -128,79 +130,85 @@ class _Builder:
 
     # small helpers
 
-    def t(self, key: str, /, **values: object) -> str:
-        return t(key, self.lang, **values)
+    def _(self, message: str, /, **values: object) -> str:
+        """`message` in the review's language (extraction knows `_`; not in f-strings, which it
+        does not read)."""
+        return translate(self.lang, message, **values)
 
     def app_name(self, app: str | None) -> str:
         if app is None:
-            return self.t("none")
+            return NONE
         return self.apps[app].name if app in self.apps else app
 
     def agency_name(self, agency: str | None) -> str:
         if agency is None:
-            return self.t("none")
+            return NONE
         return self.agency_names.get(agency, agency)
 
     def when(self, moment: dt.datetime) -> str:
-        return i18n.date_time(moment, self.tz, self.lang)
+        return formats.date_time(moment, self.tz, self.lang)
 
     def status(self, a: AppReview) -> Cell:
         if a.target_met is None:
-            return Cell(self.t("status.unmonitored"), "muted")
+            return Cell(self._("Not monitored"), "muted")
         return (
-            Cell(self.t("status.met"), "good")
+            Cell(self._("Target met"), "good")
             if a.target_met
-            else Cell(self.t("status.missed"), "bad")
+            else Cell(self._("Below target"), "bad")
         )
 
     def downtime(self, a: AppReview) -> str:
         """No figure rather than "0 min" for an app nobody watched."""
         monitored = a.availability.uptime_percent is not None
-        return i18n.duration(a.availability.down_seconds if monitored else None, self.lang)
+        return formats.duration(a.availability.down_seconds if monitored else None, self.lang)
 
     def target(self, value: float | None) -> str:
-        return i18n.percent(value, self.lang, 3, trim=True)  # 99.999 must not read as 100
+        return formats.target(value, self.lang)
 
     def usage_value(self, u: UsageFigures) -> str:
         if u.kind == "counter":
-            return i18n.quantity(u.total, self.lang)
-        return self.t("usage.gauge_value", average=i18n.quantity(u.average, self.lang),
-                      peak=i18n.quantity(u.peak, self.lang))  # fmt: skip
+            return formats.quantity(u.total, self.lang)
+        return self._("average %(average)s · peak %(peak)s", average=formats.quantity(u.average, self.lang),
+                      peak=formats.quantity(u.peak, self.lang))  # fmt: skip
 
     def change_cell(self, value: float | None, *, partial: bool = False) -> Cell:
         if partial:  # last month only partly covered: no change is computed, and it says why
-            return Cell(self.t("usage.previous_partial"), "muted")
+            return Cell(self._("— (last month partial)"), "muted")
         tone: Tone = "bad" if value is not None and value <= FALLING_PERCENT else "plain"
-        return Cell(i18n.change(value, self.lang), tone)
+        return Cell(formats.change(value, self.lang), tone)
 
     def causes(self, causes: Sequence[str]) -> str:
-        return ", ".join(i18n.label("reason", c, self.lang) for c in causes) or self.t("none")
+        return ", ".join(labels.reason_name(c, self.lang) for c in causes) or NONE
 
     # the document
 
     def document(self) -> Document:
         period = self.review.period
         if self.report.agency:
-            title = self.t("doc.title_agency", agency=self.agency_name(self.report.agency))
+            title = self._(
+                "Monthly Application Review: %(agency)s",
+                agency=self.agency_name(self.report.agency),
+            )
         else:
-            title = self.t("doc.title")
+            title = self._("Monthly Review of Government Applications")
         lines = [
-            self.t("doc.period", start=i18n.date(self.days[0], self.lang),
-                   end=i18n.date(self.days[-1], self.lang), tz=i18n.tz_name(period.start, self.tz)),
-            self.t("doc.generated", at=self.when(self.report.generated_at)),
+            self._("Period: %(start)s to %(end)s (%(tz)s)", start=formats.date(self.days[0], self.lang),
+                   end=formats.date(self.days[-1], self.lang), tz=formats.tz_name(period.start, self.tz)),
+            self._("Generated %(at)s by Pantau", at=self.when(self.report.generated_at)),
         ]  # fmt: skip
-        warning = "" if period.complete else self.t(
-            "doc.incomplete", at=self.when(min(self.report.generated_at, period.end)))  # fmt: skip
+        warning = "" if period.complete else self._(
+            "Month still running: figures up to %(at)s; they will still change.",
+            at=self.when(min(self.report.generated_at, period.end)))  # fmt: skip
         return Document(
-            lang=self.lang, title=title, month=i18n.month_name(period.month, self.lang),
+            lang=self.lang, title=title, month=formats.month_name(period.month, self.lang),
             lines=lines, warning=warning,
             sections=[self.summary(), self.insights(), *self.agencies()],
-            footer=self.t("doc.footer"),
+            footer=self._("Uptime = up time ÷ (up time + downtime). Maintenance and time without fresh results (unknown) count neither up nor down."),
         )  # fmt: skip
 
     # summary
 
-    def coverage_figures(self, ag: AgencyReview, uptime_key: str) -> list[Block]:
+    def coverage_figures(self, ag: AgencyReview, uptime_label: str) -> list[Block]:
         """Availability in one row, coverage (how much of the catalogue is watched) in another."""
         av = ag.availability
         monitored = av.uptime_percent is not None  # else no figure rather than "0 min"
@@ -208,44 +216,44 @@ class _Builder:
         if ag.apps_monitored:
             met_tone = "good" if ag.apps_meeting_target == ag.apps_monitored else "bad"
         return [Figures([
-            Figure(self.t(uptime_key), i18n.uptime(av.uptime_percent, self.lang)),
-            Figure(self.t("summary.met"), self.t("summary.met_value", met=ag.apps_meeting_target,
+            Figure(uptime_label, formats.uptime(av.uptime_percent, self.lang)),
+            Figure(self._("Met their target"), self._("%(met)s of %(of)s", met=ag.apps_meeting_target,
                                                  of=ag.apps_monitored), tone=met_tone),
-            Figure(self.t("summary.incidents"), i18n.number(ag.incidents, self.lang),
+            Figure(translate_in(self.lang, "count", "Incidents"), formats.number(ag.incidents, self.lang),
                    tone="bad" if ag.incidents else "good" if monitored else "plain"),
-            Figure(self.t("summary.downtime"),
-                   i18n.duration(av.down_seconds if monitored else None, self.lang)),
+            Figure(self._("Total downtime"),
+                   formats.duration(av.down_seconds if monitored else None, self.lang)),
         ]), Figures([
-            Figure(self.t("summary.apps"), i18n.number(ag.coverage.registered, self.lang)),
-            Figure(self.t("summary.checked"), i18n.number(ag.coverage.checked, self.lang),
+            Figure(self._("Registered apps"), formats.number(ag.coverage.registered, self.lang)),
+            Figure(self._("With checks"), formats.number(ag.coverage.checked, self.lang),
                    tone="warn" if ag.coverage.checked < ag.coverage.registered else "plain"),
-            Figure(self.t("summary.with_usage"), i18n.number(ag.coverage.with_usage, self.lang),
+            Figure(self._("With usage data"), formats.number(ag.coverage.with_usage, self.lang),
                    tone="warn" if ag.coverage.with_usage < ag.coverage.registered else "plain"),
         ])]  # fmt: skip
 
     def summary(self) -> Section:
         regency = self.review.regency
-        key = "summary.uptime_agency" if self.report.agency else "summary.uptime"
-        blocks: list[Block] = self.coverage_figures(regency, key)
+        label = self._("Uptime") if self.report.agency else self._("Regency uptime")
+        blocks: list[Block] = self.coverage_figures(regency, label)
         blocks.append(self.below_target())
         blocks.append(self.worst_outages())
         blocks.extend(self.usage_ranking())
-        return Section("summary", self.t("summary.title"), "summary", blocks)
+        return Section("summary", self._("Summary"), "summary", blocks)
 
     def below_target(self) -> Table:
         missed = sorted((a for a in self.review.apps if a.target_met is False),
                         key=lambda a: (a.availability.uptime_percent or 0.0, a.name))  # fmt: skip
         return Table(
-            caption=self.t("summary.below_target"),
-            columns=[Column(self.t("col.app")), Column(self.t("col.agency")),
-                     Column(self.t("col.uptime"), True), Column(self.t("col.target"), True),
-                     Column(self.t("col.downtime"), True), Column(self.t("col.incidents"), True)],
+            caption=self._("Below target"),
+            columns=[Column(self._("App")), Column(self._("Agency")),
+                     Column(self._("Uptime"), True), Column(self._("Target"), True),
+                     Column(self._("Downtime"), True), Column(self._("Incidents"), True)],
             rows=[[Cell(a.name), Cell(self.agency_name(a.agency)),
-                   Cell(i18n.uptime(a.availability.uptime_percent, self.lang), "bad"),
+                   Cell(formats.uptime(a.availability.uptime_percent, self.lang), "bad"),
                    Cell(self.target(a.target_uptime)),
-                   Cell(i18n.duration(a.availability.down_seconds, self.lang)),
-                   Cell(i18n.number(a.incidents, self.lang))] for a in missed],
-            empty=self.t("summary.below_target_none"),
+                   Cell(formats.duration(a.availability.down_seconds, self.lang)),
+                   Cell(formats.number(a.incidents, self.lang))] for a in missed],
+            empty=self._("Every monitored app met its target."),
         )  # fmt: skip
 
     def worst_outages(self) -> Table:
@@ -253,17 +261,18 @@ class _Builder:
                          key=lambda ao: (-ao[1].duration_seconds, ao[1].started_at))[:_TOP]  # fmt: skip
         rows = []
         for a, o in outages:
-            took = i18n.duration(o.duration_seconds, self.lang)
+            took = formats.duration(o.duration_seconds, self.lang)
             if o.ended_at is None:
-                took = f"{took} ({self.t('app.ongoing')})"
+                ongoing = self._("still going on")
+                took = f"{took} ({ongoing})"
             rows.append([Cell(a.name), Cell(self.agency_name(a.agency)), Cell(self.when(o.started_at)),
                          Cell(took, "bad"), Cell(self.causes(o.causes))])  # fmt: skip
         return Table(
-            caption=self.t("summary.worst"),
-            columns=[Column(self.t("col.app")), Column(self.t("col.agency")),
-                     Column(self.t("col.started")), Column(self.t("col.duration"), True),
-                     Column(self.t("col.causes"))],
-            rows=rows, empty=self.t("summary.worst_none"),
+            caption=self._("Worst outages"),
+            columns=[Column(self._("App")), Column(self._("Agency")),
+                     Column(self._("Started")), Column(self._("Duration"), True),
+                     Column(self._("Causes"))],
+            rows=rows, empty=self._("No outages this month."),
         )  # fmt: skip
 
     def usage_ranking(self) -> list[Block]:
@@ -282,36 +291,50 @@ class _Builder:
         ranked.sort(key=lambda au: (-_value(au[1]), au[0].name))
         most = ranked[: min(_TOP, (len(ranked) + 1) // 2)]
         least = list(reversed(ranked[len(most) :]))[:_TOP]
-        columns = [Column(self.t("col.app")), Column(self.t("col.agency")),
-                   Column(self.t("col.metric")), Column(self.t("col.this_month"), True),
-                   Column(self.t("col.change"), True)]  # fmt: skip
+        columns = [Column(self._("App")), Column(self._("Agency")),
+                   Column(self._("Metric")), Column(self._("This month"), True),
+                   Column(self._("Change"), True)]  # fmt: skip
 
         def rows(items: list[tuple[AppReview, UsageFigures]]) -> list[list[Cell]]:
             return [[Cell(a.name), Cell(self.agency_name(a.agency)),
-                     Cell(i18n.metric_label(u.metric, self.lang)), Cell(self.usage_value(u)),
+                     Cell(labels.metric_name(u.metric, self.lang)), Cell(self.usage_value(u)),
                      self.change_cell(u.change_percent, partial=u.previous_partial)]
                     for a, u in items]  # fmt: skip
 
-        none = self.t("summary.used_none")
+        none = self._("No usage data this month.")
         blocks: list[Block] = [
-            Table(self.t("summary.most_used"), columns, rows(most), empty=none),
+            Table(self._("Most used"), columns, rows(most), empty=none),
             Table(
-                self.t("summary.least_used"),
+                self._("Least used"),
                 columns,
                 rows(least),
-                empty=self.t("summary.least_none") if ranked else none,
+                empty=self._("Every app with usage data is listed above.") if ranked else none,
             ),
         ]
-        notes = [self.t("summary.used_note")] if ranked else []
+        notes = (
+            [
+                self._(
+                    "Each app measures its own usage (visits, logins, transactions): compare with care."
+                )
+            ]
+            if ranked
+            else []
+        )
         levels = [a.name for a in self.review.apps if a.usage and _headline(a) is None]
         if levels:
             notes.append(
-                self.t("summary.levels_only", apps=", ".join(sorted(levels, key=str.casefold)))
+                self._(
+                    "Measured only as a level (an average, not ranked): %(apps)s.",
+                    apps=", ".join(sorted(levels, key=str.casefold)),
+                )
             )
         without = [a.name for a in self.review.apps if not a.usage]
         if without:
             notes.append(
-                self.t("summary.without_usage", apps=", ".join(sorted(without, key=str.casefold)))
+                self._(
+                    "Without usage data: %(apps)s.",
+                    apps=", ".join(sorted(without, key=str.casefold)),
+                )
             )
         blocks.extend(Para(n, "note") for n in notes)
         return blocks
@@ -322,7 +345,7 @@ class _Builder:
         order = {kind: i for i, kind in enumerate(_INSIGHT_COLUMNS)}
         parts: list[Block] = [self.insight(i) for i in sorted(self.report.insights,
                                                               key=lambda i: order.get(i.kind, 99))]  # fmt: skip
-        return Section("insights", self.t("insights.title"), "insights", parts)
+        return Section("insights", self._("Planning insights"), "insights", parts)
 
     def insight(self, insight: Insight) -> Section:
         spec = list(_INSIGHT_COLUMNS.get(insight.kind, []))
@@ -332,16 +355,18 @@ class _Builder:
                 if key not in known:
                     known.add(key)
                     spec.append((key, "", "text"))
-        why = self.t(f"insight.{insight.kind}.why",
-                     percent=i18n.percent(abs(FALLING_PERCENT), self.lang, 0), days=CERT_DAYS)  # fmt: skip
+        title, why = _INSIGHTS.get(insight.kind, (("", insight.kind), ""))
+        why = self._(why, percent=formats.percent(abs(FALLING_PERCENT), self.lang, 0),
+                     days=CERT_DAYS) if why else ""  # fmt: skip
         table = Table(
             caption="",
-            columns=[Column(self.t(label) if label else key, fmt in _NUMERIC) for key, label, fmt in spec],
+            columns=[Column(self._(label) if label else key, fmt in _NUMERIC) for key, label, fmt in spec],
             rows=[[self.insight_cell(item, key, fmt) for key, _, fmt in spec] for item in insight.items],
-            empty=self.t("insights.none"),
+            empty=self._("Nothing found."),
         )  # fmt: skip
-        return Section("insight", self.t(f"insight.{insight.kind}"), f"insight-{insight.kind}",
-                       [Para(why, "note"), table], badge=str(len(insight.items)))  # fmt: skip
+        blocks: list[Block] = [Para(why, "note"), table] if why else [table]
+        return Section("insight", translate_in(self.lang, *title) if title[0] else title[1],
+                       f"insight-{insight.kind}", blocks, badge=str(len(insight.items)))  # fmt: skip
 
     def insight_cell(self, item: InsightItem, key: str, fmt: str) -> Cell:
         if key == "app":
@@ -350,7 +375,7 @@ class _Builder:
             return Cell(self.agency_name(item.agency))
         value = item.figures.get(key)
         if value is None:
-            return Cell(self.t("none"), "muted")
+            return Cell(NONE, "muted")
         if fmt in _NUMERIC and isinstance(value, str):  # not what the kind promised: show it as is
             return Cell(value)
         return _FORMATS[fmt](self, value, item)
@@ -366,17 +391,19 @@ class _Builder:
     def agency(self, ag: AgencyReview, apps: list[AppReview]) -> Section:
         apps = sorted(apps, key=lambda a: (a.name.casefold(), a.app))
         overview = Table(
-            caption=self.t("agency.apps"),
-            columns=[Column(self.t("col.app")), Column(self.t("col.uptime"), True),
-                     Column(self.t("col.target"), True), Column(self.t("col.status")),
-                     Column(self.t("col.downtime"), True), Column(self.t("col.incidents"), True)],
-            rows=[[Cell(a.name), Cell(i18n.uptime(a.availability.uptime_percent, self.lang), self.status(a).tone),
+            caption=translate_in(self.lang, "section", "Applications"),
+            columns=[Column(self._("App")), Column(self._("Uptime"), True),
+                     Column(self._("Target"), True), Column(self._("Status")),
+                     Column(self._("Downtime"), True), Column(self._("Incidents"), True)],
+            rows=[[Cell(a.name), Cell(formats.uptime(a.availability.uptime_percent, self.lang), self.status(a).tone),
                    Cell(self.target(a.target_uptime)), self.status(a),
-                   Cell(self.downtime(a)), Cell(i18n.number(a.incidents, self.lang))] for a in apps],
+                   Cell(self.downtime(a)), Cell(formats.number(a.incidents, self.lang))] for a in apps],
         )  # fmt: skip
-        blocks: list[Block] = self.coverage_figures(ag, "summary.uptime_agency")
+        blocks: list[Block] = self.coverage_figures(ag, self._("Uptime"))
         if any(a.availability.uptime_percent is not None for a in apps):
-            blocks.append(ChartBlock(self.t("agency.bars"), self.bars(ag, apps)))
+            blocks.append(
+                ChartBlock(self._("Uptime per app against its target"), self.bars(ag, apps))
+            )
         blocks.append(overview)
         blocks.extend(self.app(a) for a in apps)
         return Section("agency", ag.name, f"agency-{ag.agency}", blocks)
@@ -389,47 +416,54 @@ class _Builder:
         floor = max((f for f in _SCALE_FLOORS if f <= lowest - (100.0 - lowest)), default=0.0)
         mid = (floor + 100.0) / 2
         bars = []
+        uptime, caption = self._("Uptime"), self._("Uptime per app against its target")
         for a in apps:
             status = self.status(a)
-            value = i18n.uptime(a.availability.uptime_percent, self.lang)
+            value = formats.uptime(a.availability.uptime_percent, self.lang)
+            target = self._("target %(target)s", target=self.target(a.target_uptime))
             bars.append(Bar(
                 label=a.name, value=a.availability.uptime_percent,
                 target=a.target_uptime if a.checked else None,
                 value_text=value if a.availability.uptime_percent is not None else status.text,
-                title=f"{a.name}: {self.t('col.uptime')} {value}, "
-                      f"{self.t('app.target_note', target=self.target(a.target_uptime))} · {status.text}",
+                title=f"{a.name}: {uptime} {value}, {target} · {status.text}",
                 tone=status.tone,
             ))  # fmt: skip
         return UptimeBars(
-            title=f"{self.t('agency.bars')}: {ag.name}",
+            title=f"{caption}: {ag.name}",
             desc="; ".join(b.title for b in bars),
             bars=bars, floor=floor,
-            ticks=[(v, i18n.percent(v, self.lang, 2, trim=True)) for v in (floor, mid, 100.0)],
-            legend=self.t("legend.target"),
+            ticks=[(v, formats.percent(v, self.lang, 2, trim=True)) for v in (floor, mid, 100.0)],
+            legend=self._("upright line = target"),
         )  # fmt: skip
 
     def app(self, a: AppReview) -> Section:
-        managed = i18n.label("managed", a.managed_by, self.lang)
+        managed = labels.managed_by_name(a.managed_by, self.lang)
         if a.provider:
-            managed = self.t("managed.with_provider", managed=managed, provider=a.provider)
-        meta = [a.app, self.t("app.meta_agency", agency=self.agency_name(a.agency)),
-                self.t("app.meta_managed", managed=managed)]  # fmt: skip
+            managed = self._("%(managed)s: %(provider)s", managed=managed, provider=a.provider)
+        meta = [a.app, self._("Agency: %(agency)s", agency=self.agency_name(a.agency)),
+                self._("Run by: %(managed)s", managed=managed)]  # fmt: skip
         if a.category:
             meta.append(
-                self.t("app.meta_category", category=i18n.label("category", a.category, self.lang))
+                self._(
+                    "Category: %(category)s", category=labels.category_name(a.category, self.lang)
+                )
             )
         meta.append(
-            self.t("app.meta_lifecycle", lifecycle=i18n.label("lifecycle", a.lifecycle, self.lang))
+            self._(
+                "Lifecycle: %(lifecycle)s", lifecycle=labels.lifecycle_name(a.lifecycle, self.lang)
+            )
         )
         if a.owner:
-            meta.append(self.t("app.meta_owner", owner=a.owner))
+            meta.append(self._("Owner: %(owner)s", owner=a.owner))
         blocks: list[Block] = []
         if a.checked:
             blocks.append(Figures(self.app_figures(a)))
-            blocks.append(ChartBlock(self.t("app.daily"), self.strip(a)))
+            blocks.append(ChartBlock(self._("Daily availability"), self.strip(a)))
             blocks.append(self.outages(a))
         else:
-            blocks.append(Para(self.t("app.not_checked"), "warn"))
+            blocks.append(
+                Para(self._("No checks: this app's availability is not monitored."), "warn")
+            )
         blocks.append(self.usage(a))
         return Section("app", a.name, f"app-{a.app}", blocks, meta=meta)
 
@@ -437,83 +471,83 @@ class _Builder:
         av, status = a.availability, self.status(a)
 
         def dur(seconds: float | None) -> str:
-            return i18n.duration(seconds, self.lang)
+            return formats.duration(seconds, self.lang)
 
         return [
-            Figure(self.t("col.uptime"), i18n.uptime(av.uptime_percent, self.lang),
-                   note=self.t("app.target_note", target=self.target(a.target_uptime)), tone=status.tone),
-            Figure(self.t("col.status"), status.text, tone=status.tone),
-            Figure(self.t("col.downtime"), self.downtime(a), tone="bad" if av.down_seconds else "plain"),
-            Figure(self.t("col.incidents"), i18n.number(a.incidents, self.lang)),
-            Figure(self.t("col.longest"), dur(a.longest_outage_seconds)),
-            Figure(self.t("col.mttr"), dur(a.mttr_seconds)),
-            Figure(self.t("col.maintenance"), dur(av.maintenance_seconds)),
-            Figure(self.t("col.unknown"), dur(av.unknown_seconds), tone="warn" if av.unknown_seconds else "plain"),
-            Figure(self.t("col.degraded"), dur(av.degraded_seconds)),
+            Figure(self._("Uptime"), formats.uptime(av.uptime_percent, self.lang),
+                   note=self._("target %(target)s", target=self.target(a.target_uptime)), tone=status.tone),
+            Figure(self._("Status"), status.text, tone=status.tone),
+            Figure(self._("Downtime"), self.downtime(a), tone="bad" if av.down_seconds else "plain"),
+            Figure(self._("Incidents"), formats.number(a.incidents, self.lang)),
+            Figure(self._("Longest outage"), dur(a.longest_outage_seconds)),
+            Figure(self._("Mean time to recover (MTTR)"), dur(a.mttr_seconds)),
+            Figure(self._("Maintenance"), dur(av.maintenance_seconds)),
+            Figure(self._("Unknown"), dur(av.unknown_seconds), tone="warn" if av.unknown_seconds else "plain"),
+            Figure(self._("Degraded (slow or certificate)"), dur(av.degraded_seconds)),
         ]  # fmt: skip
 
     def strip(self, a: AppReview) -> DailyStrip:
         by_day = {d.day: d for d in a.daily}
+        caption, downtime = self._("Daily availability"), self._("Downtime")
         days = []
         for day in self.days:
-            label = i18n.short_date(day, self.lang)
+            label = formats.short_date(day, self.lang)
             figures = by_day.get(day)
             if figures is None or figures.uptime_percent is None:
-                note = self.t("state.not_yet") if day > self.today else self.t("state.no_data")
+                note = self._("not yet") if day > self.today else self._("no data")
                 days.append(Day(f"{label}: {note}", "muted"))
                 continue
             tone: Tone = ("good" if figures.down_seconds <= 0
                           else "ok" if figures.uptime_percent >= a.target_uptime else "bad")  # fmt: skip
-            text = f"{label}: {i18n.uptime(figures.uptime_percent, self.lang)}"
+            text = f"{label}: {formats.uptime(figures.uptime_percent, self.lang)}"
             if figures.down_seconds > 0:
-                text += (
-                    f" · {self.t('col.downtime')} {i18n.duration(figures.down_seconds, self.lang)}"
-                )
+                text += f" · {downtime} {formats.duration(figures.down_seconds, self.lang)}"
             days.append(Day(text, tone))
         ticks = [(i, str(day.day)) for i, day in enumerate(self.days)
                  if day.day in (1, 5, 10, 15, 20, 25) or i == len(self.days) - 1]  # fmt: skip
         return DailyStrip(
-            title=f"{self.t('app.daily')}: {a.name}",
-            desc="; ".join(d.title for d in days if d.tone not in ("good", "muted")) or self.t("state.up"),
+            title=f"{caption}: {a.name}",
+            desc="; ".join(d.title for d in days if d.tone not in ("good", "muted")) or self._("Up"),
             days=days, ticks=ticks,
-            legend=[(tone, self.t(f"legend.{tone}")) for tone in ("good", "ok", "bad", "muted")],
+            legend=[(tone, self._(text)) for tone, text in _LEGEND.items()],
         )  # fmt: skip
 
     def outages(self, a: AppReview) -> Table:
         return Table(
-            caption=self.t("app.outages"),
-            columns=[Column(self.t("col.started")), Column(self.t("col.ended")),
-                     Column(self.t("col.duration"), True), Column(self.t("col.causes"))],
+            caption=self._("Outages"),
+            columns=[Column(self._("Started")), Column(self._("Ended")),
+                     Column(self._("Duration"), True), Column(self._("Causes"))],
             rows=[[Cell(self.when(o.started_at)),
-                   Cell(self.when(o.ended_at) if o.ended_at else self.t("app.ongoing"),
+                   Cell(self.when(o.ended_at) if o.ended_at else self._("still going on"),
                         "plain" if o.ended_at else "bad"),
-                   Cell(i18n.duration(o.duration_seconds, self.lang)),
+                   Cell(formats.duration(o.duration_seconds, self.lang)),
                    Cell(self.causes(o.causes))] for o in a.outages],
-            empty=self.t("app.outages_none"),
+            empty=self._("No outages this month."),
         )  # fmt: skip
 
     def usage(self, a: AppReview) -> Table:
         index = {day: i for i, day in enumerate(self.days)}
+        trend = self._("Daily trend")
         rows = []
         for u in a.usage:
             values: list[float | None] = [None] * len(self.days)
             for day, v in u.daily:
                 if day in index:
                     values[index[day]] = v
-            name = i18n.metric_label(u.metric, self.lang)
-            chart = Trend(title=f"{name}: {self.t('col.trend')}",
+            name = labels.metric_name(u.metric, self.lang)
+            chart = Trend(title=f"{name}: {trend}",
                           desc=f"{name}: {self.usage_value(u)}",
                           values=values, style="bars" if u.kind == "counter" else "line")  # fmt: skip
-            rows.append([Cell(name), Cell(self.t(f"kind.{u.kind}")), Cell(self.usage_value(u)),
-                         Cell(i18n.quantity(u.previous, self.lang)),
+            rows.append([Cell(name), Cell(self._(_KINDS[u.kind]) if u.kind in _KINDS else u.kind), Cell(self.usage_value(u)),
+                         Cell(formats.quantity(u.previous, self.lang)),
                          self.change_cell(u.change_percent, partial=u.previous_partial),
                          Cell("", chart=chart)])  # fmt: skip
         return Table(
-            caption=self.t("app.usage"),
-            columns=[Column(self.t("col.metric")), Column(self.t("col.kind")),
-                     Column(self.t("col.this_month"), True), Column(self.t("col.last_month"), True),
-                     Column(self.t("col.change"), True), Column(self.t("col.trend"))],
-            rows=rows, empty=self.t("app.usage_none"),
+            caption=self._("Usage"),
+            columns=[Column(self._("Metric")), Column(self._("Kind")),
+                     Column(self._("This month"), True), Column(self._("Last month"), True),
+                     Column(self._("Change"), True), Column(self._("Daily trend"))],
+            rows=rows, empty=self._("No usage data this month."),
         )  # fmt: skip
 
 
@@ -538,23 +572,23 @@ def _num(value: float | int | str) -> float:
 
 
 def _yes_no(b: _Builder, v: float | int | str, _: InsightItem) -> Cell:
-    return Cell(b.t("yes"), "good") if v == "yes" else Cell(b.t("no"), "bad")
+    return Cell(b._("Yes"), "good") if v == "yes" else Cell(b._("No"), "bad")
 
 
 def _uptime(b: _Builder, v: float | int | str, item: InsightItem) -> Cell:
     target = item.figures.get("target_uptime")
     below = isinstance(target, int | float) and _num(v) < target
-    return Cell(i18n.uptime(_num(v), b.lang), "bad" if below else "plain")
+    return Cell(formats.uptime(_num(v), b.lang), "bad" if below else "plain")
 
 
 def _days_left(b: _Builder, v: float | int | str, _: InsightItem) -> Cell:
     # One decimal, as the certificate alerts write it (insights.days_left rounds it so).
-    return Cell(i18n.number(_num(v), b.lang, 1), "bad" if _num(v) < 7 else "warn")
+    return Cell(formats.number(_num(v), b.lang, 1), "bad" if _num(v) < 7 else "warn")
 
 
 def _expires(b: _Builder, v: float | int | str, _: InsightItem) -> Cell:
     try:
-        return Cell(i18n.date(dt.date.fromisoformat(str(v)), b.lang))
+        return Cell(formats.date(dt.date.fromisoformat(str(v)), b.lang))
     except ValueError:
         return Cell(str(v))
 
@@ -565,12 +599,12 @@ def _apps(b: _Builder, v: float | int | str, _: InsightItem) -> Cell:
 
 _FORMATS: Final[dict[str, _Format]] = {
     "text": lambda b, v, _: Cell(str(v)),
-    "metric": lambda b, v, _: Cell(i18n.metric_label(str(v), b.lang)),
-    "category": lambda b, v, _: Cell(i18n.label("category", str(v), b.lang)),
-    "quantity": lambda b, v, _: Cell(i18n.quantity(_num(v), b.lang)),
+    "metric": lambda b, v, _: Cell(labels.metric_name(str(v), b.lang)),
+    "category": lambda b, v, _: Cell(labels.category_name(str(v), b.lang)),
+    "quantity": lambda b, v, _: Cell(formats.quantity(_num(v), b.lang)),
     "change": lambda b, v, _: b.change_cell(_num(v)),
-    "count": lambda b, v, _: Cell(i18n.number(_num(v), b.lang)),
-    "minutes": lambda b, v, _: Cell(i18n.duration(_num(v) * 60, b.lang), "bad"),
+    "count": lambda b, v, _: Cell(formats.number(_num(v), b.lang)),
+    "minutes": lambda b, v, _: Cell(formats.duration(_num(v) * 60, b.lang), "bad"),
     "target": lambda b, v, _: Cell(b.target(_num(v))),
     "uptime": _uptime,
     "yesno": _yes_no,
@@ -582,22 +616,45 @@ _NUMERIC: Final = frozenset(
     {"quantity", "change", "count", "minutes", "target", "uptime", "days_left"}
 )
 
-_APP, _AGENCY = ("app", "col.app", "text"), ("agency", "col.agency", "text")
+# kind -> ((context, title), why): the insight's name and what it looks for
+_INSIGHTS: Final[dict[str, tuple[tuple[str, str], str]]] = {
+    "falling_usage": (NC_("insight", "Falling usage"),
+                      N_("Usage metrics down by %(percent)s or more against last month.")),
+    "little_usage": (NC_("insight", "Little usage"), N_("Usage metrics with zero usage this month.")),
+    "most_downtime": (NC_("insight", "Most downtime"),
+                      N_("The five apps with the most downtime this month.")),
+    "certificates_expiring": (NC_("insight", "Certificates expiring"),
+                              N_("TLS certificates that expire within %(days)s days of the report.")),
+    "not_monitored": (NC_("insight", "Not monitored"),
+                      N_("Active apps without an availability check or without a usage source.")),
+    "consolidation": (NC_("insight", "Consolidation candidates"),
+                      N_("Categories with self-run or vendor apps in two or more agencies: services "
+                         "that might be merged.")),
+}  # fmt: skip
+_KINDS: Final = {"counter": N_("count"), "gauge": N_("level")}
+_LEGEND: Final[dict[Tone, str]] = {  # the daily strip's colours
+    "good": N_("up all day"),
+    "ok": N_("some downtime, within target"),
+    "bad": N_("below target"),
+    "muted": N_("no data"),
+}
+
+_APP, _AGENCY = ("app", N_("App"), "text"), ("agency", N_("Agency"), "text")
 # kind -> columns as (figure, header key, format); the order here is the order in the report
 _INSIGHT_COLUMNS: Final[dict[str, list[tuple[str, str, str]]]] = {
-    "most_downtime": [_APP, _AGENCY, ("down_minutes", "col.downtime", "minutes"),
-                      ("incidents", "col.incidents", "count"), ("uptime_percent", "col.uptime", "uptime"),
-                      ("target_uptime", "col.target", "target")],
-    "falling_usage": [_APP, _AGENCY, ("metric", "col.metric", "metric"),
-                      ("this_month", "col.this_month", "quantity"),
-                      ("last_month", "col.last_month", "quantity"),
-                      ("change_percent", "col.change", "change")],
-    "little_usage": [_APP, _AGENCY, ("metric", "col.metric", "metric"),
-                     ("this_month", "col.this_month", "quantity")],
-    "not_monitored": [_APP, _AGENCY, ("has_check", "col.has_check", "yesno"),
-                      ("has_usage_source", "col.has_usage_source", "yesno")],
-    "consolidation": [("category", "col.category", "category"), ("agencies", "col.agencies", "count"),
-                      ("apps", "col.apps", "apps")],
-    "certificates_expiring": [_APP, _AGENCY, ("expires", "col.expires", "date"),
-                              ("days_left", "col.days_left", "days_left")],
+    "most_downtime": [_APP, _AGENCY, ("down_minutes", N_("Downtime"), "minutes"),
+                      ("incidents", N_("Incidents"), "count"), ("uptime_percent", N_("Uptime"), "uptime"),
+                      ("target_uptime", N_("Target"), "target")],
+    "falling_usage": [_APP, _AGENCY, ("metric", N_("Metric"), "metric"),
+                      ("this_month", N_("This month"), "quantity"),
+                      ("last_month", N_("Last month"), "quantity"),
+                      ("change_percent", N_("Change"), "change")],
+    "little_usage": [_APP, _AGENCY, ("metric", N_("Metric"), "metric"),
+                     ("this_month", N_("This month"), "quantity")],
+    "not_monitored": [_APP, _AGENCY, ("has_check", N_("Has a check"), "yesno"),
+                      ("has_usage_source", N_("Has a usage source"), "yesno")],
+    "consolidation": [("category", N_("Category"), "category"), ("agencies", N_("Agencies"), "count"),
+                      ("apps", N_("Apps"), "apps")],
+    "certificates_expiring": [_APP, _AGENCY, ("expires", N_("Expires"), "date"),
+                              ("days_left", N_("Days left"), "days_left")],
 }  # fmt: skip

@@ -41,8 +41,8 @@ import re
 from collections import defaultdict
 from typing import Final
 
+from collector.i18n_catalog import Lang
 from collector.review.monthly import AppReview, UsageFigures
-from collector.review.render.i18n import Lang
 from collector.review.report import MonthlyReport
 
 COLUMNS: Final = (

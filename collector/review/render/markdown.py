@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 
+from collector.i18n_catalog import Lang
 from collector.review.render import content, svg
 from collector.review.render.content import (
     Block,
@@ -20,7 +21,6 @@ from collector.review.render.content import (
     Section,
     Table,
 )
-from collector.review.render.i18n import Lang
 from collector.review.report import MonthlyReport
 
 # CommonMark lets any ASCII punctuation be backslash-escaped; these are the ones that can start

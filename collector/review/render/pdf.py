@@ -24,8 +24,8 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Final
 
+from collector.i18n_catalog import Lang
 from collector.review.render.html import render_html
-from collector.review.render.i18n import Lang
 from collector.review.report import MonthlyReport
 
 

@@ -1,16 +1,21 @@
-"""Small server-side charts as inline SVG strings: uptime bars, a daily strip, a trend sparkline.
+"""Small server-side charts as inline SVG: uptime bars, a daily strip, a trend sparkline.
 
-The charts take their data and their (already translated) words from the caller and escape every
-piece of text. Each has a <title> and <desc> named by aria-labelledby, so a screen reader says what
+The charts take their data and their (already translated) words from the caller and return
+markupsafe's Markup, built with `Markup.format`, which escapes every value put in (the templates
+take it as it is). Each has a <title> and <desc> named by aria-labelledby, so a screen reader says what
 it shows, and each mark has its own <title>, which browsers show on hover. Colours are fill
 attributes rather than classes so a chart copied out of the page keeps them.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from html import escape
 from typing import Final, Literal
+
+from markupsafe import Markup
+
+from collector.templating import markup
 
 Tone = Literal["plain", "good", "ok", "warn", "bad", "muted"]
 
@@ -73,13 +78,23 @@ class Trend:
 Chart = UptimeBars | DailyStrip | Trend
 
 
-def _svg(ident: str, chart: Chart, width: float, height: float, body: str, kind: str) -> str:
-    return (
-        f'<svg xmlns="http://www.w3.org/2000/svg" class="chart chart-{kind}" '
-        f'viewBox="0 0 {width:g} {height:g}" width="{width:g}" height="{height:g}" role="img" '
-        f'aria-labelledby="{escape(ident)}-t {escape(ident)}-d">'
-        f'<title id="{escape(ident)}-t">{escape(chart.title)}</title>'
-        f'<desc id="{escape(ident)}-d">{escape(chart.desc)}</desc>{body}</svg>'
+def _join(parts: Iterable[Markup]) -> Markup:
+    return Markup("").join(parts)
+
+
+def _svg(ident: str, chart: Chart, width: float, height: float, body: Markup, kind: str) -> Markup:
+    return markup(
+        '<svg xmlns="http://www.w3.org/2000/svg" class="chart chart-{kind}" '
+        'viewBox="0 0 {w:g} {h:g}" width="{w:g}" height="{h:g}" role="img" '
+        'aria-labelledby="{id}-t {id}-d">'
+        '<title id="{id}-t">{title}</title><desc id="{id}-d">{desc}</desc>{body}</svg>',
+        kind=kind,
+        w=width,
+        h=height,
+        id=ident,
+        title=chart.title,
+        desc=chart.desc,
+        body=body,
     )
 
 
@@ -87,80 +102,118 @@ def _clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def uptime_bars(chart: UptimeBars, ident: str) -> str:
+_TEXT = '<text x="{x:g}" y="{y:g}" style="{font}" fill="{fill}"{anchor}>{text}</text>'
+
+
+def _text(x: float, y: float, text: str, *, fill: str = _INK, anchor: str = "") -> Markup:
+    end = markup(' text-anchor="{}"', anchor) if anchor else ""
+    return markup(_TEXT, x=x, y=y, font=_FONT, fill=fill, anchor=end, text=text)
+
+
+def uptime_bars(chart: UptimeBars, ident: str) -> Markup:
     label_w, plot_x, plot_w, row_h, bar_h, top = 200.0, 205.0, 400.0, 22.0, 12.0, 38.0
     width = plot_x + plot_w + 95
     height = top + row_h * len(chart.bars) + 6
     span = max(100.0 - chart.floor, 1e-9)
 
     def x(value: float) -> float:
-        return plot_x + plot_w * (min(max(value, chart.floor), 100.0) - chart.floor) / span
+        return round(
+            plot_x + plot_w * (min(max(value, chart.floor), 100.0) - chart.floor) / span, 1
+        )
 
-    parts = [f'<text x="{width - 4:g}" y="10" text-anchor="end" style="{_FONT}" fill="{_INK}">'
-             f"{escape(chart.legend)}</text>"]  # fmt: skip
+    parts = [_text(width - 4, 10, chart.legend, anchor="end")]
     for value, text in chart.ticks:
         parts.append(
-            f'<line x1="{x(value):.1f}" x2="{x(value):.1f}" y1="{top - 4:g}" y2="{height - 4:g}" '
-            f'stroke="{_FAINT}"/><text x="{x(value):.1f}" y="{top - 8:g}" text-anchor="middle" '
-            f'style="{_FONT}" fill="{_INK}">{escape(text)}</text>'
+            markup(
+                '<line x1="{x:g}" x2="{x:g}" y1="{y1:g}" y2="{y2:g}" stroke="{faint}"/>',
+                x=x(value),
+                y1=top - 4,
+                y2=height - 4,
+                faint=_FAINT,
+            )
         )
+        parts.append(_text(x(value), top - 8, text, anchor="middle"))
     for i, bar in enumerate(chart.bars):
-        y = top + i * row_h
-        mid = y + row_h / 2
+        mid = top + i * row_h + row_h / 2
+        rect = '<rect x="{x:g}" y="{y:g}" width="{w:g}" height="{h:g}" fill="{fill}"/>'
         row = [
-            f"<title>{escape(bar.title)}</title>",
-            f'<text x="{label_w:g}" y="{mid + 4:g}" text-anchor="end" style="{_FONT}" '
-            f'fill="{_INK}">{escape(_clip(bar.label, 32))}</text>',
-            f'<rect x="{plot_x:g}" y="{mid - bar_h / 2:g}" width="{plot_w:g}" height="{bar_h:g}" '
-            f'fill="{_FAINT}"/>',
+            markup("<title>{}</title>", bar.title),
+            _text(label_w, mid + 4, _clip(bar.label, 32), anchor="end"),
+            markup(rect, x=plot_x, y=mid - bar_h / 2, w=plot_w, h=bar_h, fill=_FAINT),
         ]
         if bar.value is not None:
             row.append(
-                f'<rect x="{plot_x:g}" y="{mid - bar_h / 2:g}" width="{x(bar.value) - plot_x:.1f}" '
-                f'height="{bar_h:g}" fill="{COLORS[bar.tone]}"/>'
+                markup(
+                    rect,
+                    x=plot_x,
+                    y=mid - bar_h / 2,
+                    w=round(x(bar.value) - plot_x, 1),
+                    h=bar_h,
+                    fill=COLORS[bar.tone],
+                )
             )
         if bar.target is not None:
             row.append(
-                f'<line x1="{x(bar.target):.1f}" x2="{x(bar.target):.1f}" y1="{mid - bar_h / 2 - 3:g}" '
-                f'y2="{mid + bar_h / 2 + 3:g}" stroke="{_INK}" stroke-width="2"/>'
+                markup(
+                    '<line x1="{x:g}" x2="{x:g}" y1="{y1:g}" y2="{y2:g}" stroke="{ink}" '
+                    'stroke-width="2"/>',
+                    x=x(bar.target),
+                    y1=mid - bar_h / 2 - 3,
+                    y2=mid + bar_h / 2 + 3,
+                    ink=_INK,
+                )
             )
-        row.append(
-            f'<text x="{plot_x + plot_w + 8:g}" y="{mid + 4:g}" style="{_FONT}" '
-            f'fill="{COLORS[bar.tone] if bar.tone != "muted" else _INK}">{escape(bar.value_text)}</text>'
-        )
-        parts.append(f'<g class="bar">{"".join(row)}</g>')
-    return _svg(ident, chart, width, height, "".join(parts), "bars")
+        fill = COLORS[bar.tone] if bar.tone != "muted" else _INK
+        row.append(_text(plot_x + plot_w + 8, mid + 4, bar.value_text, fill=fill))
+        parts.append(markup('<g class="bar">{}</g>', _join(row)))
+    return _svg(ident, chart, width, height, _join(parts), "bars")
 
 
-def daily_strip(chart: DailyStrip, ident: str) -> str:
+def daily_strip(chart: DailyStrip, ident: str) -> Markup:
     cell, pitch = 16.0, 19.0
     width = max(pitch * len(chart.days), pitch)
     height = cell + 16
     parts = [
-        f'<rect x="{i * pitch:g}" y="0" width="{cell:g}" height="{cell:g}" rx="2" '
-        f'fill="{COLORS[day.tone]}"><title>{escape(day.title)}</title></rect>'
+        markup(
+            '<rect x="{x:g}" y="0" width="{c:g}" height="{c:g}" rx="2" fill="{fill}">'
+            "<title>{title}</title></rect>",
+            x=i * pitch,
+            c=cell,
+            fill=COLORS[day.tone],
+            title=day.title,
+        )
         for i, day in enumerate(chart.days)
     ]
     parts.extend(
-        f'<text x="{i * pitch + cell / 2:g}" y="{height - 2:g}" text-anchor="middle" '
-        f'style="{_FONT}" fill="{_INK}">{escape(text)}</text>'
-        for i, text in chart.ticks
+        _text(i * pitch + cell / 2, height - 2, text, anchor="middle") for i, text in chart.ticks
     )
-    return _svg(ident, chart, width, height, "".join(parts), "strip")
+    return _svg(ident, chart, width, height, _join(parts), "strip")
 
 
-def trend(chart: Trend, ident: str) -> str:
+def trend(chart: Trend, ident: str) -> Markup:
     width, height, pad = 160.0, 34.0, 2.0
     n = max(len(chart.values), 1)
     top = max((v for v in chart.values if v is not None), default=0.0)
     scale = (height - 2 * pad) / top if top > 0 else 0.0
     step = width / n
-    parts = [f'<line x1="0" x2="{width:g}" y1="{height - pad:g}" y2="{height - pad:g}" '
-             f'stroke="{_FAINT}"/>']  # fmt: skip
+    parts = [
+        markup(
+            '<line x1="0" x2="{w:g}" y1="{y:g}" y2="{y:g}" stroke="{faint}"/>',
+            w=width,
+            y=height - pad,
+            faint=_FAINT,
+        )
+    ]
     if chart.style == "bars":
         parts.extend(
-            f'<rect x="{i * step + 0.5:.1f}" y="{height - pad - v * scale:.1f}" '
-            f'width="{max(step - 1, 0.5):.1f}" height="{v * scale:.1f}" fill="{COLORS["plain"]}"/>'
+            markup(
+                '<rect x="{x:.1f}" y="{y:.1f}" width="{w:.1f}" height="{h:.1f}" fill="{fill}"/>',
+                x=i * step + 0.5,
+                y=height - pad - v * scale,
+                w=max(step - 1, 0.5),
+                h=v * scale,
+                fill=COLORS["plain"],
+            )
             for i, v in enumerate(chart.values)
             if v is not None
         )
@@ -172,15 +225,18 @@ def trend(chart: Trend, ident: str) -> str:
             else:
                 runs[-1].append(f"{i * step + step / 2:.1f},{height - pad - v * scale:.1f}")
         parts.extend(
-            f'<polyline points="{" ".join(run)}" fill="none" stroke="{COLORS["plain"]}" '
-            f'stroke-width="1.5"/>'
+            markup(
+                '<polyline points="{points}" fill="none" stroke="{stroke}" stroke-width="1.5"/>',
+                points=" ".join(run),
+                stroke=COLORS["plain"],
+            )
             for run in runs
             if run
         )
-    return _svg(ident, chart, width, height, "".join(parts), "trend")
+    return _svg(ident, chart, width, height, _join(parts), "trend")
 
 
-def render(chart: Chart, ident: str) -> str:
+def render(chart: Chart, ident: str) -> Markup:
     if isinstance(chart, UptimeBars):
         return uptime_bars(chart, ident)
     if isinstance(chart, DailyStrip):
