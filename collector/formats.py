@@ -1,10 +1,11 @@
 """Numbers, uptimes, durations and dates as the portal, the review and the e-mails write them.
 
 Indonesian writes a decimal comma and a thousands dot ("99,93%", "89.275"), English the other
-way round. Dates and the short forms of big numbers are Babel's (CLDR: "10 Oktober 2026",
-"12,3 rb" / "12.3K"); times are shown in the collector's time zone with its abbreviation
-("10 Oktober 2026 10:02 WIB"). Plain numbers are formatted by hand: a list page formats hundreds
-of them and `format_decimal` costs fifteen times as much for the same text.
+way round. Dates and the words of the short forms of big numbers are Babel's (CLDR: "10 Oktober
+2026", "12,3 rb" / "12.3K"); times are shown in the collector's time zone with its abbreviation
+("10 Oktober 2026 10:02 WIB"). The figures themselves are formatted here, and dates are cached:
+a list page writes hundreds of them, and Babel's `format_decimal` and `format_date` cost ten to
+thirty times as much as the same text made here.
 
 Every function takes the value first and the language last, as the templates' filters
 (collector.templating) call them: `{{ app.uptime|uptime }}`. Machine-readable formats (CSV,
@@ -14,11 +15,12 @@ JSON) do not use this module for their figures.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import math
 import zoneinfo
 
+from babel import Locale
 from babel.dates import format_date
-from babel.numbers import format_compact_decimal
 
 from collector.i18n_catalog import Lang, translate, translate_in
 
@@ -49,9 +51,29 @@ def quantity(value: float | None, lang: Lang) -> str:
     return _trim(number(value, lang, decimals), lang)
 
 
+@functools.cache
+def _compact_units(lang: Lang) -> tuple[tuple[float, str, str], ...]:
+    """CLDR's short forms of thousands, millions... (Babel's data): (size, prefix, suffix),
+    largest first: (1e9, "", "\xa0M"), (1e6, "", "\xa0jt"), (1e3, "", "\xa0rb") for id."""
+    short = Locale.parse(lang).compact_decimal_formats["short"]["other"]
+    return tuple(
+        sorted(
+            ((float(size), p.prefix[0], p.suffix[0]) for size, p in short.items()
+             if (len(size) - 1) % 3 == 0),
+            reverse=True,
+        )
+    )  # fmt: skip
+
+
 def compact(value: float, lang: Lang) -> str:
-    """A short figure for chart scales and captions: 950, 12,3 rb / 12.3K, 4,5 jt / 4.5M."""
-    return format_compact_decimal(value, locale=lang, fraction_digits=1)
+    """A short figure for chart scales and captions: 950, 12,3 rb / 12.3K, 4,5 jt / 4.5M.
+
+    The words of Babel's `format_compact_decimal` (CLDR), one decimal, at a tenth of its cost.
+    """
+    for size, prefix, suffix in _compact_units(lang):
+        if abs(value) >= size * 0.99995:  # what would round to 1000 of the unit below
+            return f"{prefix}{_trim(number(value / size, lang, 1), lang)}{suffix}"
+    return _trim(number(value, lang, 1), lang)
 
 
 def percent(value: float | None, lang: Lang, decimals: int = 2, *, trim: bool = False) -> str:
@@ -115,25 +137,30 @@ def response_time(seconds: float, lang: Lang) -> str:
 # --- dates ------------------------------------------------------------------------------------
 
 
+@functools.lru_cache(maxsize=4096)
+def _date(day: dt.date, pattern: str, lang: Lang) -> str:
+    return format_date(day, pattern, locale=lang)
+
+
 def date(day: dt.date, lang: Lang) -> str:
     """ "29 November 2026"."""
-    return format_date(day, "d MMMM y", locale=lang)
+    return _date(day, "d MMMM y", lang)
 
 
 def short_date(day: dt.date, lang: Lang) -> str:
     """ "29 Nov"."""
-    return format_date(day, "d MMM", locale=lang)
+    return _date(day, "d MMM", lang)
 
 
 def weekday_date(day: dt.date, lang: Lang) -> str:
     """ "Sen 23 Nov" / "Mon 23 Nov": the rows of the portal's timeline."""
-    return format_date(day, "EEE d MMM", locale=lang)
+    return _date(day, "EEE d MMM", lang)
 
 
 def month_name(month: str, lang: Lang) -> str:
     """2026-10 -> Oktober 2026."""
     year, mon = (int(x) for x in month.split("-"))
-    return format_date(dt.date(year, mon, 1), "MMMM y", locale=lang)
+    return _date(dt.date(year, mon, 1), "MMMM y", lang)
 
 
 def tz_name(when: dt.datetime, timezone: str) -> str:
@@ -159,4 +186,4 @@ def date_time(when: dt.datetime, timezone: str, lang: Lang) -> str:
 def moment(at: dt.datetime, tz: zoneinfo.ZoneInfo, lang: Lang) -> str:
     """ "29 Nov 2026 08:05" in the collector's time zone (the portal names it in the footer)."""
     local = at.astimezone(tz)
-    return f"{format_date(local.date(), 'd MMM y', locale=lang)} {local:%H:%M}"
+    return f"{_date(local.date(), 'd MMM y', lang)} {local:%H:%M}"

@@ -30,7 +30,7 @@ from typing import Any, Final
 import aiohttp_jinja2
 import jinja2
 from aiohttp import web
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 from collector import formats, labels
 from collector.i18n_catalog import LANGS, Lang, translations
@@ -118,5 +118,15 @@ def render_response(
 
 def markup(template: str, /, *args: object, **values: object) -> Markup:
     """HTML or SVG made in Python (the charts): `template` is the caller's own literal markup,
-    and every value is escaped into it by markupsafe (`Markup.format`), as a template would."""
-    return Markup(template).format(*args, **values)  # noqa: S704 (a literal of the caller's)
+    and every value is escaped into it by markupsafe, as a template would do.
+
+    Numbers go in as they are (with their format spec, "{x:.1f}"): no number writes a character
+    that needs escaping. Not `Markup.format`, which does the same through `string.Formatter` in
+    Python, ten times slower: a list page draws some 1,500 chart elements.
+    """
+
+    def safe(value: object) -> object:
+        return value if isinstance(value, int | float) else escape(value)
+
+    filled = template.format(*map(safe, args), **{k: safe(v) for k, v in values.items()})
+    return Markup(filled)  # noqa: S704 (every value escaped above)
