@@ -6,6 +6,9 @@ import pytest
 
 from tests.pg import create_test_database, drop_test_database, make_template, postgres_for_tests
 
+# The browser fixtures (browser, page, page_log) for any test: tests/browser.py.
+pytest_plugins = ["tests.browser"]
+
 
 @pytest.fixture(scope="session")
 def database_url() -> Iterator[str]:

@@ -13,13 +13,14 @@ import gzip
 import shutil
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
+from playwright.async_api import Browser, Page
 
 from collector.config import CollectorConfig
 from collector.labels import metric_name, reason_name, state_name
@@ -29,7 +30,7 @@ from collector.review.rollup import rollup
 from collector.templating import environment
 from collector.web import keys
 from collector.web.app import make_app
-from tests.browser import Browser, Page, launch_browser
+from tests.browser import PageLog, open_page
 from tests.collector.catalogue_misses import recording_misses
 from tests.collector.conftest import bearer, collector_config
 from tests.live import apply_catalog, fetch, probe_token
@@ -557,20 +558,7 @@ async def test_a_page_past_the_end_is_empty_with_a_link_back(big: TestClient) ->
     assert links_of(html) == {}
 
 
-# --- in Chromium ----------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-async def browser() -> AsyncIterator[Browser]:
-    async with launch_browser() as b:
-        yield b
-
-
-@pytest.fixture
-async def page(browser: Browser) -> AsyncIterator[Page]:
-    p = await browser.new_page(width=1360, height=900)
-    yield p
-    await p.close()
+# --- in Chromium (tests/browser.py: the browser, page and page_log fixtures) -------------------
 
 
 VISIBLE_IDS = """[...document.querySelectorAll('tr.app')]
@@ -578,20 +566,20 @@ VISIBLE_IDS = """[...document.querySelectorAll('tr.app')]
 
 
 async def shot(page: Page, tmp_path: Path, name: str) -> Path:
-    path = await page.screenshot(tmp_path / f"{name}.png")
+    path = tmp_path / f"{name}.png"
+    await page.screenshot(path=path, full_page=True)
     shutil.copy(path, f"/tmp/pantau-portal-{name}.png")
     assert path.stat().st_size > 10_000
     return path
 
 
-async def assert_clean(page: Page) -> None:
-    assert [str(p) for p in page.errors] == []
-    assert page.dialogs == []
+async def assert_clean(page: Page, log: PageLog) -> None:
+    log.assert_clean()
     assert await page.evaluate("window.__xss === undefined")
 
 
 async def test_list_page_filters_on_change_in_chromium(
-    portal: Portal, page: Page, tmp_path: Path
+    portal: Portal, page: Page, page_log: PageLog, tmp_path: Path
 ) -> None:
     """The script only submits the form when a filter changes: the server filters."""
     await page.goto(portal.url("/"))
@@ -602,12 +590,17 @@ async def test_list_page_filters_on_change_in_chromium(
     assert await page.evaluate("document.querySelectorAll('script').length") == 1  # ours only
     await shot(page, tmp_path, "list")
 
-    async def change(action: Awaitable[None]) -> None:
-        loaded = page.expect("Page.loadEventFired")
-        await action
-        await loaded
+    async def search(text: str) -> None:
+        """Type into the search field and leave it (Tab): its change event submits."""
+        async with page.expect_navigation():
+            await page.fill("#f-q", text)
+            await page.press("#f-q", "Tab")
 
-    await change(page.type_text("#f-q", "simpus"))
+    async def choose(select: str, value: str) -> None:
+        async with page.expect_navigation():
+            await page.select_option(select, value)
+
+    await search("simpus")
     assert await page.evaluate(VISIBLE_IDS) == ["simpus"]
     assert await page.evaluate("document.querySelectorAll('tr.app').length") == 1  # not hidden
     assert "1 dari 8 aplikasi" in await page.evaluate(
@@ -617,46 +610,45 @@ async def test_list_page_filters_on_change_in_chromium(
     assert await page.evaluate("document.getElementById('lang-switch').search") == (
         "?q=simpus&lang=en"
     )
-    await change(page.type_text("#f-q", ""))
-    await change(page.select("#f-state", "down"))
+    await search("")
+    await choose("#f-state", "down")
     assert await page.evaluate(VISIBLE_IDS) == ["jdih"]
-    await change(page.select("#f-state", ""))
-    await change(page.select("#f-agency", "dinkes"))
+    await choose("#f-state", "")
+    await choose("#f-agency", "dinkes")
     assert await page.evaluate(VISIBLE_IDS) == ["p-care", "simpus", "xss"]
-    await change(page.select("#f-managed_by", "central"))
+    await choose("#f-managed_by", "central")
     assert await page.evaluate(VISIBLE_IDS) == ["p-care"]
     assert await page.evaluate("location.search") == "?agency=dinkes&managed_by=central"
-    await change(page.type_text("#f-q", "zzz"))
+    await search("zzz")
     assert await page.evaluate(VISIBLE_IDS) == []
     assert await page.evaluate("document.getElementById('no-match') !== null")
-    await change(page.type_text("#f-q", "<script>"))
+    await search("<script>")
     assert await page.evaluate(VISIBLE_IDS) == []  # dinkes + central: p-care only, no match
-    await change(page.select("#f-managed_by", ""))
+    await choose("#f-managed_by", "")
     assert await page.evaluate(VISIBLE_IDS) == ["xss"]
-    await assert_clean(page)
+    await assert_clean(page, page_log)
 
 
 async def test_filters_without_javascript_in_chromium(
-    portal: Portal, page: Page, tmp_path: Path
+    portal: Portal, browser: Browser, tmp_path: Path
 ) -> None:
-    await page.send("Emulation.setScriptExecutionDisabled", {"value": True})
-    await page.goto(portal.url("/?lang=en"))
-    assert await page.evaluate("document.documentElement.classList.contains('js')") is False
-    await page.evaluate(
-        "document.getElementById('f-state').value = 'degraded';"
-        "document.getElementById('f-q').value = 'script'"
-    )
-    loaded = page.expect("Page.loadEventFired")
-    await page.evaluate("document.querySelector('#filters button[type=submit]').click()")
-    await loaded
-    query = "Object.fromEntries([...new URLSearchParams(location.search)].filter(p => p[1]))"
-    assert await page.evaluate(query) == {"q": "script", "state": "degraded", "lang": "en"}
-    assert await page.evaluate(VISIBLE_IDS) == ["xss"]
-    await shot(page, tmp_path, "list-nojs-en")
-    await assert_clean(page)
+    async with open_page(browser, java_script_enabled=False) as (page, log):
+        await page.goto(portal.url("/?lang=en"))
+        assert await page.evaluate("document.documentElement.classList.contains('js')") is False
+        await page.select_option("#f-state", "degraded")  # nothing submits on change
+        await page.fill("#f-q", "script")
+        async with page.expect_navigation():
+            await page.click("#filters button[type=submit]")
+        query = "Object.fromEntries([...new URLSearchParams(location.search)].filter(p => p[1]))"
+        assert await page.evaluate(query) == {"q": "script", "state": "degraded", "lang": "en"}
+        assert await page.evaluate(VISIBLE_IDS) == ["xss"]
+        await shot(page, tmp_path, "list-nojs-en")
+        await assert_clean(page, log)
 
 
-async def test_app_pages_in_chromium(portal: Portal, page: Page, tmp_path: Path) -> None:
+async def test_app_pages_in_chromium(
+    portal: Portal, page: Page, page_log: PageLog, tmp_path: Path
+) -> None:
     await page.goto(portal.url("/apps/website"))
     assert await page.evaluate("document.querySelectorAll('svg.daychart').length") == 2
     assert await page.evaluate("document.querySelector('svg.strip rect') !== null")
@@ -671,32 +663,31 @@ async def test_app_pages_in_chromium(portal: Portal, page: Page, tmp_path: Path)
     assert await page.evaluate("document.title") == f"{XSS_NAME} · Pantau"
     assert await page.evaluate("document.querySelectorAll('img').length") == 0
     await shot(page, tmp_path, "app-xss")
-    await assert_clean(page)
+    await assert_clean(page, page_log)
     await page.goto(portal.url("/apps/no-such-app"))
     assert "tidak terdaftar" in await page.evaluate("document.body.textContent")
     await shot(page, tmp_path, "not-found")
 
 
-async def test_agency_page_in_chromium(portal: Portal, page: Page, tmp_path: Path) -> None:
+async def test_agency_page_in_chromium(
+    portal: Portal, page: Page, page_log: PageLog, tmp_path: Path
+) -> None:
     await page.goto(portal.url("/agencies/setda"))
     assert await page.evaluate(VISIBLE_IDS) == sorted(BY_AGENCY["setda"])
     await shot(page, tmp_path, "agency")
     await page.goto(portal.url("/agencies/dinkes?lang=en"))
     assert await page.evaluate(VISIBLE_IDS) == sorted(BY_AGENCY["dinkes"])
     await shot(page, tmp_path, "agency-en")
-    await assert_clean(page)
+    await assert_clean(page, page_log)
 
 
 async def test_list_page_fits_a_phone_in_chromium(
     portal: Portal, browser: Browser, tmp_path: Path
 ) -> None:
-    page = await browser.new_page(width=390, height=844)
-    try:
+    async with open_page(browser, viewport={"width": 390, "height": 844}) as (page, log):
         await page.goto(portal.url("/?agency=dinkes"))
         assert await page.evaluate(VISIBLE_IDS) == sorted(BY_AGENCY["dinkes"])
         # no sideways scrolling of the page: the rows stack on a narrow screen
         assert await page.evaluate("document.documentElement.scrollWidth") <= 390
         await shot(page, tmp_path, "list-phone")
-        await assert_clean(page)
-    finally:
-        await page.close()
+        await assert_clean(page, log)

@@ -12,10 +12,11 @@ from pathlib import Path
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
+from playwright.async_api import Page
 
 from collector.review.render import RENDERERS
 from collector.web.app import make_app
-from tests.browser import Browser, launch_browser
+from tests.browser import PageLog
 from tests.collector.conftest import collector_config
 from tests.collector.review_month import MONTH
 
@@ -27,12 +28,6 @@ async def collector(month_db: str) -> AsyncIterator[TestClient]:  # type: ignore
         yield client
 
 
-@pytest.fixture(scope="module")
-async def browser() -> AsyncIterator[Browser]:
-    async with launch_browser() as b:
-        yield b
-
-
 def test_html_renderer_is_registered() -> None:
     assert "html" in RENDERERS
 
@@ -40,7 +35,8 @@ def test_html_renderer_is_registered() -> None:
 @pytest.mark.parametrize("lang", ["id", "en"])
 async def test_monthly_review_renders_in_chromium(
     collector: TestClient,  # type: ignore[type-arg]
-    browser: Browser,
+    page: Page,
+    page_log: PageLog,
     tmp_path: Path,
     lang: str,
 ) -> None:
@@ -49,25 +45,22 @@ async def test_monthly_review_renders_in_chromium(
     assert resp.status == 200, await resp.text()
     assert resp.content_type == "text/html"
 
-    page = await browser.new_page(width=1280, height=900)
-    try:
-        await page.goto(str(collector.make_url(path)))
-        assert await page.evaluate("document.documentElement.lang") == lang
-        assert await page.evaluate("document.title")
-        text = await page.evaluate("document.body.innerText")
-        for name in ("Website", "JDIH", "SIPD"):  # the synthetic month's apps
-            assert name in text
-        assert await page.evaluate("document.querySelectorAll('svg').length") > 0
-        # every chart has a size: nothing collapsed or overflowing to nothing
-        sizes = await page.evaluate(
-            "[...document.querySelectorAll('svg')].map(s => s.getBoundingClientRect())"
-            ".map(r => [r.width, r.height])"
-        )
-        assert all(w > 0 and h > 0 for w, h in sizes), sizes
-        shot = await page.screenshot(tmp_path / f"review-{lang}.png")
-        shutil.copy(shot, f"/tmp/pantau-review-{lang}.png")
-        assert shot.stat().st_size > 10_000
-        assert [str(p) for p in page.errors] == []
-        assert page.dialogs == []
-    finally:
-        await page.close()
+    await page.set_viewport_size({"width": 1280, "height": 900})
+    await page.goto(str(collector.make_url(path)))
+    assert await page.evaluate("document.documentElement.lang") == lang
+    assert await page.evaluate("document.title")
+    text = await page.evaluate("document.body.innerText")
+    for name in ("Website", "JDIH", "SIPD"):  # the synthetic month's apps
+        assert name in text
+    assert await page.evaluate("document.querySelectorAll('svg').length") > 0
+    # every chart has a size: nothing collapsed or overflowing to nothing
+    sizes = await page.evaluate(
+        "[...document.querySelectorAll('svg')].map(s => s.getBoundingClientRect())"
+        ".map(r => [r.width, r.height])"
+    )
+    assert all(w > 0 and h > 0 for w, h in sizes), sizes
+    shot = tmp_path / f"review-{lang}.png"
+    await page.screenshot(path=shot, full_page=True)
+    shutil.copy(shot, f"/tmp/pantau-review-{lang}.png")
+    assert shot.stat().st_size > 10_000
+    page_log.assert_clean()
