@@ -23,7 +23,6 @@ through `extend`.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable, Mapping
 from typing import Any, Final
 
@@ -41,20 +40,31 @@ ENV_KEYS: Final[dict[Lang, web.AppKey[jinja2.Environment]]] = {
 }
 # Filters and globals shared by every template; portal and review add theirs through `extend`.
 _EXTENSIONS: list[Callable[[jinja2.Environment], None]] = []
+# The environments, built once: apps hold them (`setup`), so one is never replaced.
+_ENVIRONMENTS: dict[Lang, jinja2.Environment] = {}
 
 
 def extend(hook: Callable[[jinja2.Environment], None]) -> Callable[[jinja2.Environment], None]:
     """Register a function that adds filters/globals to every environment (a decorator).
 
-    Call it at import time of the module that owns the filters; environments made later get them.
+    Call it at import time of the module that owns them: the environments built already get
+    them at once (an app may hold one before the portal's views are imported), later ones when
+    they are built. Filters are needed when a template compiles, globals when it renders.
     """
     _EXTENSIONS.append(hook)
-    environment.cache_clear()
+    for env in _ENVIRONMENTS.values():
+        hook(env)
     return hook
 
 
-@functools.cache
 def environment(lang: Lang) -> jinja2.Environment:
+    env = _ENVIRONMENTS.get(lang)
+    if env is None:
+        env = _ENVIRONMENTS[lang] = _build(lang)
+    return env
+
+
+def _build(lang: Lang) -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.PackageLoader(TEMPLATE_PACKAGE, "templates"),
         # HTML escapes everything (a |safe is reviewed and commented); mail text and CSS do not

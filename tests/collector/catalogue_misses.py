@@ -56,9 +56,8 @@ def recording_misses(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
 
     monkeypatch.setattr(i18n_catalog, "translations", translations)
     monkeypatch.setattr(templating, "translations", translations)
-    templating.environment.cache_clear()
+    monkeypatch.setattr(templating, "_ENVIRONMENTS", {})  # new ones, on the recorder
     try:
         yield recorder.misses
     finally:
         monkeypatch.undo()
-        templating.environment.cache_clear()

@@ -11,6 +11,8 @@ from __future__ import annotations
 import datetime as dt
 import gzip
 import shutil
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -549,6 +551,27 @@ async def test_a_bad_page_number_is_a_clear_400_page(
     assert "<h1>" in html
     assert "Nomor halaman tidak valid" in html
     assert 'href="/"' in html  # the way back
+
+
+def test_pages_render_in_a_fresh_collector_process(fresh_db: str) -> None:
+    """As `pantau-collector serve` starts: nothing imported before make_app, whose templates
+    must still know the portal's own globals (registered when the portal's views load)."""
+    script = (
+        "import asyncio, sys\n"
+        "from aiohttp.test_utils import TestClient, TestServer\n"
+        "from collector.web.app import make_app\n"
+        "from tests.collector.conftest import collector_config\n"
+        "async def main():\n"
+        "    app = make_app(collector_config(), dsn=sys.argv[1])\n"
+        "    async with TestClient(TestServer(app, host='127.0.0.1', port=0)) as client:\n"
+        "        for path in ('/', '/?page=x'):\n"
+        "            resp = await client.get(path)\n"
+        "            print(resp.status, (await resp.text()).count('href=\"/\"'))\n"
+        "asyncio.run(main())\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script, fresh_db], capture_output=True,
+                          text=True, timeout=120, check=False)  # fmt: skip
+    assert done.stdout.split("\n")[:2] == ["200 3", "400 3"], done.stdout + done.stderr
 
 
 async def test_a_page_past_the_end_is_empty_with_a_link_back(big: TestClient) -> None:  # type: ignore[type-arg]
