@@ -39,6 +39,12 @@ def test_every_message_has_an_indonesian_text() -> None:
     assert missing == []
 
 
+def test_translations_keep_the_placeholders() -> None:
+    """Babel's checks: "%(at)s" in the English is "%(at)s" in the Indonesian, and so on."""
+    problems = [(m.id, [str(e) for e in errors]) for m, errors in _catalog("id").check()]
+    assert problems == []
+
+
 def test_the_catalogue_holds_every_message_of_the_code_and_templates(tmp_path: Path) -> None:
     pot = tmp_path / "pantau.pot"
     subprocess.run(extract_command(pot, ROOT), check=True)
