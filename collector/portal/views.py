@@ -6,7 +6,7 @@ all on layout.html, with the pieces they share in macros.html). The handlers her
 strip and the usage charts (collector.portal.svg), the days of the uptime list, the trend cell.
 The templates get, besides the shared filters (collector.templating), the globals `href(path,
 params)` (a portal link in the page's language), `app_path`, `agency_path`, `safe_href(url)`,
-`usage_cell(summary)` and `STATES` (globals, not filters: the templates compile without them).
+`usage_cell(summary)` and `STATES`, and the filters `since(tz)` and `target_note(target)`.
 """
 
 from __future__ import annotations
@@ -260,8 +260,27 @@ def usage_cell(lang: Lang, s: AppSummary) -> UsageCell | None:
                      last=last_text, what=last_what)  # fmt: skip
 
 
+def since(lang: Lang, at: dt.datetime | None, tz: zoneinfo.ZoneInfo) -> str:
+    """ "since 29 Nov 2026 08:05", or nothing without a moment."""
+    return "" if at is None else translate(lang, "since %(at)s", at=formats.moment(at, tz, lang))
+
+
+def target_note(lang: Lang, uptime: float | None, target: float) -> str:
+    """ "meets its target of 99.5%", "below ...", or "no data" when nothing was monitored."""
+    if uptime is None:
+        return translate_in(lang, "portal", "no data")
+    if uptime >= target:
+        return translate(
+            lang, "meets its target of %(target)s", target=formats.target(target, lang)
+        )
+    return translate(lang, "below its target of %(target)s", target=formats.target(target, lang))
+
+
 @templating.extend
 def _portal_globals(env: jinja2.Environment) -> None:
+    """What the portal's templates use besides the shared filters. Its filters (since,
+    target_note) are needed only once a portal template compiles, which happens here, in the
+    portal's views: Python, not macros, as a list calls them on each of its hundred rows."""
     lang: Lang = env.globals["lang"]  # type: ignore[assignment]
     env.globals.update(
         href=lambda path, params=None: href(lang, path, params),
@@ -271,6 +290,8 @@ def _portal_globals(env: jinja2.Environment) -> None:
         safe_href=safe_href,
         STATES=labels.STATES,
     )
+    env.filters["since"] = lambda at, tz: since(lang, at, tz)
+    env.filters["target_note"] = lambda uptime, target: target_note(lang, uptime, target)
 
 
 # --- the list -------------------------------------------------------------------------------------

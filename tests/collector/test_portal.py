@@ -260,7 +260,7 @@ async def test_every_catalogue_value_is_escaped(portal: Portal) -> None:
 
 
 def test_json_for_the_script_cannot_close_its_element() -> None:
-    json_script = environment("id").get_template("portal/macros.html").module.json_script  # type: ignore[attr-defined]
+    json_script = environment("id").get_template("macros.html").module.json_script  # type: ignore[attr-defined]
     block = str(json_script("d", {"name": "</script><script>alert(1)</script>", "x": "a&b\u2028"}))
     assert block.count("</script>") == 1
     assert block.endswith("</script>")
