@@ -36,6 +36,15 @@ class Principal:
     zone: str | None = None
     app: str | None = None
 
+    @property
+    def identity(self) -> str:
+        """Who, as recorded with a change (collector/catalog/changes.py `Editor`)."""
+        return f"token:{self.name}"
+
+    @property
+    def is_admin(self) -> bool:
+        return self.kind == "admin"
+
     def may_manage_app(self, agency: str) -> bool:
         return self.kind == "admin" or (self.kind == "agency" and self.agency == agency)
 

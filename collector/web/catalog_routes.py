@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from collector.catalog import store
+from collector.catalog import changes, store
 from collector.catalog.contacts import (
     agency_without_contacts,
     shows_contacts,
@@ -132,43 +132,9 @@ async def _visible(request: web.Request, apps: list[App]) -> list[App]:
 
 async def _save_app(request: web.Request, app: App, *, must_be_new: bool) -> web.Response:
     who = await require(request, "admin", "agency")
-    pool = request.app[keys.POOL]
-    async with pool.acquire() as conn, conn.transaction():
-        before = await store.get_app(conn, app.id)
-        if must_be_new and before is not None:
-            raise ApiError(409, f"application {app.id!r} exists; PUT /api/v1/apps/{app.id}")
-        # An agency token manages its own agency's apps only, and cannot move one away.
-        for agency in {app.agency} | ({before.agency} if before else set()):
-            if not who.may_manage_app(agency):
-                raise ApiError(403, f"this token may not manage applications of agency {agency!r}")
-        owner = await store.get_agency(conn, app.agency)
-        if owner is None:
-            raise ApiError(400, f"unknown agency {app.agency!r}", field="$.agency")
-        if who.kind != "admin":
-            _check_zones(app, before=before, opened=owner.zones)
-        await store.upsert_apps(conn, [app])
-        await store.note_api_windows(
-            conn,
-            app.id,
-            before={w.name for w in before.maintenance} if before else set(),
-            after={w.name for w in app.maintenance},
-        )
+    async with request.app[keys.POOL].acquire() as conn:
+        before = await changes.save_app(conn, app, by=who, must_be_new=must_be_new)
     return json_response(app, status=201 if before is None else 200)
-
-
-def _check_zones(app: App, *, before: App | None, opened: list[str]) -> None:
-    """Zones are the network's map, the admin's to draw: an agency token may place its app in
-    the zones opened to its agency, and keep the ones an admin already gave the app."""
-    allowed = set(opened) | set(before.zones if before else ())
-    outside = [z for z in app.zones if z not in allowed]
-    if outside:
-        choice = ", ".join(opened) if opened else "none yet"
-        raise ApiError(
-            403,
-            f"zones {', '.join(outside)} are not opened to agency {app.agency!r} (opened:"
-            f" {choice}); an admin assigns other zones, or opens them in the agency's `zones`",
-            field="$.zones",
-        )
 
 
 async def create_app(request: web.Request) -> web.Response:
@@ -186,13 +152,8 @@ async def put_app(request: web.Request) -> web.Response:
 
 async def delete_app(request: web.Request) -> web.Response:
     who = await require(request, "admin", "agency")
-    async with request.app[keys.POOL].acquire() as conn, conn.transaction():
-        app = await store.get_app(conn, request.match_info["id"])
-        if app is None:
-            raise ApiError(404, f"no application {request.match_info['id']!r}")
-        if not who.may_manage_app(app.agency):
-            raise ApiError(403, f"this token may not manage applications of agency {app.agency!r}")
-        await store.delete_app(conn, app.id)
+    async with request.app[keys.POOL].acquire() as conn:
+        await changes.delete_app(conn, request.match_info["id"], by=who)
     return web.Response(status=204)
 
 

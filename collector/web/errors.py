@@ -11,6 +11,7 @@ import asyncpg
 import msgspec
 from aiohttp import web
 
+from collector.catalog.changes import ChangeError
 from wire.messages import ErrorBody
 from wire.text import CONTROL, plain_message
 
@@ -113,7 +114,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
                 400, f"{field} contains a control character (NUL, line break...)", field=field
             )
         return await handler(request)
-    except ApiError as exc:
+    except (ApiError, ChangeError) as exc:
         page = request.app.get(ERROR_PAGE)
         return (page and page(request, exc.status)) or error_response(
             exc.status, exc.message, field=exc.field

@@ -9,7 +9,7 @@ from typing import Literal
 import msgspec
 from aiohttp import web
 
-from collector.catalog import store
+from collector.catalog import changes, store
 from collector.state.incidents import Incident, find_incidents
 from collector.web import keys
 from collector.web.errors import ApiError
@@ -149,22 +149,9 @@ async def list_incidents(request: web.Request) -> web.Response:
 async def _change_windows(
     request: web.Request, change: Callable[[list[MaintenanceWindow]], list[MaintenanceWindow]]
 ) -> None:
-    """Apply `change` to the app's windows under a row lock, so concurrent edits don't undo each other."""
     who = await require(request, "admin", "agency")
-    app_id = request.match_info["id"]
-    async with request.app[keys.POOL].acquire() as conn, conn.transaction():
-        app = await store.get_app(conn, app_id, for_update=True)
-        if app is None:
-            raise ApiError(404, f"no application {app_id!r}")
-        if not who.may_manage_app(app.agency):
-            raise ApiError(
-                403, f"this token may not change maintenance of agency {app.agency!r}'s apps"
-            )
-        windows = change(list(app.maintenance))
-        await store.set_windows(conn, app_id, windows)
-        await store.note_api_windows(
-            conn, app_id, before={w.name for w in app.maintenance}, after={w.name for w in windows}
-        )
+    async with request.app[keys.POOL].acquire() as conn:
+        await changes.change_windows(conn, request.match_info["id"], change, by=who)
     await request.app[keys.EVALUATOR].run_once(wait=True)  # the state follows before we answer
 
 
