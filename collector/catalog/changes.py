@@ -7,13 +7,16 @@ Field paths in errors are relative to the application (`$.zones`), as in the API
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Protocol
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol
+
+import msgspec
 
 from collector.catalog import store
 from collector.db import Conn
 from wire.catalog import App
 from wire.maintenance import MaintenanceWindow
+from wire.text import plain_message, validation_field
 
 
 class Editor(Protocol):
@@ -49,23 +52,38 @@ class ChangeError(Exception):
         self.code = code
 
 
-def _this(by: Editor) -> str:
-    """`this token`, `this account`: the refusals address the caller as what it signed in with."""
+def this(by: Editor) -> str:
+    """`this token`, `this account`: refusals address the caller as what it signed in with."""
     return "this " + by.identity.partition(":")[0]
 
 
-async def _writing(conn: Conn, app_id: str) -> App | None:
-    """Start a write of `app_id` in the caller's transaction: the app as it is, held until the
-    transaction ends. The advisory lock also holds an id that does not exist yet, so two
-    creations of one id cannot both find it free. (The audit trail's actor goes here.)"""
-    await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended('pantau.app:' || $1, 0))",
-                       app_id)  # fmt: skip
-    return await store.get_app(conn, app_id, for_update=True)
+def parse_app(data: bytes | Mapping[str, Any]) -> App:
+    """An app from the API's JSON (bytes), or from a form's fields (a mapping of the same shape,
+    whose numbers may still be text), checked by the same rules with the same messages."""
+    try:
+        if isinstance(data, bytes):
+            return msgspec.json.decode(data, type=App)
+        return msgspec.convert(data, App, strict=False)
+    except msgspec.ValidationError as exc:
+        raise ChangeError(400, plain_message(str(exc)), field=validation_field(exc),
+                          code="invalid") from exc  # fmt: skip
+    except msgspec.DecodeError as exc:
+        raise ChangeError(400, f"body is not valid JSON: {exc}", code="invalid") from exc
+
+
+async def _writing(conn: Conn, app_id: str, *, by: Editor) -> App | None:
+    """Start `by`'s write of `app_id` in the caller's transaction: the app as it is, held until
+    the transaction ends. Every write of this module starts here, so here is where the audit
+    trail learns its actor (`by`) for the transaction."""
+    return await locked_app(conn, app_id)
 
 
 async def locked_app(conn: Conn, app_id: str) -> App | None:
-    """The app as it is now, held (like a write would) until the caller's transaction ends."""
-    return await _writing(conn, app_id)
+    """The app as it is, held until the caller's transaction ends. The advisory lock also holds
+    an id that does not exist yet, so two creations of one id cannot both find it free."""
+    await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended('pantau.app:' || $1, 0))",
+                       app_id)  # fmt: skip
+    return await store.get_app(conn, app_id, for_update=True)
 
 
 async def check_app(conn: Conn, app: App, *, by: Editor, must_be_new: bool) -> App | None:
@@ -79,7 +97,7 @@ async def save_app(conn: Conn, app: App, *, by: Editor, must_be_new: bool) -> Ap
     has one); returns the app as it was (None: created). `must_be_new`: refuse an id that
     exists (409)."""
     async with conn.transaction():
-        before = await _check(conn, app, await _writing(conn, app.id), by=by,
+        before = await _check(conn, app, await _writing(conn, app.id, by=by), by=by,
                               must_be_new=must_be_new)  # fmt: skip
         await store.upsert_apps(conn, [app])
         await store.note_api_windows(
@@ -112,7 +130,7 @@ async def _check(
 def _may_manage(by: Editor, agency: str) -> None:
     if not by.may_manage_app(agency):
         raise ChangeError(
-            403, f"{_this(by)} may not manage applications of agency {agency!r}", code="forbidden"
+            403, f"{this(by)} may not manage applications of agency {agency!r}", code="forbidden"
         )
 
 
@@ -140,7 +158,7 @@ async def check_delete(conn: Conn, app_id: str, *, by: Editor) -> App:
 async def delete_app(conn: Conn, app_id: str, *, by: Editor) -> App:
     """Delete the app as `by`; returns it as it was."""
     async with conn.transaction():
-        app = _deletable(await _writing(conn, app_id), app_id, by=by)
+        app = _deletable(await _writing(conn, app_id, by=by), app_id, by=by)
         await store.delete_app(conn, app_id)
     return app
 
@@ -162,11 +180,11 @@ async def change_windows(
     """Apply `change` to the app's maintenance windows as `by`, under the app's lock, so
     concurrent edits don't undo each other; returns the windows now."""
     async with conn.transaction():
-        app = await _writing(conn, app_id)
+        app = await _writing(conn, app_id, by=by)
         if app is None:
             raise ChangeError(404, f"no application {app_id!r}", code="no_app")
         if not by.may_manage_app(app.agency):
-            raise ChangeError(403, f"{_this(by)} may not change maintenance of agency"
+            raise ChangeError(403, f"{this(by)} may not change maintenance of agency"
                               f" {app.agency!r}'s apps", code="forbidden")  # fmt: skip
         windows = change(list(app.maintenance))
         await store.set_windows(conn, app_id, windows)

@@ -24,6 +24,7 @@ from collector.web import (
     ingest_routes,
     keys,
     ops_routes,
+    proposal_routes,
     report_routes,
     state_routes,
 )
@@ -35,6 +36,7 @@ log = logging.getLogger(__name__)
 
 ALL_ROUTES: list[Route] = [
     *catalog_routes.ROUTES,
+    *proposal_routes.ROUTES,
     *state_routes.ROUTES,
     *report_routes.ROUTES,
     *ingest_routes.ROUTES,

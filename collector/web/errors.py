@@ -13,7 +13,7 @@ from aiohttp import web
 
 from collector.catalog.changes import ChangeError
 from wire.messages import ErrorBody
-from wire.text import CONTROL, plain_message
+from wire.text import CONTROL, plain_message, validation_field
 
 log = logging.getLogger(__name__)
 
@@ -76,15 +76,6 @@ def error_response(status: int, message: str, *, field: str | None = None) -> we
     if status == 408:  # the rest of a stalled body may never come: end the connection
         resp.force_close()
     return resp
-
-
-_AT = re.compile(r" - at `(?:key` in `)?(\$[^`]*)`$")
-
-
-def validation_field(exc: msgspec.ValidationError) -> str | None:
-    """The failing field's path; for a bad key of a mapping (a header name), the mapping's."""
-    found = _AT.search(str(exc))
-    return found.group(1) if found else None
 
 
 _CONTROL = re.compile(f"[{CONTROL}]")
