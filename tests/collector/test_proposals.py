@@ -17,6 +17,7 @@ from collector.auth import Principal
 from collector.catalog import changes, store
 from collector.proposals import workflow
 from collector.proposals.diff import diff_apps
+from collector.proposals.store import Proposal
 from tests.collector.conftest import CATALOG, Tokens, bearer
 from wire.catalog import App
 
@@ -409,6 +410,43 @@ async def test_listing_the_queue(client: Client, tokens: Tokens) -> None:
     assert (await client.get("/api/v1/proposals/abc", headers=bearer(tokens.admin))).status == 404
 
 
+async def propose_rename(conn: asyncpg.Connection, app_id: str, name: str) -> tuple[App, Proposal]:
+    """The app as it is, and dinkes's proposal to rename it."""
+    app = await store.get_app(conn, app_id)
+    assert app is not None
+    made = await workflow.propose(
+        conn, msgspec.structs.replace(app, name=name), new=False, by=DINKES
+    )
+    return app, made
+
+
+async def test_a_proposal_the_rules_now_refuse_is_not_applied(seeded_db: str) -> None:
+    """Rules tighten (issue 8 refused secret-looking headers): a proposal stored before is
+    still shown, but approving it fails with the reason until an admin edits it."""
+    conn = await asyncpg.connect(seeded_db)
+    try:
+        simpus, made = await propose_rename(conn, "simpus", "SIMPUS 4")
+        await conn.execute(  # as if stored under older rules
+            "UPDATE proposals SET proposed = json_build_object('id', 'simpus', 'name', 'S',"
+            " 'agency', 'dinkes', 'managed_by', 'self', 'target_uptime', 150) WHERE id = $1",
+            made.id,
+        )
+        review = await workflow.review(conn, made.id, by=ADMIN)
+        assert "~ target_uptime: 99.0 → 150" in review.changes.lines
+        with pytest.raises(changes.ChangeError) as err:
+            await workflow.approve(conn, made.id, by=ADMIN)
+        assert err.value.status == 409
+        assert "no longer passes today's rules" in err.value.message
+        assert "target_uptime" in err.value.message
+        assert await store.get_app(conn, "simpus") == simpus
+        # Edited, it applies.
+        await workflow.approve(conn, made.id, by=ADMIN,
+                               app=msgspec.structs.replace(simpus, name="S"))  # fmt: skip
+        assert (await store.get_app(conn, "simpus")).name == "S"  # type: ignore[union-attr]
+    finally:
+        await conn.close()
+
+
 # --- concurrency and transactions -----------------------------------------------------------
 
 
@@ -448,11 +486,7 @@ async def test_an_approval_is_one_transaction(seeded_db: str) -> None:
     """A failure after the app was written (here: recording the decision) leaves nothing."""
     conn = await asyncpg.connect(seeded_db)
     try:
-        simpus = await store.get_app(conn, "simpus")
-        assert simpus is not None
-        made = await workflow.propose(
-            conn, msgspec.structs.replace(simpus, name="SIMPUS 3"), new=False, by=DINKES
-        )
+        simpus, made = await propose_rename(conn, "simpus", "SIMPUS 3")
         await conn.execute(
             "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS"
             " $$ BEGIN RAISE EXCEPTION 'the disk is full'; END $$;"
