@@ -17,6 +17,7 @@ import asyncpg
 from aiohttp import web
 
 from collector import db
+from collector.audit import Actor
 from collector.auth import create_token, list_tokens, revoke_token
 from collector.catalog import sync
 from collector.config import CollectorConfig, ConfigError, load_config
@@ -166,12 +167,15 @@ def cmd_catalog(args: argparse.Namespace) -> int:
 
     path = Path(args.file)
     catalog = sync.load_csv(path) if args.action == "import" else sync.load_yaml(path)
+    # The file is the changes' author in the audit trail, told apart by its content's hash.
+    actor = Actor.of_file(path, path.read_bytes(), via=args.action)
 
     async def apply(conn: asyncpg.Connection) -> int:
         diff = await sync.apply(
             conn,
             catalog,
             source=str(path),
+            actor=actor,
             prune=getattr(args, "prune", False),
             dry_run=args.dry_run,
             create_agencies_only=args.action == "import",

@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 import msgspec
 import yaml
 
+from collector.audit import Actor, set_actor
 from collector.catalog import store
 from collector.db import Conn, Executor
 from wire.catalog import Agency, App, Catalog
@@ -164,17 +165,20 @@ async def apply(
     catalog: Catalog,
     *,
     source: str,
+    actor: Actor,
     prune: bool = False,
     dry_run: bool = False,
     create_agencies_only: bool = False,
 ) -> CatalogDiff:
     """Reconcile the database with `catalog`; with `prune`, apps missing from it are retired.
+    The changes are `actor`'s in the audit trail (collector/audit.py).
 
     With `create_agencies_only` (the CSV import, whose rows name an agency only to create it),
     agencies that exist are left as they are: their parent, contact and opened zones stay.
     """
     diff = CatalogDiff()
     async with conn.transaction():
+        await set_actor(conn, actor)
         await _check_references(conn, catalog, source)
         old_agencies = {a.id: a for a in await store.list_agencies(conn)}
         old_apps = {a.id: a for a in await store.list_apps(conn)}

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from collector.audit import Actor, acting
+from collector.auth import Principal
 from collector.catalog import store
 from collector.catalog.contacts import (
     agency_without_contacts,
@@ -51,9 +53,11 @@ async def _visible_agencies(request: web.Request, agencies: list[Agency]) -> lis
     return [agency_without_contacts(a) for a in agencies]
 
 
-async def _save_agency(request: web.Request, agency: Agency, *, created: bool) -> web.Response:
+async def _save_agency(
+    request: web.Request, agency: Agency, who: Principal, *, created: bool
+) -> web.Response:
     pool = request.app[keys.POOL]
-    async with pool.acquire() as conn, conn.transaction():
+    async with pool.acquire() as conn, acting(conn, Actor.of_token(who)):
         if agency.parent is not None and await store.get_agency(conn, agency.parent) is None:
             raise ApiError(400, f"unknown parent agency {agency.parent!r}", field="$.parent")
         await store.upsert_agencies(conn, [agency])
@@ -61,23 +65,23 @@ async def _save_agency(request: web.Request, agency: Agency, *, created: bool) -
 
 
 async def create_agency(request: web.Request) -> web.Response:
-    await require(request, "admin")
+    who = await require(request, "admin")
     agency = await read_json(request, Agency)
     if await store.get_agency(request.app[keys.POOL], agency.id) is not None:
         raise ApiError(409, f"agency {agency.id!r} exists; PUT /api/v1/agencies/{agency.id}")
     await _check_namespace(request, agency)
-    return await _save_agency(request, agency, created=True)
+    return await _save_agency(request, agency, who, created=True)
 
 
 async def put_agency(request: web.Request) -> web.Response:
-    await require(request, "admin")
+    who = await require(request, "admin")
     agency = await read_json(request, Agency)
     if agency.id != request.match_info["id"]:
         raise ApiError(400, "id in the body differs from the path", field="$.id")
     existed = await store.get_agency(request.app[keys.POOL], agency.id) is not None
     if not existed:
         await _check_namespace(request, agency)
-    return await _save_agency(request, agency, created=not existed)
+    return await _save_agency(request, agency, who, created=not existed)
 
 
 async def _check_namespace(request: web.Request, agency: Agency) -> None:
@@ -89,8 +93,8 @@ async def _check_namespace(request: web.Request, agency: Agency) -> None:
 
 
 async def delete_agency(request: web.Request) -> web.Response:
-    await require(request, "admin")
-    async with request.app[keys.POOL].acquire() as conn, conn.transaction():
+    who = await require(request, "admin")
+    async with request.app[keys.POOL].acquire() as conn, acting(conn, Actor.of_token(who)):
         if not await store.delete_agency(conn, request.match_info["id"]):
             raise ApiError(404, f"no agency {request.match_info['id']!r}")
     return web.Response(status=204)
@@ -133,7 +137,7 @@ async def _visible(request: web.Request, apps: list[App]) -> list[App]:
 async def _save_app(request: web.Request, app: App, *, must_be_new: bool) -> web.Response:
     who = await require(request, "admin", "agency")
     pool = request.app[keys.POOL]
-    async with pool.acquire() as conn, conn.transaction():
+    async with pool.acquire() as conn, acting(conn, Actor.of_token(who)):
         before = await store.get_app(conn, app.id)
         if must_be_new and before is not None:
             raise ApiError(409, f"application {app.id!r} exists; PUT /api/v1/apps/{app.id}")
@@ -186,7 +190,7 @@ async def put_app(request: web.Request) -> web.Response:
 
 async def delete_app(request: web.Request) -> web.Response:
     who = await require(request, "admin", "agency")
-    async with request.app[keys.POOL].acquire() as conn, conn.transaction():
+    async with request.app[keys.POOL].acquire() as conn, acting(conn, Actor.of_token(who)):
         app = await store.get_app(conn, request.match_info["id"])
         if app is None:
             raise ApiError(404, f"no application {request.match_info['id']!r}")

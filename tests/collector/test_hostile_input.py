@@ -485,17 +485,20 @@ async def test_a_row_stored_before_the_limits_does_not_blind_the_zone(
     validate what they receive, still get the zone's whole list."""
     import asyncpg
 
+    from collector.audit import acting
+    from tests.collector.conftest import TEST_ACTOR
     from wire.messages import TargetList
 
     headers = {f"X-{i}": "v" for i in range(12)}
     checks = [{"type": "http", "url": "https://old/", "headers": headers}]
     conn = await asyncpg.connect(seeded_db)
     try:
-        await conn.execute(
-            "INSERT INTO apps (id, name, agency_id, managed_by, lifecycle, zones, checks)"
-            " VALUES ('legacy', 'Legacy', 'dinkes', 'self', 'active', '{dinkes-lan}', $1::jsonb)",
-            msgspec.json.encode(checks).decode(),
-        )
+        async with acting(conn, TEST_ACTOR):
+            await conn.execute(
+                "INSERT INTO apps (id, name, agency_id, managed_by, lifecycle, zones, checks) VALUES"
+                " ('legacy', 'Legacy', 'dinkes', 'self', 'active', '{dinkes-lan}', $1::jsonb)",
+                msgspec.json.encode(checks).decode(),
+            )
         await conn.execute("UPDATE catalog_version SET version = version + 1")
     finally:
         await conn.close()
