@@ -6,12 +6,13 @@ from aiohttp import web
 
 from collector.audit import Actor, acting
 from collector.auth import Principal
-from collector.catalog import store
+from collector.catalog import spreadsheet, store
 from collector.catalog.contacts import (
     agency_without_contacts,
     shows_contacts,
     without_contacts,
 )
+from collector.catalog.sync import CatalogError
 from collector.web import keys
 from collector.web.errors import ApiError
 from collector.web.requests import (
@@ -19,6 +20,7 @@ from collector.web.requests import (
     principal,
     query_choice,
     query_of,
+    read_body,
     read_json,
     require,
     require_read,
@@ -200,6 +202,39 @@ async def delete_app(request: web.Request) -> web.Response:
     return web.Response(status=204)
 
 
+IMPORT_TYPES = (
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "text/csv",
+    "application/octet-stream",
+)
+
+
+async def import_spreadsheet(request: web.Request) -> web.Response:
+    """The spreadsheet agencies fill in (.xlsx or CSV, told apart by its bytes): with
+    `dry_run=true` what it would change, else applied in one transaction as the token."""
+    who = await require(request, "admin")
+    q = query_of(request, ("dry_run",))
+    dry_run = query_choice(q, "dry_run", ("true", "false")) == "true"
+    data = await read_body(request)
+    if not data:
+        raise ApiError(400, "the body is empty: send the .xlsx or CSV file", field="body")
+    try:
+        async with request.app[keys.POOL].acquire() as conn:
+            diff = await spreadsheet.import_catalog(
+                conn, data, name="upload", actor=Actor.of_token(who, via="import"),
+                dry_run=dry_run,
+            )  # fmt: skip
+    except spreadsheet.FileTooLarge as exc:
+        raise ApiError(413, str(exc), field="body") from exc
+    except CatalogError as exc:
+        raise ApiError(400, str(exc), field="body") from exc
+    return json_response(
+        spreadsheet.ImportResult(
+            dry_run=dry_run, created=diff.created, updated=diff.updated, kept=diff.kept
+        )
+    )
+
+
 ROUTES = [
     Route(method="GET", path="/api/v1/agencies", handler=list_agencies, summary="List agencies",
           auth="read", tag="catalogue", response=list[Agency]),
@@ -227,6 +262,13 @@ ROUTES = [
     Route(method="PUT", path="/api/v1/apps/{id}", handler=put_app,
           summary="Create or replace an application", auth="admin_or_agency", tag="catalogue",
           request=App, response=App, statuses={201: "Created"}),
+    Route(method="POST", path="/api/v1/catalog/import", handler=import_spreadsheet,
+          summary="Import the agencies' spreadsheet (.xlsx or CSV, the columns of"
+                  " docs/configuration.md): creates and updates its apps, and the agencies it"
+                  " names that do not exist yet; all rows or none. `dry_run=true`: only say what"
+                  " would change. Row errors answer 400 naming the rows",
+          auth="admin", tag="catalogue", upload=IMPORT_TYPES, query=("dry_run",),
+          params={"dry_run": {"enum": ["true", "false"]}}, response=spreadsheet.ImportResult),
     Route(method="DELETE", path="/api/v1/apps/{id}", handler=delete_app,
           summary="Delete an application (retire it instead to keep its history visible)",
           auth="admin_or_agency", tag="catalogue", statuses={204: "Deleted", 404: "Not found"}),

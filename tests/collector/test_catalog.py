@@ -7,7 +7,7 @@ import pytest
 import yaml
 from aiohttp.test_utils import TestClient
 
-from collector.catalog import store, sync
+from collector.catalog import spreadsheet, store, sync
 from tests.collector.conftest import CATALOG, TEST_ACTOR, Tokens, bearer
 
 
@@ -112,7 +112,7 @@ bad-three,Bad 3,diskominfo,self,99,not-an-email
 async def test_csv_import(seeded_db: str, tmp_path: Path) -> None:
     path = tmp_path / "apps.csv"
     path.write_text("\ufeff" + CSV_OK, encoding="utf-8")  # as Excel saves it
-    catalog = sync.load_csv(path)
+    catalog = spreadsheet.load_file(path)
     conn = await connect(seeded_db)
     try:
         diff = await sync.apply(conn, catalog, source=str(path), actor=TEST_ACTOR)
@@ -135,7 +135,7 @@ def test_csv_import_reports_every_bad_row(tmp_path: Path) -> None:
     path = tmp_path / "apps.csv"
     path.write_text(CSV_BAD, encoding="utf-8")
     with pytest.raises(sync.CatalogError) as err:
-        sync.load_csv(path)
+        spreadsheet.load_file(path)
     lines = str(err.value).splitlines()
     assert len(lines) == 3
     assert lines[0].startswith(f"{path}: row 3:")

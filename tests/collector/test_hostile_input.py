@@ -18,7 +18,7 @@ import msgspec
 import pytest
 from aiohttp.test_utils import TestClient
 
-from collector.catalog import sync
+from collector.catalog import spreadsheet, sync
 from collector.portal.views import FILTERS as PORTAL_FILTERS
 from collector.web.app import ALL_ROUTES
 from tests.collector.conftest import CATALOG, Tokens, bearer
@@ -293,7 +293,7 @@ def test_csv_import_refuses_nul_in_every_column_including_the_agency_name(tmp_pa
         path = tmp_path / "apps.csv"
         path.write_text(header + row + "\n", encoding="utf-8")
         with pytest.raises(sync.CatalogError, match=rf"row 2: .*column `{column}"):
-            sync.load_csv(path)
+            spreadsheet.load_file(path)
 
 
 def test_the_wire_types_refuse_nul_alike() -> None:

@@ -14,7 +14,7 @@ import msgspec
 import yaml
 from aiohttp.test_utils import TestClient
 
-from collector.catalog import store, sync
+from collector.catalog import spreadsheet, store, sync
 from tests.collector.conftest import CATALOG, TEST_ACTOR, Tokens, bearer, seed
 from tests.collector.test_ingest import batch, count, result
 from tests.live import LiveCollector
@@ -305,7 +305,11 @@ async def test_a_csv_import_leaves_an_existing_agencys_zones_alone(
     try:
         before = await store.get_agency(conn, "dinkes")
         diff = await sync.apply(
-            conn, sync.load_csv(path), source=str(path), actor=TEST_ACTOR, create_agencies_only=True
+            conn,
+            spreadsheet.load_file(path),
+            source=str(path),
+            actor=TEST_ACTOR,
+            create_agencies_only=True,
         )
         assert diff.created == ["app sik"]
         assert diff.updated == []

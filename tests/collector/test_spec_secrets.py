@@ -18,7 +18,7 @@ from aiohttp.test_utils import TestClient
 
 from collector import db
 from collector.audit import Actor, acting
-from collector.catalog import store, sync
+from collector.catalog import spreadsheet, store, sync
 from tests.collector.conftest import TEST_ACTOR, Tokens, bearer
 from wire.catalog import Catalog
 from wire.specs import HttpCheck, JsonSource, SqlSource, TcpCheck, overlapping_namespace
@@ -224,7 +224,7 @@ def test_csv_import_refuses_a_secret_in_the_check_url(tmp_path: Path) -> None:
         encoding="utf-8",
     )
     with pytest.raises(sync.CatalogError) as err:
-        sync.load_csv(path)
+        spreadsheet.load_file(path)
     assert "row 2" in str(err.value)
     assert "query parameter 'api_key'" in str(err.value)
     assert "abc123" not in str(err.value)
