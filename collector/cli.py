@@ -167,7 +167,7 @@ def cmd_catalog(args: argparse.Namespace) -> int:
 
     path = Path(args.file)
     if args.action == "import":
-        data = spreadsheet.read_file(path)  # read (and checked) by import_catalog
+        data = spreadsheet.read_file(path)  # checked row by row by import_catalog
     else:
         catalog = sync.load_yaml(path)
         data = path.read_bytes()
