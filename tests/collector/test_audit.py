@@ -344,3 +344,21 @@ async def test_paging_and_filters(
         resp = await client.get("/api/v1/audit", params=bad, headers=bearer(tokens.admin))
         assert resp.status == 400, bad
         assert (await resp.json())["field"].startswith("query"), bad
+
+
+async def test_a_migration_that_changes_the_catalogue_is_its_actor(
+    seeded_db: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from collector import db
+
+    later = (9999, "9999_rename.sql", "UPDATE apps SET name = 'SIMPUS 2' WHERE id = 'simpus'")
+    monkeypatch.setattr(db, "migration_files", lambda: [later])
+    conn = await asyncpg.connect(seeded_db)
+    try:
+        assert await db.migrate(conn) == ["9999_rename.sql"]
+        row = await conn.fetchrow(
+            "SELECT actor_kind, actor, via, changed FROM catalog_audit ORDER BY id DESC LIMIT 1"
+        )
+    finally:
+        await conn.close()
+    assert tuple(row) == ("system", "9999_rename.sql", "migration", ["name"])  # type: ignore[arg-type]
