@@ -158,7 +158,7 @@ async def find(conn: Executor, query: AuditQuery) -> tuple[list[asyncpg.Record],
     if query.app is not None:
         where.append(f"subject = 'app' AND subject_id = {arg(query.app)}")
     if query.agency is not None:
-        where.append(f"{arg(query.agency)} = ANY (agencies)")
+        where.append(f"agencies @> ARRAY[{arg(query.agency)}]::text[]")  # the GIN index
     if query.actor is not None:
         where.append(f"actor = {arg(query.actor)}")
     if query.since is not None:
