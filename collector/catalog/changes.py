@@ -12,6 +12,7 @@ from typing import Any, Protocol
 
 import msgspec
 
+from collector.audit import Actor, set_actor
 from collector.catalog import store
 from collector.db import Conn
 from wire.catalog import App
@@ -34,6 +35,10 @@ class Editor(Protocol):
     @property
     def agency(self) -> str | None:
         """The agency whose apps it manages, if it is an agency's."""
+
+    @property
+    def actor(self) -> Actor:
+        """Who the audit trail records for the writes (collector/audit.py)."""
 
     def may_manage_app(self, agency: str) -> bool: ...
 
@@ -75,6 +80,7 @@ async def _writing(conn: Conn, app_id: str, *, by: Editor) -> App | None:
     """Start `by`'s write of `app_id` in the caller's transaction: the app as it is, held until
     the transaction ends. Every write of this module starts here, so here is where the audit
     trail learns its actor (`by`) for the transaction."""
+    await set_actor(conn, by.actor)
     return await locked_app(conn, app_id)
 
 

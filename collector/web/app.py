@@ -20,6 +20,7 @@ from collector.own_metrics import CollectorMetrics
 from collector.review.rollup import rollup
 from collector.state.evaluate import Evaluator
 from collector.web import (
+    audit_routes,
     catalog_routes,
     ingest_routes,
     keys,
@@ -37,6 +38,7 @@ log = logging.getLogger(__name__)
 ALL_ROUTES: list[Route] = [
     *catalog_routes.ROUTES,
     *proposal_routes.ROUTES,
+    *audit_routes.ROUTES,
     *state_routes.ROUTES,
     *report_routes.ROUTES,
     *ingest_routes.ROUTES,

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from collector.catalog import changes, store
+from collector.audit import Actor, acting
+from collector.auth import Principal
+from collector.catalog import changes, spreadsheet, store
 from collector.catalog.contacts import (
     agency_without_contacts,
     shows_contacts,
     without_contacts,
 )
+from collector.catalog.sync import CatalogError
 from collector.web import keys
 from collector.web.errors import ApiError
 from collector.web.requests import (
@@ -17,6 +20,7 @@ from collector.web.requests import (
     principal,
     query_choice,
     query_of,
+    read_body,
     read_json,
     require,
     require_read,
@@ -51,9 +55,11 @@ async def _visible_agencies(request: web.Request, agencies: list[Agency]) -> lis
     return [agency_without_contacts(a) for a in agencies]
 
 
-async def _save_agency(request: web.Request, agency: Agency, *, created: bool) -> web.Response:
+async def _save_agency(
+    request: web.Request, agency: Agency, who: Principal, *, created: bool
+) -> web.Response:
     pool = request.app[keys.POOL]
-    async with pool.acquire() as conn, conn.transaction():
+    async with pool.acquire() as conn, acting(conn, Actor.of_token(who)):
         if agency.parent is not None and await store.get_agency(conn, agency.parent) is None:
             raise ApiError(400, f"unknown parent agency {agency.parent!r}", field="$.parent")
         await store.upsert_agencies(conn, [agency])
@@ -61,23 +67,23 @@ async def _save_agency(request: web.Request, agency: Agency, *, created: bool) -
 
 
 async def create_agency(request: web.Request) -> web.Response:
-    await require(request, "admin")
+    who = await require(request, "admin")
     agency = await read_json(request, Agency)
     if await store.get_agency(request.app[keys.POOL], agency.id) is not None:
         raise ApiError(409, f"agency {agency.id!r} exists; PUT /api/v1/agencies/{agency.id}")
     await _check_namespace(request, agency)
-    return await _save_agency(request, agency, created=True)
+    return await _save_agency(request, agency, who, created=True)
 
 
 async def put_agency(request: web.Request) -> web.Response:
-    await require(request, "admin")
+    who = await require(request, "admin")
     agency = await read_json(request, Agency)
     if agency.id != request.match_info["id"]:
         raise ApiError(400, "id in the body differs from the path", field="$.id")
     existed = await store.get_agency(request.app[keys.POOL], agency.id) is not None
     if not existed:
         await _check_namespace(request, agency)
-    return await _save_agency(request, agency, created=not existed)
+    return await _save_agency(request, agency, who, created=not existed)
 
 
 async def _check_namespace(request: web.Request, agency: Agency) -> None:
@@ -89,8 +95,8 @@ async def _check_namespace(request: web.Request, agency: Agency) -> None:
 
 
 async def delete_agency(request: web.Request) -> web.Response:
-    await require(request, "admin")
-    async with request.app[keys.POOL].acquire() as conn, conn.transaction():
+    who = await require(request, "admin")
+    async with request.app[keys.POOL].acquire() as conn, acting(conn, Actor.of_token(who)):
         if not await store.delete_agency(conn, request.match_info["id"]):
             raise ApiError(404, f"no agency {request.match_info['id']!r}")
     return web.Response(status=204)
@@ -157,6 +163,39 @@ async def delete_app(request: web.Request) -> web.Response:
     return web.Response(status=204)
 
 
+IMPORT_TYPES = (
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "text/csv",
+    "application/octet-stream",
+)
+
+
+async def import_spreadsheet(request: web.Request) -> web.Response:
+    """The spreadsheet agencies fill in (.xlsx or CSV, told apart by its bytes): with
+    `dry_run=true` what it would change, else applied in one transaction as the token."""
+    who = await require(request, "admin")
+    q = query_of(request, ("dry_run",))
+    dry_run = query_choice(q, "dry_run", ("true", "false")) == "true"
+    data = await read_body(request)
+    if not data:
+        raise ApiError(400, "the body is empty: send the .xlsx or CSV file", field="body")
+    try:
+        async with request.app[keys.POOL].acquire() as conn:
+            diff = await spreadsheet.import_catalog(
+                conn, data, name="upload", actor=Actor.of_token(who, via="import"),
+                dry_run=dry_run,
+            )  # fmt: skip
+    except spreadsheet.FileTooLarge as exc:
+        raise ApiError(413, str(exc), field="body") from exc
+    except CatalogError as exc:
+        raise ApiError(400, str(exc), field="body") from exc
+    return json_response(
+        spreadsheet.ImportResult(
+            dry_run=dry_run, created=diff.created, updated=diff.updated, kept=diff.kept
+        )
+    )
+
+
 ROUTES = [
     Route(method="GET", path="/api/v1/agencies", handler=list_agencies, summary="List agencies",
           auth="read", tag="catalogue", response=list[Agency]),
@@ -184,6 +223,13 @@ ROUTES = [
     Route(method="PUT", path="/api/v1/apps/{id}", handler=put_app,
           summary="Create or replace an application", auth="admin_or_agency", tag="catalogue",
           request=App, response=App, statuses={201: "Created"}),
+    Route(method="POST", path="/api/v1/catalog/import", handler=import_spreadsheet,
+          summary="Import the agencies' spreadsheet (.xlsx or CSV, the columns of"
+                  " docs/configuration.md): creates and updates its apps, and the agencies it"
+                  " names that do not exist yet; all rows or none. `dry_run=true`: only say what"
+                  " would change. Row errors answer 400 naming the rows",
+          auth="admin", tag="catalogue", upload=IMPORT_TYPES, query=("dry_run",),
+          params={"dry_run": {"enum": ["true", "false"]}}, response=spreadsheet.ImportResult),
     Route(method="DELETE", path="/api/v1/apps/{id}", handler=delete_app,
           summary="Delete an application (retire it instead to keep its history visible)",
           auth="admin_or_agency", tag="catalogue", statuses={204: "Deleted", 404: "Not found"}),

@@ -200,6 +200,12 @@ async def test_propose_review_and_approve(client: Client, tokens: Tokens) -> Non
     assert not approved["edited"]
     now = await stored_app(client, "simpus")
     assert (now["name"], now["target_uptime"]) == ("SIMPUS Puskesmas", 99.9)
+    # The audit trail names the admin who approved it as the change's author.
+    status, history = await call(client, "GET", "/api/v1/apps/simpus/history", tokens.admin)
+    assert status == 200, history
+    latest = history["entries"][0]
+    assert (latest["actor"]["kind"], latest["actor"]["name"]) == ("token", "admin")
+    assert latest["changed"] == ["name", "target_uptime"]
     # The operator sees the state of its proposal.
     status, mine = await call(client, "GET", "/api/v1/proposals", tokens.dinkes)
     assert [(p["id"], p["state"]) for p in mine] == [(made["id"], "approved")]
