@@ -21,6 +21,11 @@ from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 
+from collector.audit import Actor
+
+# The catalogues the benchmarks make are this actor's changes in the audit trail.
+BENCH_ACTOR = Actor.system("bench", via="bench")
+
 # --- PostgreSQL --------------------------------------------------------------------------------
 
 

@@ -57,6 +57,7 @@ import asyncpg
 import msgspec
 from aiohttp import web
 from common import (
+    BENCH_ACTOR,
     PostgresCpu,
     Table,
     log,
@@ -523,7 +524,7 @@ async def _bench(args: argparse.Namespace, dsn: str, pg_desc: str) -> int:
         pg_version = await server_version(admin)
         if args.only == "metrics":
             return await _metrics_only(args, app, b, url, pg_desc, load_before, loop_name)
-        await sync.apply(admin, make_catalog(args.apps), source="bench")
+        await sync.apply(admin, make_catalog(args.apps), source="bench", actor=BENCH_ACTOR)
         tokens = [
             (await create_token(admin, name=f"bench-probe-{s}", kind="probe", zone=ZONE))[1]
             for s in range(args.senders)
@@ -889,7 +890,7 @@ async def measure_metrics(
     senders: Senders | RemoteSenders,
 ) -> MetricsFigures:
     await b.reset()
-    await sync.apply(b.admin, make_catalog(args.metrics_apps), source="bench")
+    await sync.apply(b.admin, make_catalog(args.metrics_apps), source="bench", actor=BENCH_ACTOR)
     rng = random.Random(2)
     now = time.time()
     ids = [app_id(i) for i in range(args.metrics_apps)]

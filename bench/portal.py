@@ -32,7 +32,7 @@ import aiohttp
 import asyncpg
 import msgspec
 from aiohttp.test_utils import TestServer
-from common import Table, log, median, percentile, postgres_server, scratch_database
+from common import BENCH_ACTOR, Table, log, median, percentile, postgres_server, scratch_database
 
 from collector import db
 from collector.catalog import sync
@@ -130,7 +130,7 @@ async def main(args: argparse.Namespace) -> None:
             conn = await asyncpg.connect(dsn)
             try:
                 await db.migrate(conn)
-                await sync.apply(conn, catalog, source="bench")
+                await sync.apply(conn, catalog, source="bench", actor=BENCH_ACTOR)
                 await seed_history(conn, ids)
                 log(f"catalogue: {args.apps} apps, {args.agencies} agencies ({where})")
                 config = msgspec.convert(

@@ -31,7 +31,7 @@ import msgspec
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import Table, log, median, postgres_server, scratch_database
+from bench.common import BENCH_ACTOR, Table, log, median, postgres_server, scratch_database
 from collector import db
 from collector.catalog import sync
 from collector.config import CollectorConfig
@@ -116,7 +116,7 @@ async def load(url: str, apps: int, period_start: dt.datetime, period_end: dt.da
     try:
         await db.migrate(conn)
         await db.ensure_partitions(conn, around=period_start, months_ahead=2, months_back=1)
-        await sync.apply(conn, catalog(apps), source="bench")
+        await sync.apply(conn, catalog(apps), source="bench", actor=BENCH_ACTOR)
         # Registered before the month, so the month is wholly the apps' lifetime.
         await conn.execute("UPDATE apps SET created_at = $1", period_start - dt.timedelta(days=1))
         minutes = int((period_end - period_start).total_seconds() // 60)

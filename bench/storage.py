@@ -26,7 +26,7 @@ import random
 import time
 
 import asyncpg
-from common import log, postgres_server, scratch_database, server_version
+from common import BENCH_ACTOR, log, postgres_server, scratch_database, server_version
 from ingest import ZONE, app_id, make_catalog, make_result
 
 from collector import db
@@ -87,7 +87,7 @@ async def main(args: argparse.Namespace) -> None:
             conn = await asyncpg.connect(dsn)
             try:
                 await db.migrate(conn)
-                await sync.apply(conn, make_catalog(args.apps), source="bench")
+                await sync.apply(conn, make_catalog(args.apps), source="bench", actor=BENCH_ACTOR)
                 log(f"PostgreSQL {await server_version(conn)} ({where})")
                 t0 = time.perf_counter()
                 n_results, _batches = await load(conn, apps=args.apps, days=args.days)

@@ -14,11 +14,14 @@ import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import asyncpg
 
 from collector.db import Executor
+
+if TYPE_CHECKING:
+    from collector.audit import Actor
 
 TokenKind = Literal["admin", "agency", "probe", "app"]
 TOKEN_PREFIX = "pantau_"  # noqa: S105 (a prefix, not a secret)
@@ -35,6 +38,22 @@ class Principal:
     agency: str | None = None
     zone: str | None = None
     app: str | None = None
+
+    @property
+    def identity(self) -> str:
+        """Who, as recorded with a change (collector/catalog/changes.py `Editor`)."""
+        return f"token:{self.name}"
+
+    @property
+    def is_admin(self) -> bool:
+        return self.kind == "admin"
+
+    @property
+    def actor(self) -> Actor:
+        """The token as the audit trail records it (name and id, never the secret)."""
+        from collector.audit import Actor  # collector.audit reads Principal: imported late
+
+        return Actor.of_token(self)
 
     def may_manage_app(self, agency: str) -> bool:
         return self.kind == "admin" or (self.kind == "agency" and self.agency == agency)

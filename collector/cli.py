@@ -17,8 +17,9 @@ import asyncpg
 from aiohttp import web
 
 from collector import db
+from collector.audit import Actor
 from collector.auth import create_token, list_tokens, revoke_token
-from collector.catalog import sync
+from collector.catalog import spreadsheet, sync
 from collector.config import CollectorConfig, ConfigError, load_config
 from wire.files import run_main, setup_logging
 
@@ -165,17 +166,24 @@ def cmd_catalog(args: argparse.Namespace) -> int:
         return 0
 
     path = Path(args.file)
-    catalog = sync.load_csv(path) if args.action == "import" else sync.load_yaml(path)
+    if args.action == "import":
+        data = spreadsheet.read_file(path)  # checked row by row by import_catalog
+    else:
+        catalog = sync.load_yaml(path)
+        data = path.read_bytes()
+    # The file is the changes' author in the audit trail, told apart by its content's hash.
+    actor = Actor.of_file(path, data, via=args.action)
 
     async def apply(conn: asyncpg.Connection) -> int:
-        diff = await sync.apply(
-            conn,
-            catalog,
-            source=str(path),
-            prune=getattr(args, "prune", False),
-            dry_run=args.dry_run,
-            create_agencies_only=args.action == "import",
-        )
+        if args.action == "import":
+            diff = await spreadsheet.import_catalog(
+                conn, data, name=str(path), actor=actor, dry_run=args.dry_run
+            )
+        else:
+            diff = await sync.apply(
+                conn, catalog, source=str(path), actor=actor, prune=args.prune,
+                dry_run=args.dry_run,
+            )  # fmt: skip
         for line in diff.lines() + diff.notes():
             print(line)
         verb = "would change" if args.dry_run else "changed"
@@ -318,9 +326,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--prune", action="store_true", help="retire apps missing from the file")
     p.add_argument("--dry-run", action="store_true", help="print the changes, change nothing")
     p.set_defaults(func=cmd_catalog)
-    p = cat.add_parser("import", parents=[common], help="create/update apps from a CSV spreadsheet")
+    p = cat.add_parser(
+        "import", parents=[common], help="create/update apps from a spreadsheet (.xlsx or CSV)"
+    )
     p.add_argument("file")
-    p.add_argument("--dry-run", action="store_true")
+    p.add_argument("--dry-run", action="store_true", help="print the changes, change nothing")
     p.set_defaults(func=cmd_catalog)
     p = cat.add_parser("export", parents=[common], help="write the catalogue as YAML")
     p.add_argument("-o", "--output")

@@ -80,6 +80,8 @@ async def migrate(conn: Conn, *, months_ahead: int = 3) -> list[str]:
     released in separate statements would, behind pgbouncer in transaction mode, be taken on one
     server connection and "released" on another (and never released).
     """
+    from collector.audit import Actor, set_actor  # it reads the catalogue through this module
+
     applied: list[str] = []
     async with conn.transaction():
         await conn.execute("SELECT pg_advisory_xact_lock($1)", MIGRATION_LOCK_ID)
@@ -92,6 +94,8 @@ async def migrate(conn: Conn, *, months_ahead: int = 3) -> list[str]:
         for version, name, sql in migration_files():
             if version <= done:
                 continue
+            # A migration that changes the catalogue is its audit trail's actor (0009).
+            await set_actor(conn, Actor.system(name, via="migration"))
             await conn.execute(sql)
             await conn.execute(
                 "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)", version, name

@@ -12,6 +12,7 @@ from collector.auth import create_token
 from collector.catalog import sync
 from collector.config import CollectorConfig
 from collector.web.app import make_app
+from tests.collector.conftest import TEST_ACTOR
 from wire.catalog import Catalog
 
 
@@ -52,7 +53,7 @@ def free_port() -> int:
 async def apply_catalog(dsn: str, data: dict[str, object]) -> None:
     conn = await asyncpg.connect(dsn)
     try:
-        await sync.apply(conn, msgspec.convert(data, Catalog), source="test")
+        await sync.apply(conn, msgspec.convert(data, Catalog), source="test", actor=TEST_ACTOR)
     finally:
         await conn.close()
 

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from collector.catalog.sync import load_csv, load_yaml
+from collector.catalog.spreadsheet import load_file
+from collector.catalog.sync import load_yaml
 from collector.config import ConfigError, load_config
 from probe.config import ConfigError as ProbeConfigError
 from probe.config import load_config as load_probe_config
@@ -22,7 +23,7 @@ def test_examples_are_valid() -> None:
     assert load_probe_config(EXAMPLES / "probe.yaml").zone == "dinkes-lan"
     catalog = load_yaml(EXAMPLES / "catalog.yaml")
     assert {a.id for a in catalog.apps} == {"website", "simpus", "p-care"}
-    assert {a.id for a in load_csv(EXAMPLES / "apps.csv").apps} == {"simpeg", "srikandi"}
+    assert {a.id for a in load_file(EXAMPLES / "apps.csv").apps} == {"simpeg", "srikandi"}
 
 
 def test_the_example_probe_releases_what_the_example_catalogue_names() -> None:

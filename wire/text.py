@@ -12,6 +12,7 @@ Python also matches before a final newline.
 
 from __future__ import annotations
 
+import re
 from typing import Annotated
 
 import msgspec
@@ -59,3 +60,12 @@ def plain_message(message: str) -> str:
     for pattern, words in _PLAIN.items():
         message = message.replace(pattern, words)
     return message
+
+
+_AT = re.compile(r" - at `(?:key` in `)?(\$[^`]*)`$")
+
+
+def validation_field(exc: msgspec.ValidationError) -> str | None:
+    """The failing field's path; for a bad key of a mapping (a header name), the mapping's."""
+    found = _AT.search(str(exc))
+    return found.group(1) if found else None

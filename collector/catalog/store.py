@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -36,6 +36,8 @@ _owner_decoder = msgspec.json.Decoder(Owner)
 _window_decoder = msgspec.json.Decoder(MaintenanceWindow)
 _targets_decoder = msgspec.json.Decoder(list[Target])
 _warned: set[tuple[str, str]] = set()
+# A row of `agencies` or `apps`, or the same fields in a mapping (an audit trail's record).
+Row = asyncpg.Record | Mapping[str, Any]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -49,7 +51,7 @@ class AppFilter:
     ids: Sequence[str] | None = None  # only these apps (a page of the portal's list)
 
 
-def agency_from_row(row: asyncpg.Record) -> Agency:
+def agency_from_row(row: Row) -> Agency:
     return Agency(
         id=row["id"],
         name=row["name"],
@@ -95,7 +97,7 @@ def _warn_once(app_id: str, where: str, message: str, *args: object) -> None:
         log.warning(message, app_id, where, *args)
 
 
-def _owner(row: asyncpg.Record) -> Owner:
+def _owner(row: Row) -> Owner:
     """The owner as stored. One stored before a limit existed (wire/text.py) still loads,
     unchecked and with one warning, so the app can be read and fixed; refusing to load it
     would break every read of the catalogue."""
@@ -138,7 +140,7 @@ def _stored_items(
     return items
 
 
-def app_from_row(row: asyncpg.Record) -> App:
+def app_from_row(row: Row) -> App:
     return App(
         id=row["id"],
         name=row["name"],
@@ -167,7 +169,7 @@ def app_from_row(row: asyncpg.Record) -> App:
     )
 
 
-def _own_secrets_only(row: asyncpg.Record, column: str, specs: list[S]) -> list[S]:
+def _own_secrets_only(row: Row, column: str, specs: list[S]) -> list[S]:
     """The specs that name only their own agency's secrets: one stored otherwise (by hand, or
     before the rule) is skipped with a warning, instead of making the app unreadable."""
     kept = []
@@ -187,7 +189,7 @@ def stored_checks(app_id: str, raw: str) -> list[CheckSpec]:
     return _stored_items(app_id, "checks", raw, _check_decoder, lenient=False)
 
 
-def stored_windows(row: asyncpg.Record) -> list[MaintenanceWindow]:
+def stored_windows(row: Row) -> list[MaintenanceWindow]:
     """A row's `maintenance` column (the row has its `id`), as `_stored_items` loads it."""
     return _stored_items(
         row["id"], "maintenance", row["maintenance"], _window_decoder, lenient=True

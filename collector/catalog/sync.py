@@ -1,4 +1,5 @@
-"""Catalogue as code: apply a YAML file (or CSV rows) to the database, and export it back.
+"""Catalogue as code: apply a YAML file (or a spreadsheet's rows: spreadsheet.py) to the
+database, and export it back.
 
 Everything is checked before anything is written, and the write is one transaction: a file with
 one bad row changes nothing.
@@ -6,22 +7,20 @@ one bad row changes nothing.
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import msgspec
 import yaml
 
+from collector.audit import Actor, set_actor
 from collector.catalog import store
 from collector.db import Conn, Executor
 from wire.catalog import Agency, App, Catalog
 from wire.files import FileError, load_yaml_as
 from wire.specs import namespace_clash, overlapping_namespace
-from wire.text import plain_message
 
 
 class CatalogError(Exception):
@@ -58,72 +57,6 @@ def load_yaml(path: Path) -> Catalog:
         return load_yaml_as(path, Catalog)
     except FileError as exc:
         raise CatalogError(str(exc)) from exc
-
-
-CSV_COLUMNS = (
-    "id", "name", "agency", "agency_name", "managed_by", "provider", "category", "lifecycle",
-    "url", "description", "owner_name", "owner_email", "owner_phone", "target_uptime",
-    "criticality", "tags", "zones", "check_url",
-)  # fmt: skip
-_LIST_SPLIT = ";"
-
-
-def load_csv(path: Path) -> Catalog:
-    """The spreadsheet agencies fill in: one row per app (see docs/configuration.md)."""
-    try:
-        text = path.read_text(encoding="utf-8-sig")  # Excel writes a BOM
-    except (OSError, UnicodeDecodeError) as exc:
-        raise CatalogError(f"{path}: cannot read as UTF-8 text: {exc}") from exc
-    reader = csv.DictReader(io.StringIO(text))
-    header = [h.strip() for h in reader.fieldnames or []]
-    unknown = [h for h in header if h not in CSV_COLUMNS]
-    if unknown:
-        raise CatalogError(f"{path}: unknown column(s) {', '.join(unknown)}")
-    errors: list[str] = []
-    apps: list[App] = []
-    agencies: dict[str, Agency] = {}
-    for lineno, row in enumerate(reader, start=2):  # line 1 is the header
-        cells = {k.strip(): (v or "").strip() for k, v in row.items() if k}
-        if not any(cells.values()):
-            continue
-        try:
-            app = msgspec.convert(_app_dict(cells), App, strict=False)
-        except msgspec.ValidationError as exc:
-            errors.append(f"{path}: row {lineno}: {_field_name(str(exc))}")
-            continue
-        if cells.get("agency_name"):
-            try:
-                # convert(), not Agency(...): the constructor would skip the field checks.
-                agency = msgspec.convert({"id": app.agency, "name": cells["agency_name"]}, Agency)
-            except msgspec.ValidationError as exc:
-                message = str(exc).replace("$.name", "$.agency_name")
-                errors.append(f"{path}: row {lineno}: {_field_name(message)}")
-                continue
-            agencies[app.agency] = agency
-        apps.append(app)
-    if errors:
-        raise CatalogError("\n".join(errors))
-    return Catalog(agencies=list(agencies.values()), apps=apps)
-
-
-def _app_dict(cells: dict[str, str]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    owner = {k: cells[f"owner_{k}"] for k in ("name", "email", "phone") if cells.get(f"owner_{k}")}
-    if owner:
-        out["owner"] = owner
-    for key in ("tags", "zones"):
-        if cells.get(key):
-            out[key] = [x.strip() for x in cells[key].split(_LIST_SPLIT) if x.strip()]
-    if cells.get("check_url"):
-        out["checks"] = [{"type": "http", "url": cells["check_url"]}]
-    skip = {"agency_name", "check_url", "tags", "zones", "owner_name", "owner_email", "owner_phone"}
-    out.update({k: v for k, v in cells.items() if v and k not in skip})
-    return out
-
-
-def _field_name(message: str) -> str:
-    # msgspec says "... - at `$.target_uptime`"; a spreadsheet user thinks in columns.
-    return plain_message(message).replace(" - at `$.", " - column `").replace("owner.", "owner_")
 
 
 async def _check_references(conn: Conn, catalog: Catalog, source: str) -> None:
@@ -164,17 +97,20 @@ async def apply(
     catalog: Catalog,
     *,
     source: str,
+    actor: Actor,
     prune: bool = False,
     dry_run: bool = False,
     create_agencies_only: bool = False,
 ) -> CatalogDiff:
     """Reconcile the database with `catalog`; with `prune`, apps missing from it are retired.
+    The changes are `actor`'s in the audit trail (collector/audit.py).
 
     With `create_agencies_only` (the CSV import, whose rows name an agency only to create it),
     agencies that exist are left as they are: their parent, contact and opened zones stay.
     """
     diff = CatalogDiff()
     async with conn.transaction():
+        await set_actor(conn, actor)
         await _check_references(conn, catalog, source)
         old_agencies = {a.id: a for a in await store.list_agencies(conn)}
         old_apps = {a.id: a for a in await store.list_apps(conn)}

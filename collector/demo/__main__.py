@@ -24,6 +24,7 @@ import yaml
 from aiohttp import web
 
 from collector import db
+from collector.audit import Actor
 from collector.auth import create_token
 from collector.catalog import sync
 from collector.cli import _database
@@ -61,7 +62,9 @@ async def main(dsn: str, workdir: Path) -> None:
     conn = await asyncpg.connect(dsn)
     try:
         await db.migrate(conn)
-        await sync.apply(conn, catalog, source="demo catalogue")
+        await sync.apply(
+            conn, catalog, source="demo catalogue", actor=Actor.system("demo", via="demo")
+        )
         _, admin = await create_token(conn, name="demo-admin", kind="admin")
         _, probe_token = await create_token(conn, name="demo-probe", kind="probe", zone=ZONE)
     finally:

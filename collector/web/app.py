@@ -20,10 +20,12 @@ from collector.own_metrics import CollectorMetrics
 from collector.review.rollup import rollup
 from collector.state.evaluate import Evaluator
 from collector.web import (
+    audit_routes,
     catalog_routes,
     ingest_routes,
     keys,
     ops_routes,
+    proposal_routes,
     report_routes,
     state_routes,
 )
@@ -35,6 +37,8 @@ log = logging.getLogger(__name__)
 
 ALL_ROUTES: list[Route] = [
     *catalog_routes.ROUTES,
+    *proposal_routes.ROUTES,
+    *audit_routes.ROUTES,
     *state_routes.ROUTES,
     *report_routes.ROUTES,
     *ingest_routes.ROUTES,

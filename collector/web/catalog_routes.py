@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from collector.catalog import store
+from collector.audit import Actor, acting
+from collector.auth import Principal
+from collector.catalog import changes, spreadsheet, store
 from collector.catalog.contacts import (
     agency_without_contacts,
     shows_contacts,
     without_contacts,
 )
+from collector.catalog.sync import CatalogError
 from collector.web import keys
 from collector.web.errors import ApiError
 from collector.web.requests import (
@@ -17,6 +20,7 @@ from collector.web.requests import (
     principal,
     query_choice,
     query_of,
+    read_body,
     read_json,
     require,
     require_read,
@@ -51,9 +55,11 @@ async def _visible_agencies(request: web.Request, agencies: list[Agency]) -> lis
     return [agency_without_contacts(a) for a in agencies]
 
 
-async def _save_agency(request: web.Request, agency: Agency, *, created: bool) -> web.Response:
+async def _save_agency(
+    request: web.Request, agency: Agency, who: Principal, *, created: bool
+) -> web.Response:
     pool = request.app[keys.POOL]
-    async with pool.acquire() as conn, conn.transaction():
+    async with pool.acquire() as conn, acting(conn, Actor.of_token(who)):
         if agency.parent is not None and await store.get_agency(conn, agency.parent) is None:
             raise ApiError(400, f"unknown parent agency {agency.parent!r}", field="$.parent")
         await store.upsert_agencies(conn, [agency])
@@ -61,23 +67,23 @@ async def _save_agency(request: web.Request, agency: Agency, *, created: bool) -
 
 
 async def create_agency(request: web.Request) -> web.Response:
-    await require(request, "admin")
+    who = await require(request, "admin")
     agency = await read_json(request, Agency)
     if await store.get_agency(request.app[keys.POOL], agency.id) is not None:
         raise ApiError(409, f"agency {agency.id!r} exists; PUT /api/v1/agencies/{agency.id}")
     await _check_namespace(request, agency)
-    return await _save_agency(request, agency, created=True)
+    return await _save_agency(request, agency, who, created=True)
 
 
 async def put_agency(request: web.Request) -> web.Response:
-    await require(request, "admin")
+    who = await require(request, "admin")
     agency = await read_json(request, Agency)
     if agency.id != request.match_info["id"]:
         raise ApiError(400, "id in the body differs from the path", field="$.id")
     existed = await store.get_agency(request.app[keys.POOL], agency.id) is not None
     if not existed:
         await _check_namespace(request, agency)
-    return await _save_agency(request, agency, created=not existed)
+    return await _save_agency(request, agency, who, created=not existed)
 
 
 async def _check_namespace(request: web.Request, agency: Agency) -> None:
@@ -89,8 +95,8 @@ async def _check_namespace(request: web.Request, agency: Agency) -> None:
 
 
 async def delete_agency(request: web.Request) -> web.Response:
-    await require(request, "admin")
-    async with request.app[keys.POOL].acquire() as conn, conn.transaction():
+    who = await require(request, "admin")
+    async with request.app[keys.POOL].acquire() as conn, acting(conn, Actor.of_token(who)):
         if not await store.delete_agency(conn, request.match_info["id"]):
             raise ApiError(404, f"no agency {request.match_info['id']!r}")
     return web.Response(status=204)
@@ -132,43 +138,9 @@ async def _visible(request: web.Request, apps: list[App]) -> list[App]:
 
 async def _save_app(request: web.Request, app: App, *, must_be_new: bool) -> web.Response:
     who = await require(request, "admin", "agency")
-    pool = request.app[keys.POOL]
-    async with pool.acquire() as conn, conn.transaction():
-        before = await store.get_app(conn, app.id)
-        if must_be_new and before is not None:
-            raise ApiError(409, f"application {app.id!r} exists; PUT /api/v1/apps/{app.id}")
-        # An agency token manages its own agency's apps only, and cannot move one away.
-        for agency in {app.agency} | ({before.agency} if before else set()):
-            if not who.may_manage_app(agency):
-                raise ApiError(403, f"this token may not manage applications of agency {agency!r}")
-        owner = await store.get_agency(conn, app.agency)
-        if owner is None:
-            raise ApiError(400, f"unknown agency {app.agency!r}", field="$.agency")
-        if who.kind != "admin":
-            _check_zones(app, before=before, opened=owner.zones)
-        await store.upsert_apps(conn, [app])
-        await store.note_api_windows(
-            conn,
-            app.id,
-            before={w.name for w in before.maintenance} if before else set(),
-            after={w.name for w in app.maintenance},
-        )
+    async with request.app[keys.POOL].acquire() as conn:
+        before = await changes.save_app(conn, app, by=who, must_be_new=must_be_new)
     return json_response(app, status=201 if before is None else 200)
-
-
-def _check_zones(app: App, *, before: App | None, opened: list[str]) -> None:
-    """Zones are the network's map, the admin's to draw: an agency token may place its app in
-    the zones opened to its agency, and keep the ones an admin already gave the app."""
-    allowed = set(opened) | set(before.zones if before else ())
-    outside = [z for z in app.zones if z not in allowed]
-    if outside:
-        choice = ", ".join(opened) if opened else "none yet"
-        raise ApiError(
-            403,
-            f"zones {', '.join(outside)} are not opened to agency {app.agency!r} (opened:"
-            f" {choice}); an admin assigns other zones, or opens them in the agency's `zones`",
-            field="$.zones",
-        )
 
 
 async def create_app(request: web.Request) -> web.Response:
@@ -186,14 +158,42 @@ async def put_app(request: web.Request) -> web.Response:
 
 async def delete_app(request: web.Request) -> web.Response:
     who = await require(request, "admin", "agency")
-    async with request.app[keys.POOL].acquire() as conn, conn.transaction():
-        app = await store.get_app(conn, request.match_info["id"])
-        if app is None:
-            raise ApiError(404, f"no application {request.match_info['id']!r}")
-        if not who.may_manage_app(app.agency):
-            raise ApiError(403, f"this token may not manage applications of agency {app.agency!r}")
-        await store.delete_app(conn, app.id)
+    async with request.app[keys.POOL].acquire() as conn:
+        await changes.delete_app(conn, request.match_info["id"], by=who)
     return web.Response(status=204)
+
+
+IMPORT_TYPES = (
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "text/csv",
+    "application/octet-stream",
+)
+
+
+async def import_spreadsheet(request: web.Request) -> web.Response:
+    """The spreadsheet agencies fill in (.xlsx or CSV, told apart by its bytes): with
+    `dry_run=true` what it would change, else applied in one transaction as the token."""
+    who = await require(request, "admin")
+    q = query_of(request, ("dry_run",))
+    dry_run = query_choice(q, "dry_run", ("true", "false")) == "true"
+    data = await read_body(request)
+    if not data:
+        raise ApiError(400, "the body is empty: send the .xlsx or CSV file", field="body")
+    try:
+        async with request.app[keys.POOL].acquire() as conn:
+            diff = await spreadsheet.import_catalog(
+                conn, data, name="upload", actor=Actor.of_token(who, via="import"),
+                dry_run=dry_run,
+            )  # fmt: skip
+    except spreadsheet.FileTooLarge as exc:
+        raise ApiError(413, str(exc), field="body") from exc
+    except CatalogError as exc:
+        raise ApiError(400, str(exc), field="body") from exc
+    return json_response(
+        spreadsheet.ImportResult(
+            dry_run=dry_run, created=diff.created, updated=diff.updated, kept=diff.kept
+        )
+    )
 
 
 ROUTES = [
@@ -223,6 +223,13 @@ ROUTES = [
     Route(method="PUT", path="/api/v1/apps/{id}", handler=put_app,
           summary="Create or replace an application", auth="admin_or_agency", tag="catalogue",
           request=App, response=App, statuses={201: "Created"}),
+    Route(method="POST", path="/api/v1/catalog/import", handler=import_spreadsheet,
+          summary="Import the agencies' spreadsheet (.xlsx or CSV, the columns of"
+                  " docs/configuration.md): creates and updates its apps, and the agencies it"
+                  " names that do not exist yet; all rows or none. `dry_run=true`: only say what"
+                  " would change. Row errors answer 400 naming the rows",
+          auth="admin", tag="catalogue", upload=IMPORT_TYPES, query=("dry_run",),
+          params={"dry_run": {"enum": ["true", "false"]}}, response=spreadsheet.ImportResult),
     Route(method="DELETE", path="/api/v1/apps/{id}", handler=delete_app,
           summary="Delete an application (retire it instead to keep its history visible)",
           auth="admin_or_agency", tag="catalogue", statuses={204: "Deleted", 404: "Not found"}),

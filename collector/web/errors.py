@@ -11,8 +11,9 @@ import asyncpg
 import msgspec
 from aiohttp import web
 
+from collector.catalog.changes import ChangeError
 from wire.messages import ErrorBody
-from wire.text import CONTROL, plain_message
+from wire.text import CONTROL, plain_message, validation_field
 
 log = logging.getLogger(__name__)
 
@@ -77,15 +78,6 @@ def error_response(status: int, message: str, *, field: str | None = None) -> we
     return resp
 
 
-_AT = re.compile(r" - at `(?:key` in `)?(\$[^`]*)`$")
-
-
-def validation_field(exc: msgspec.ValidationError) -> str | None:
-    """The failing field's path; for a bad key of a mapping (a header name), the mapping's."""
-    found = _AT.search(str(exc))
-    return found.group(1) if found else None
-
-
 _CONTROL = re.compile(f"[{CONTROL}]")
 
 
@@ -113,7 +105,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
                 400, f"{field} contains a control character (NUL, line break...)", field=field
             )
         return await handler(request)
-    except ApiError as exc:
+    except (ApiError, ChangeError) as exc:
         page = request.app.get(ERROR_PAGE)
         return (page and page(request, exc.status)) or error_response(
             exc.status, exc.message, field=exc.field

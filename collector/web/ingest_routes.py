@@ -11,11 +11,12 @@ from aiohttp import web
 from collector.catalog import store
 from collector.ingest import MAX_FUTURE_SECONDS, BatchConflict, BatchRejected
 from collector.web import keys
-from collector.web.errors import DB_UNAVAILABLE, ApiError, ClientDisconnected, validation_field
+from collector.web.errors import DB_UNAVAILABLE, ApiError, ClientDisconnected
 from collector.web.requests import json_response, read_body, read_json, require
 from collector.web.routes import Route
 from wire.messages import BatchAck, PushedUsage, ResultBatch, TargetList, UsageSample
 from wire.specs import PushSource
+from wire.text import validation_field
 
 _batch_decoder = msgspec.json.Decoder(ResultBatch)
 

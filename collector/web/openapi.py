@@ -64,6 +64,13 @@ def build_openapi(routes: Sequence[Route], *, version: str) -> dict[str, Any]:
                 "required": True,
                 "content": {"application/json": {"schema": by_type[r.request]}},
             }
+        elif r.upload:
+            op["requestBody"] = {
+                "required": True,
+                "content": {
+                    t: {"schema": {"type": "string", "format": "binary"}} for t in r.upload
+                },
+            }
         ok: dict[str, Any] = {"description": "OK"}
         if r.response is not None:
             ok["content"] = {r.content_type: {"schema": by_type[r.response]}}
@@ -80,7 +87,7 @@ def build_openapi(routes: Sequence[Route], *, version: str) -> dict[str, Any]:
         errors.setdefault(400, "Invalid request; `field` names the failing parameter or field")
         if path_params:
             errors.setdefault(404, "Not found")
-        if r.request is not None:
+        if r.request is not None or r.upload:
             errors.setdefault(413, "Body too large")
             errors.setdefault(415, "Unsupported Content-Encoding (use gzip or none)")
         if r.auth == "read":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import zlib
 from collections.abc import Sequence
 from typing import TypeVar
@@ -85,6 +86,42 @@ def query_choice(query: dict[str, str], name: str, choices: Sequence[str]) -> st
     if value is not None and value not in choices:
         raise ApiError(400, f"{name} must be one of {', '.join(choices)}", field=f"query.{name}")
     return value
+
+
+def query_int(query: dict[str, str], name: str, low: int, high: int) -> int | None:
+    """An integer parameter within [low, high], or None when it is not given."""
+    raw = query.get(name)
+    if raw is None:
+        return None
+    field = f"query.{name}"
+    try:
+        value = int(raw)
+    except ValueError as exc:
+        raise ApiError(400, f"{name} must be a number", field=field) from exc
+    if not low <= value <= high:
+        raise ApiError(400, f"{name} must be between {low} and {high}", field=field)
+    return value
+
+
+def query_time(query: dict[str, str], name: str) -> dt.datetime | None:
+    """An ISO 8601 time parameter with its UTC offset, as UTC; None when it is not given."""
+    raw = query.get(name)
+    if raw is None:
+        return None
+    field = f"query.{name}"
+    try:
+        value = dt.datetime.fromisoformat(raw)
+    except ValueError as exc:
+        raise ApiError(
+            400, f"{name} must be an ISO 8601 time, e.g. 2026-11-01T00:00:00+07:00", field=field
+        ) from exc
+    if value.tzinfo is None:
+        raise ApiError(400, f"{name} needs a UTC offset (e.g. +07:00)", field=field)
+    try:
+        # Year 1 at +14:00 is year 0 in UTC: no datetime (nor PostgreSQL) holds it.
+        return value.astimezone(dt.UTC)
+    except OverflowError as exc:
+        raise ApiError(400, f"{name} is out of range", field=field) from exc
 
 
 async def principal(request: web.Request) -> Principal | None:

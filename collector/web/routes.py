@@ -20,6 +20,7 @@ class Route:
     auth: Auth
     tag: str
     request: Any = None  # msgspec type of the JSON body
+    upload: tuple[str, ...] = ()  # or: the body is a file of one of these content types
     response: Any = None  # msgspec type of the JSON answer
     query: tuple[str, ...] = ()
     statuses: dict[int, str] = field(default_factory=dict)  # extra documented answers

@@ -9,14 +9,16 @@ from typing import Literal
 import msgspec
 from aiohttp import web
 
-from collector.catalog import store
+from collector.catalog import changes, store
 from collector.state.incidents import Incident, find_incidents
 from collector.web import keys
 from collector.web.errors import ApiError
 from collector.web.requests import (
     json_response,
     query_choice,
+    query_int,
     query_of,
+    query_time,
     read_json,
     require,
     require_read,
@@ -106,26 +108,6 @@ async def app_status(request: web.Request) -> web.Response:
     )
 
 
-def _time_param(query: dict[str, str], name: str) -> dt.datetime | None:
-    raw = query.get(name)
-    if raw is None:
-        return None
-    field = f"query.{name}"
-    try:
-        value = dt.datetime.fromisoformat(raw)
-    except ValueError as exc:
-        raise ApiError(
-            400, f"{name} must be an ISO 8601 time, e.g. 2026-11-01T00:00:00+07:00", field=field
-        ) from exc
-    if value.tzinfo is None:
-        raise ApiError(400, f"{name} needs a UTC offset (e.g. +07:00)", field=field)
-    try:
-        # Year 1 at +14:00 is year 0 in UTC: no datetime (nor PostgreSQL) holds it.
-        return value.astimezone(dt.UTC)
-    except OverflowError as exc:
-        raise ApiError(400, f"{name} is out of range", field=field) from exc
-
-
 _INCIDENT_FILTERS = ("app", "agency", "open", "from", "to", "limit")
 
 
@@ -133,15 +115,10 @@ async def list_incidents(request: web.Request) -> web.Response:
     await require_read(request)
     q = query_of(request, _INCIDENT_FILTERS)
     is_open = {"true": True, "false": False, None: None}[query_choice(q, "open", ("true", "false"))]
-    try:
-        limit = int(q.get("limit", "500"))
-    except ValueError as exc:
-        raise ApiError(400, "limit must be a number", field="query.limit") from exc
-    if not 1 <= limit <= 5000:
-        raise ApiError(400, "limit must be between 1 and 5000", field="query.limit")
     found = await find_incidents(
         request.app[keys.POOL], app=q.get("app"), agency=q.get("agency"), is_open=is_open,
-        start=_time_param(q, "from"), end=_time_param(q, "to"), limit=limit,
+        start=query_time(q, "from"), end=query_time(q, "to"),
+        limit=query_int(q, "limit", 1, 5000) or 500,
     )  # fmt: skip
     return json_response(found)
 
@@ -149,22 +126,9 @@ async def list_incidents(request: web.Request) -> web.Response:
 async def _change_windows(
     request: web.Request, change: Callable[[list[MaintenanceWindow]], list[MaintenanceWindow]]
 ) -> None:
-    """Apply `change` to the app's windows under a row lock, so concurrent edits don't undo each other."""
     who = await require(request, "admin", "agency")
-    app_id = request.match_info["id"]
-    async with request.app[keys.POOL].acquire() as conn, conn.transaction():
-        app = await store.get_app(conn, app_id, for_update=True)
-        if app is None:
-            raise ApiError(404, f"no application {app_id!r}")
-        if not who.may_manage_app(app.agency):
-            raise ApiError(
-                403, f"this token may not change maintenance of agency {app.agency!r}'s apps"
-            )
-        windows = change(list(app.maintenance))
-        await store.set_windows(conn, app_id, windows)
-        await store.note_api_windows(
-            conn, app_id, before={w.name for w in app.maintenance}, after={w.name for w in windows}
-        )
+    async with request.app[keys.POOL].acquire() as conn:
+        await changes.change_windows(conn, request.match_info["id"], change, by=who)
     await request.app[keys.EVALUATOR].run_once(wait=True)  # the state follows before we answer
 
 

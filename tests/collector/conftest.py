@@ -7,11 +7,15 @@ import asyncpg
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
+from collector.audit import Actor
 from collector.auth import create_token
 from collector.catalog import sync
 from collector.config import CollectorConfig
 from collector.web.app import make_app
 from wire.catalog import Catalog
+
+# The tests' own catalogue writes, in the audit trail (a write needs an actor: collector/audit.py).
+TEST_ACTOR = Actor.system("tests", via="test")
 
 CATALOG = {
     "agencies": [
@@ -89,7 +93,7 @@ async def seed(url: str) -> None:
 
     conn = await asyncpg.connect(url)
     try:
-        await sync.apply(conn, msgspec.convert(CATALOG, Catalog), source="test")
+        await sync.apply(conn, msgspec.convert(CATALOG, Catalog), source="test", actor=TEST_ACTOR)
     finally:
         await conn.close()
 

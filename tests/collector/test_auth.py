@@ -46,9 +46,20 @@ WRITES: list[tuple[str, str, object, set[str]]] = [
     ("POST", "/api/v1/apps/simpus/maintenance", WINDOW, {"admin", "agency"}),
     ("POST", "/api/v1/apps/website/maintenance", WINDOW, {"admin"}),
     ("DELETE", "/api/v1/apps/simpus/maintenance/nightly", None, {"admin", "agency"}),
+    ("POST", "/api/v1/proposals", {"action": "update", "app": DINKES_APP}, {"admin", "agency"}),
+    ("GET", "/api/v1/proposals", None, {"admin", "agency"}),
+    ("GET", "/api/v1/proposals/1", None, {"admin", "agency"}),
+    ("POST", "/api/v1/proposals/1/approve", None, {"admin"}),
+    ("POST", "/api/v1/proposals/1/reject", {"reason": "no"}, {"admin"}),
+    ("POST", "/api/v1/proposals/1/withdraw", None, {"admin", "agency"}),
     ("POST", "/api/v1/results", None, {"probe"}),
     ("POST", "/api/v1/usage", {"metric": "logins", "kind": "counter", "value": 1}, {"app"}),
     ("GET", "/api/v1/probe/targets", None, {"probe"}),
+    # The audit trail is read by people managing apps, an agency its own agency's only.
+    ("GET", "/api/v1/audit", None, {"admin", "agency"}),
+    ("GET", "/api/v1/apps/simpus/history", None, {"admin", "agency"}),
+    ("GET", "/api/v1/apps/website/history", None, {"admin"}),
+    ("POST", "/api/v1/catalog/import", None, {"admin"}),  # no body: 400 for the admin
 ]
 
 

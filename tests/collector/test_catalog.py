@@ -7,8 +7,8 @@ import pytest
 import yaml
 from aiohttp.test_utils import TestClient
 
-from collector.catalog import store, sync
-from tests.collector.conftest import CATALOG, Tokens, bearer
+from collector.catalog import spreadsheet, store, sync
+from tests.collector.conftest import CATALOG, TEST_ACTOR, Tokens, bearer
 
 
 async def connect(url: str) -> asyncpg.Connection:
@@ -25,14 +25,14 @@ async def test_apply_export_round_trip_is_idempotent(fresh_db: str, tmp_path: Pa
     conn = await connect(fresh_db)
     try:
         catalog = sync.load_yaml(write(tmp_path, CATALOG))
-        first = await sync.apply(conn, catalog, source="catalog.yaml")
+        first = await sync.apply(conn, catalog, source="catalog.yaml", actor=TEST_ACTOR)
         assert "app simpus" in first.created
         assert "agency setda" in first.created
-        again = await sync.apply(conn, catalog, source="catalog.yaml")
+        again = await sync.apply(conn, catalog, source="catalog.yaml", actor=TEST_ACTOR)
         assert again.empty
         exported = await sync.export(conn)
         reloaded = sync.load_yaml(write(tmp_path, yaml.safe_load(exported), "exported.yaml"))
-        assert (await sync.apply(conn, reloaded, source="exported.yaml")).empty
+        assert (await sync.apply(conn, reloaded, source="exported.yaml", actor=TEST_ACTOR)).empty
         assert {a.id: a for a in reloaded.apps} == {a.id: a for a in catalog.apps}
         assert {a.id: a for a in reloaded.agencies} == {a.id: a for a in catalog.agencies}
     finally:
@@ -42,20 +42,24 @@ async def test_apply_export_round_trip_is_idempotent(fresh_db: str, tmp_path: Pa
 async def test_dry_run_and_prune(fresh_db: str, tmp_path: Path) -> None:
     conn = await connect(fresh_db)
     try:
-        await sync.apply(conn, sync.load_yaml(write(tmp_path, CATALOG)), source="c")
+        await sync.apply(
+            conn, sync.load_yaml(write(tmp_path, CATALOG)), source="c", actor=TEST_ACTOR
+        )
         smaller = {**CATALOG, "apps": [a for a in CATALOG["apps"] if a["id"] != "p-care"]}  # type: ignore[union-attr]
         changed = [dict(a) for a in smaller["apps"]]
         changed[0]["target_uptime"] = 98.0
         smaller["apps"] = changed
         catalog = sync.load_yaml(write(tmp_path, smaller))
-        diff = await sync.apply(conn, catalog, source="c", prune=True, dry_run=True)
+        diff = await sync.apply(
+            conn, catalog, source="c", actor=TEST_ACTOR, prune=True, dry_run=True
+        )
         assert diff.updated == ["app website: target_uptime"]
         assert diff.retired == ["app p-care"]
         assert (await store.get_app(conn, "website")).target_uptime == 99.5  # type: ignore[union-attr]
-        await sync.apply(conn, catalog, source="c", prune=True)
+        await sync.apply(conn, catalog, source="c", actor=TEST_ACTOR, prune=True)
         assert (await store.get_app(conn, "p-care")).lifecycle == "retired"  # type: ignore[union-attr]
         assert (await store.get_app(conn, "website")).target_uptime == 98.0  # type: ignore[union-attr]
-        assert (await sync.apply(conn, catalog, source="c", prune=True)).empty
+        assert (await sync.apply(conn, catalog, source="c", actor=TEST_ACTOR, prune=True)).empty
     finally:
         await conn.close()
 
@@ -76,7 +80,7 @@ async def test_errors_name_the_file_and_field_and_nothing_is_half_applied(
     conn = await connect(fresh_db)
     try:
         with pytest.raises(sync.CatalogError) as err:
-            await sync.apply(conn, catalog, source="catalog.yaml")
+            await sync.apply(conn, catalog, source="catalog.yaml", actor=TEST_ACTOR)
         assert "$.apps[2].agency: unknown agency 'no-such-agency'" in str(err.value)
         assert await conn.fetchval("SELECT count(*) FROM agencies") == 0
     finally:
@@ -108,10 +112,10 @@ bad-three,Bad 3,diskominfo,self,99,not-an-email
 async def test_csv_import(seeded_db: str, tmp_path: Path) -> None:
     path = tmp_path / "apps.csv"
     path.write_text("\ufeff" + CSV_OK, encoding="utf-8")  # as Excel saves it
-    catalog = sync.load_csv(path)
+    catalog = spreadsheet.load_file(path)
     conn = await connect(seeded_db)
     try:
-        diff = await sync.apply(conn, catalog, source=str(path))
+        diff = await sync.apply(conn, catalog, source=str(path), actor=TEST_ACTOR)
         assert "agency bkpsdm" in diff.created
         assert "app simpeg" in diff.created
         simpeg = await store.get_app(conn, "simpeg")
@@ -131,7 +135,7 @@ def test_csv_import_reports_every_bad_row(tmp_path: Path) -> None:
     path = tmp_path / "apps.csv"
     path.write_text(CSV_BAD, encoding="utf-8")
     with pytest.raises(sync.CatalogError) as err:
-        sync.load_csv(path)
+        spreadsheet.load_file(path)
     lines = str(err.value).splitlines()
     assert len(lines) == 3
     assert lines[0].startswith(f"{path}: row 3:")
@@ -202,7 +206,7 @@ async def test_windows_made_through_the_api_survive_an_apply(
     path = write(tmp_path, with_window)
     conn = await connect(seeded_db)
     try:
-        await sync.apply(conn, sync.load_yaml(path), source="catalog.yaml")
+        await sync.apply(conn, sync.load_yaml(path), source="catalog.yaml", actor=TEST_ACTOR)
         api_window = {"name": "db-upgrade", "start": "2030-01-05T22:00:00+07:00",
                       "end": "2030-01-06T01:00:00+07:00"}  # fmt: skip
         resp = await client.post(
@@ -210,19 +214,23 @@ async def test_windows_made_through_the_api_survive_an_apply(
         )
         assert resp.status == 201, await resp.text()
 
-        dry = await sync.apply(conn, sync.load_yaml(path), source="catalog.yaml", dry_run=True)
+        dry = await sync.apply(
+            conn, sync.load_yaml(path), source="catalog.yaml", actor=TEST_ACTOR, dry_run=True
+        )
         assert dry.lines() == []  # nothing of the file changed: nothing to do
         assert dry.kept == ["app website: maintenance window db-upgrade (made through the API)"]
-        await sync.apply(conn, sync.load_yaml(path), source="catalog.yaml")
+        await sync.apply(conn, sync.load_yaml(path), source="catalog.yaml", actor=TEST_ACTOR)
         names = [w.name for w in (await store.get_app(conn, "website")).maintenance]  # type: ignore[union-attr]
         assert names == ["weekly", "db-upgrade"]
 
         # The file changes its own window: only that is said and done; the API's stays.
         file_window["duration_minutes"] = 90
         path = write(tmp_path, with_window)
-        dry = await sync.apply(conn, sync.load_yaml(path), source="catalog.yaml", dry_run=True)
+        dry = await sync.apply(
+            conn, sync.load_yaml(path), source="catalog.yaml", actor=TEST_ACTOR, dry_run=True
+        )
         assert dry.lines() == ["~ app website: maintenance window weekly"]
-        await sync.apply(conn, sync.load_yaml(path), source="catalog.yaml")
+        await sync.apply(conn, sync.load_yaml(path), source="catalog.yaml", actor=TEST_ACTOR)
         app = await store.get_app(conn, "website")
         assert app is not None
         assert [(w.name, w.duration_minutes) for w in app.maintenance] == [
@@ -232,10 +240,17 @@ async def test_windows_made_through_the_api_survive_an_apply(
 
         # --prune makes the file the whole truth, and says what it removes.
         dry = await sync.apply(
-            conn, sync.load_yaml(path), source="catalog.yaml", prune=True, dry_run=True
+            conn,
+            sync.load_yaml(path),
+            source="catalog.yaml",
+            actor=TEST_ACTOR,
+            prune=True,
+            dry_run=True,
         )
         assert "- app website: maintenance window db-upgrade (made through the API)" in dry.lines()
-        await sync.apply(conn, sync.load_yaml(path), source="catalog.yaml", prune=True)
+        await sync.apply(
+            conn, sync.load_yaml(path), source="catalog.yaml", actor=TEST_ACTOR, prune=True
+        )
         names = [w.name for w in (await store.get_app(conn, "website")).maintenance]  # type: ignore[union-attr]
         assert names == ["weekly"]
     finally:

@@ -7,8 +7,10 @@ import io
 
 import asyncpg
 
+from collector.audit import acting
 from collector.review.render.csv_report import render_csv
 from collector.review.report import build_report
+from tests.collector.conftest import TEST_ACTOR
 from tests.collector.review_month import MONTH, NOW, SETTINGS
 from tests.live import apply_catalog
 
@@ -53,12 +55,13 @@ async def test_formula_starts_are_defused_in_every_disguise(fresh_db: str) -> No
     await apply_catalog(fresh_db, {"agencies": [{"id": "dinkes", "name": "-Dinkes"}], "apps": apps})
     conn = await asyncpg.connect(fresh_db)
     try:
-        for key, value in controlled.items():
-            await conn.execute(
-                "UPDATE apps SET name = $2, provider = $2,"
-                " owner = jsonb_set(owner, '{name}', to_jsonb($2::text)) WHERE id = $1",
-                f"app-{key}", value,
-            )  # fmt: skip
+        async with acting(conn, TEST_ACTOR):
+            for key, value in controlled.items():
+                await conn.execute(
+                    "UPDATE apps SET name = $2, provider = $2,"
+                    " owner = jsonb_set(owner, '{name}', to_jsonb($2::text)) WHERE id = $1",
+                    f"app-{key}", value,
+                )  # fmt: skip
         report = await build_report(conn, month=MONTH.label, settings=SETTINGS, now=NOW)
     finally:
         await conn.close()

@@ -13,7 +13,7 @@ from collector.catalog import sync
 from collector.demo.__main__ import ZONE, demo_catalog, load_demo_history
 from collector.review.report import build_report
 from collector.web.app import make_app
-from tests.collector.conftest import collector_config
+from tests.collector.conftest import TEST_ACTOR, collector_config
 
 
 async def test_demo_history_gives_last_months_review_figures(fresh_db: str) -> None:
@@ -21,7 +21,7 @@ async def test_demo_history_gives_last_months_review_figures(fresh_db: str) -> N
     catalog = demo_catalog("http://127.0.0.1:9")  # the apps are not needed: history only
     conn = await asyncpg.connect(fresh_db)
     try:
-        await sync.apply(conn, catalog, source="demo catalogue")
+        await sync.apply(conn, catalog, source="demo catalogue", actor=TEST_ACTOR)
         _, admin = await create_token(conn, name="demo-admin", kind="admin")
         _, probe = await create_token(conn, name="demo-probe", kind="probe", zone=ZONE)
     finally:

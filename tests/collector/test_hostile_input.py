@@ -18,7 +18,7 @@ import msgspec
 import pytest
 from aiohttp.test_utils import TestClient
 
-from collector.catalog import sync
+from collector.catalog import spreadsheet, sync
 from collector.portal.views import FILTERS as PORTAL_FILTERS
 from collector.web.app import ALL_ROUTES
 from tests.collector.conftest import CATALOG, Tokens, bearer
@@ -293,7 +293,7 @@ def test_csv_import_refuses_nul_in_every_column_including_the_agency_name(tmp_pa
         path = tmp_path / "apps.csv"
         path.write_text(header + row + "\n", encoding="utf-8")
         with pytest.raises(sync.CatalogError, match=rf"row 2: .*column `{column}"):
-            sync.load_csv(path)
+            spreadsheet.load_file(path)
 
 
 def test_the_wire_types_refuse_nul_alike() -> None:
@@ -485,17 +485,20 @@ async def test_a_row_stored_before_the_limits_does_not_blind_the_zone(
     validate what they receive, still get the zone's whole list."""
     import asyncpg
 
+    from collector.audit import acting
+    from tests.collector.conftest import TEST_ACTOR
     from wire.messages import TargetList
 
     headers = {f"X-{i}": "v" for i in range(12)}
     checks = [{"type": "http", "url": "https://old/", "headers": headers}]
     conn = await asyncpg.connect(seeded_db)
     try:
-        await conn.execute(
-            "INSERT INTO apps (id, name, agency_id, managed_by, lifecycle, zones, checks)"
-            " VALUES ('legacy', 'Legacy', 'dinkes', 'self', 'active', '{dinkes-lan}', $1::jsonb)",
-            msgspec.json.encode(checks).decode(),
-        )
+        async with acting(conn, TEST_ACTOR):
+            await conn.execute(
+                "INSERT INTO apps (id, name, agency_id, managed_by, lifecycle, zones, checks) VALUES"
+                " ('legacy', 'Legacy', 'dinkes', 'self', 'active', '{dinkes-lan}', $1::jsonb)",
+                msgspec.json.encode(checks).decode(),
+            )
         await conn.execute("UPDATE catalog_version SET version = version + 1")
     finally:
         await conn.close()

@@ -14,8 +14,8 @@ import msgspec
 import yaml
 from aiohttp.test_utils import TestClient
 
-from collector.catalog import store, sync
-from tests.collector.conftest import CATALOG, Tokens, bearer, seed
+from collector.catalog import spreadsheet, store, sync
+from tests.collector.conftest import CATALOG, TEST_ACTOR, Tokens, bearer, seed
 from tests.collector.test_ingest import batch, count, result
 from tests.live import LiveCollector
 
@@ -159,13 +159,13 @@ async def test_agency_zones_come_from_the_catalogue_file(fresh_db: str, tmp_path
     path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
     conn = await asyncpg.connect(fresh_db)
     try:
-        await sync.apply(conn, sync.load_yaml(path), source="catalog.yaml")
+        await sync.apply(conn, sync.load_yaml(path), source="catalog.yaml", actor=TEST_ACTOR)
         agency = await store.get_agency(conn, "dinkes")
         assert agency is not None
         assert agency.zones == ["dinkes-lan", "dc"]
         data["agencies"][2]["zones"] = ["dinkes-lan"]
         path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
-        diff = await sync.apply(conn, sync.load_yaml(path), source="catalog.yaml")
+        diff = await sync.apply(conn, sync.load_yaml(path), source="catalog.yaml", actor=TEST_ACTOR)
         assert diff.updated == ["agency dinkes: zones"]
         exported = yaml.safe_load(await sync.export(conn))
         by_id = {a["id"]: a for a in exported["agencies"]}
@@ -305,7 +305,11 @@ async def test_a_csv_import_leaves_an_existing_agencys_zones_alone(
     try:
         before = await store.get_agency(conn, "dinkes")
         diff = await sync.apply(
-            conn, sync.load_csv(path), source=str(path), create_agencies_only=True
+            conn,
+            spreadsheet.load_file(path),
+            source=str(path),
+            actor=TEST_ACTOR,
+            create_agencies_only=True,
         )
         assert diff.created == ["app sik"]
         assert diff.updated == []

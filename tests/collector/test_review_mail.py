@@ -27,6 +27,7 @@ from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 from collector.catalog import sync
 from collector.config import CollectorConfig
 from collector.review import delivery
+from tests.collector.conftest import TEST_ACTOR
 from tests.collector.review_month import MONTH, NOW
 from tests.tools import require_tools
 from wire.catalog import Agency, Catalog
@@ -108,7 +109,7 @@ async def mail_db(month_db: str, pdf_tools: dict[str, str]) -> AsyncIterator[str
     """The synthetic month, agencies with e-mail addresses, nothing mailed yet."""
     conn = await asyncpg.connect(month_db)
     try:
-        await sync.apply(conn, Catalog(agencies=AGENCIES, apps=[]), source="test")
+        await sync.apply(conn, Catalog(agencies=AGENCIES, apps=[]), source="test", actor=TEST_ACTOR)
         await conn.execute("DELETE FROM review_mail_sent")
     finally:
         await conn.close()

@@ -17,8 +17,9 @@ import yaml
 from aiohttp.test_utils import TestClient
 
 from collector import db
-from collector.catalog import store, sync
-from tests.collector.conftest import Tokens, bearer
+from collector.audit import Actor, acting
+from collector.catalog import spreadsheet, store, sync
+from tests.collector.conftest import TEST_ACTOR, Tokens, bearer
 from wire.catalog import Catalog
 from wire.specs import HttpCheck, JsonSource, SqlSource, TcpCheck, overlapping_namespace
 
@@ -223,7 +224,7 @@ def test_csv_import_refuses_a_secret_in_the_check_url(tmp_path: Path) -> None:
         encoding="utf-8",
     )
     with pytest.raises(sync.CatalogError) as err:
-        sync.load_csv(path)
+        spreadsheet.load_file(path)
     assert "row 2" in str(err.value)
     assert "query parameter 'api_key'" in str(err.value)
     assert "abc123" not in str(err.value)
@@ -252,12 +253,14 @@ OLD_USAGE = [
 async def insert_raw_app(url: str, *, checks: list[Any], usage: list[Any]) -> None:
     conn = await asyncpg.connect(url)
     try:
-        await conn.execute(
-            "INSERT INTO apps (id, name, agency_id, managed_by, lifecycle, zones, checks, usage)"
-            " VALUES ('sikda', 'SIKDA', 'dinkes', 'self', 'active', '{dc}', $1::jsonb, $2::jsonb)",
-            json.dumps(checks),
-            json.dumps(usage),
-        )
+        async with acting(conn, TEST_ACTOR):
+            await conn.execute(
+                "INSERT INTO apps (id, name, agency_id, managed_by, lifecycle, zones, checks,"
+                " usage) VALUES ('sikda', 'SIKDA', 'dinkes', 'self', 'active', '{dc}', $1::jsonb,"
+                " $2::jsonb)",
+                json.dumps(checks),
+                json.dumps(usage),
+            )
     finally:
         await conn.close()
 
@@ -268,7 +271,8 @@ async def test_migration_renames_stored_env_names(seeded_db: str) -> None:
     conn = await asyncpg.connect(seeded_db)
     try:
         before = await conn.fetchval("SELECT version FROM catalog_version")
-        await conn.execute(sql_text)  # as `migrate` ran it (the database is already at 7)
+        async with acting(conn, Actor.system("0007_secret_env_names.sql", via="migration")):
+            await conn.execute(sql_text)  # as `migrate` ran it (the database is already at 7)
         assert await conn.fetchval("SELECT version FROM catalog_version") == before + 1
         app = await store.get_app(conn, "sikda")
     finally:
@@ -358,7 +362,7 @@ async def test_catalog_apply_refuses_a_new_agency_in_another_agencys_namespace(
     conn = await asyncpg.connect(seeded_db)
     try:
         with pytest.raises(sync.CatalogError) as err:
-            await sync.apply(conn, catalog, source="c.yaml")
+            await sync.apply(conn, catalog, source="c.yaml", actor=TEST_ACTOR)
     finally:
         await conn.close()
     assert "c.yaml: $.agencies[1].id: agency id 'dinkes-kota'" in str(err.value)

@@ -10,6 +10,7 @@ import asyncpg
 import pytest
 from aiohttp.test_utils import TestClient
 
+from collector.audit import acting
 from collector.state.machine import (
     CheckState,
     Thresholds,
@@ -19,7 +20,7 @@ from collector.state.machine import (
     zone_state,
 )
 from collector.web import keys
-from tests.collector.conftest import Tokens, bearer
+from tests.collector.conftest import TEST_ACTOR, Tokens, bearer
 
 T0 = dt.datetime(2026, 11, 2, 8, 0, tzinfo=dt.UTC)
 TH = Thresholds(failure=3, success=2, quorum=1)
@@ -164,7 +165,8 @@ async def test_one_zone_down_is_not_an_outage_with_quorum_two(
 ) -> None:
     conn = await asyncpg.connect(seeded_db)
     try:
-        await conn.execute("UPDATE apps SET quorum = 2 WHERE id = 'simpus'")
+        async with acting(conn, TEST_ACTOR):
+            await conn.execute("UPDATE apps SET quorum = 2 WHERE id = 'simpus'")
     finally:
         await conn.close()
     now = time.time()
@@ -309,9 +311,9 @@ async def test_catalogue_windows_round_trip(fresh_db: str, tmp_path: object) -> 
     conn = await asyncpg.connect(fresh_db)
     try:
         catalog = msgspec.convert(yaml.safe_load(yaml.safe_dump(data)), Catalog)
-        await sync.apply(conn, catalog, source="t")
+        await sync.apply(conn, catalog, source="t", actor=TEST_ACTOR)
         exported = msgspec.convert(yaml.safe_load(await sync.export(conn)), Catalog)
         assert exported.apps == catalog.apps
-        assert (await sync.apply(conn, exported, source="t")).empty
+        assert (await sync.apply(conn, exported, source="t", actor=TEST_ACTOR)).empty
     finally:
         await conn.close()

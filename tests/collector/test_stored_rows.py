@@ -12,9 +12,10 @@ import pytest
 import yaml
 from aiohttp.test_utils import TestClient
 
+from collector.audit import acting
 from collector.catalog import store, sync
 from collector.state.rules import StateSettings, app_rules
-from tests.collector.conftest import CATALOG, Tokens, bearer
+from tests.collector.conftest import CATALOG, TEST_ACTOR, Tokens, bearer
 from wire.catalog import MAX_WINDOWS
 
 # Accepted by APScheduler's cron dialect (the rule before issue 9), refused by standard cron.
@@ -25,10 +26,11 @@ SECRET_HEADER_CHECK = {"type": "http", "url": "https://x/", "headers": {"X-Api-K
 async def _append_json(url: str, app_id: str, column: str, item: object) -> None:
     conn = await asyncpg.connect(url)
     try:
-        await conn.execute(
-            f"UPDATE apps SET {column} = {column} || $2::jsonb WHERE id = $1",
-            app_id, json.dumps([item]),
-        )  # fmt: skip
+        async with acting(conn, TEST_ACTOR):
+            await conn.execute(
+                f"UPDATE apps SET {column} = {column} || $2::jsonb WHERE id = $1",
+                app_id, json.dumps([item]),
+            )  # fmt: skip
         await conn.execute("UPDATE catalog_version SET version = version + 1")
     finally:
         await conn.close()
@@ -127,7 +129,7 @@ async def test_a_window_added_with_put_survives_an_apply(
     assert resp.status == 200, await resp.text()
     conn = await asyncpg.connect(seeded_db)
     try:
-        await sync.apply(conn, sync.load_yaml(path), source="catalog.yaml")
+        await sync.apply(conn, sync.load_yaml(path), source="catalog.yaml", actor=TEST_ACTOR)
         kept = await store.get_app(conn, "website")
         assert kept is not None
         assert [w.name for w in kept.maintenance] == ["db-upgrade"]
