@@ -65,6 +65,11 @@ def translations(lang: Lang) -> gettext.GNUTranslations:
     return gettext.GNUTranslations(io.BytesIO(data))
 
 
+def N_(message: str) -> str:  # the name gettext tools know
+    """Marks a message for extraction (`make messages`) where it is translated later."""
+    return message
+
+
 def translate(lang: Lang, message: str, /, **values: object) -> str:
     """`message` in `lang`, with `%(name)s` placeholders filled (the templates' own format)."""
     text = translations(lang).gettext(message)
