@@ -59,7 +59,7 @@ async def _list_page(
     pool = request.app[keys.POOL]
     lang = pages.lang_of(request)
     return pages.render(
-        request, "accounts/admin_list.html", title=translate(lang, "Accounts"), status=status,
+        request, "accounts/admin_list.html", title=translate(lang, N_("Accounts")), status=status,
         context={"accounts": await store.list_accounts(pool),
                  "agencies": await catalog.list_agencies(pool), "roles": store.ROLES,
                  "error": error and translate(lang, error.message, **error.values),
@@ -92,14 +92,16 @@ async def create(request: web.Request, actor: Account) -> web.StreamResponse:
     return _link_page(request, account, token, created=True)
 
 
-def _link_page(request: web.Request, account: Account, token: str, *, created: bool) -> web.Response:
+def _link_page(
+    request: web.Request, account: Account, token: str, *, created: bool
+) -> web.Response:
     """The reset link, shown this once (never stored): the admin hands it to the person."""
     config = request.app[keys.CONFIG]
     tz = zoneinfo.ZoneInfo(config.timezone)
     until = dt.datetime.now(tz) + dt.timedelta(hours=config.accounts.reset_link_hours)
     lang = pages.lang_of(request)
     return pages.render(
-        request, "accounts/admin_link.html", title=translate(lang, "Reset link"),
+        request, "accounts/admin_link.html", title=translate(lang, N_("Reset link")),
         context={"account": account, "created": created,
                  "link": resets.link(config.base_url or str(request.url.origin()), token),
                  "until": until.strftime("%Y-%m-%d %H:%M"),

@@ -82,7 +82,9 @@ def run(
     async def create(conn: asyncpg.Connection) -> int:
         hashed = None
         if not args.reset_link:
-            password = read_password(args, settings.password_min_length, (args.username, args.email))
+            password = read_password(
+                args, settings.password_min_length, (args.username, args.email)
+            )
             hashed = await passwords.Passwords(settings.password_hashing).hash(password)
         account = await manage.create(
             conn, None, username=args.username, role=args.role, agency=args.agency,
@@ -152,4 +154,3 @@ def run(
 
 def _role(account: Account) -> str:
     return f"agency:{account.agency}" if account.role == "agency" else account.role
-

@@ -71,7 +71,9 @@ async def change_role(
     return changed
 
 
-async def change_email(conn: Conn, actor: Account | None, target: Account, email: str | None) -> None:
+async def change_email(
+    conn: Conn, actor: Account | None, target: Account, email: str | None
+) -> None:
     email = store.check_email(email.strip() if email else None)
     if email != target.email:
         await store.set_email(conn, target.id, email)
@@ -104,5 +106,3 @@ async def reset_link_token(conn: Conn, actor: Account | None, target: Account, h
     log.info("%s issued a password reset link for account %s (valid %d h)",
              _by(actor), target.username, hours)  # fmt: skip
     return token
-
-

@@ -17,6 +17,7 @@ from typing import Final, TypeVar
 import argon2
 
 from collector.config import PasswordHashing
+from collector.i18n_catalog import N_
 
 T = TypeVar("T")
 MAX_AT_ONCE: Final = 2  # the machine's cores; more at once only makes each slower
@@ -101,12 +102,13 @@ def check_new_password(
     """Refuse a new password that is too short or too long, does not match its confirmation,
     or is the account's username or e-mail address."""
     if password != confirm:
-        raise PasswordRuleError("The two passwords differ.")
+        raise PasswordRuleError(N_("The two passwords differ."))
     if len(password) < min_length:
         raise PasswordRuleError(
-            "A password has at least %(n)s characters; a few words make a good one.", n=min_length
+            N_("A password has at least %(n)s characters; a few words make a good one."),
+            n=min_length,
         )
     if len(password) > MAX_LENGTH:
-        raise PasswordRuleError("A password has at most %(n)s characters.", n=MAX_LENGTH)
+        raise PasswordRuleError(N_("A password has at most %(n)s characters."), n=MAX_LENGTH)
     if any(n and password.strip().casefold() == n.casefold() for n in names):
-        raise PasswordRuleError("The password may not be the username or e-mail address.")
+        raise PasswordRuleError(N_("The password may not be the username or e-mail address."))

@@ -65,6 +65,4 @@ async def spend(conn: Conn, token: str) -> int | None:
 
 
 async def purge(conn: Executor) -> None:
-    await conn.execute(
-        "DELETE FROM password_resets WHERE expires_at < now() - interval '30 days'"
-    )
+    await conn.execute("DELETE FROM password_resets WHERE expires_at < now() - interval '30 days'")

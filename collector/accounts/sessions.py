@@ -91,9 +91,7 @@ async def start(
     """A new session; returns (the id for the cookie, its hash)."""
     session_id = secrets.token_urlsafe(32)
     digest = id_hash(session_id)
-    lifetime = (
-        dt.timedelta(hours=config.session_max_hours) if stage == "full" else PENDING_LIFETIME
-    )
+    lifetime = dt.timedelta(hours=config.session_max_hours) if stage == "full" else PENDING_LIFETIME
     await conn.execute(
         "INSERT INTO account_sessions (id_hash, account_id, stage, expires_at)"
         " VALUES ($1, $2, $3, now() + $4::interval)",

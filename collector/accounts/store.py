@@ -15,6 +15,7 @@ import asyncpg
 import msgspec
 
 from collector.db import Executor
+from collector.i18n_catalog import N_
 from wire.catalog import Email
 
 Role = Literal["admin", "agency", "viewer"]
@@ -66,8 +67,10 @@ def _account(row: asyncpg.Record) -> Account:
 def check_username(username: str) -> str:
     if not USERNAME.fullmatch(username):
         raise AccountError(
-            "A username is 2 to 64 letters, digits, dots, dashes or underscores, starting with a"
-            " letter or digit.",
+            N_(
+                "A username is 2 to 64 letters, digits, dots, dashes or underscores, starting with a"
+                " letter or digit."
+            ),
             field="username",
         )
     return username
@@ -79,19 +82,19 @@ def check_email(email: str | None) -> str | None:
     try:
         return msgspec.convert(email, Email)
     except msgspec.ValidationError:
-        raise AccountError("Not an e-mail address.", field="email") from None
+        raise AccountError(N_("Not an e-mail address."), field="email") from None
 
 
 async def check_role(conn: Executor, role: str, agency: str | None) -> str | None:
     """The agency the role needs (an agency operator's), or None; refuses what does not fit."""
     if role not in ROLES:
-        raise AccountError("Choose a role.", field="role")
+        raise AccountError(N_("Choose a role."), field="role")
     if role != "agency":
         return None
     if not agency:
-        raise AccountError("An agency operator needs an agency.", field="agency")
+        raise AccountError(N_("An agency operator needs an agency."), field="agency")
     if await conn.fetchval("SELECT 1 FROM agencies WHERE id = $1", agency) is None:
-        raise AccountError("No agency %(agency)s.", field="agency", agency=agency)
+        raise AccountError(N_("No agency %(agency)s."), field="agency", agency=agency)
     return agency
 
 
@@ -114,8 +117,10 @@ async def create_account(
         )  # fmt: skip
     except asyncpg.UniqueViolationError as exc:
         if "email" in (exc.constraint_name or ""):
-            raise AccountError("Another account has this e-mail address.", field="email") from exc
-        raise AccountError("This username is taken.", field="username") from exc
+            raise AccountError(
+                N_("Another account has this e-mail address."), field="email"
+            ) from exc
+        raise AccountError(N_("This username is taken."), field="username") from exc
     assert row is not None
     return _account(row)
 
@@ -189,7 +194,7 @@ async def set_email(conn: Executor, account_id: int, email: str | None) -> None:
     try:
         await conn.execute("UPDATE accounts SET email = $2 WHERE id = $1", account_id, email)
     except asyncpg.UniqueViolationError as exc:
-        raise AccountError("Another account has this e-mail address.", field="email") from exc
+        raise AccountError(N_("Another account has this e-mail address."), field="email") from exc
 
 
 async def set_disabled(conn: Executor, account_id: int, disabled: bool) -> bool:

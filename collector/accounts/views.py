@@ -114,7 +114,7 @@ def _signin_page(
 ) -> web.Response:
     lang = lang_of(request)
     return render(
-        request, "accounts/signin.html", title=translate(lang, "Sign in"), status=status,
+        request, "accounts/signin.html", title=translate(lang, N_("Sign in")), status=status,
         context={"next": pages.local_target(request.query.get("next")), "error": error,
                  "name": name, "notice": notice(request)},
     )  # fmt: skip
@@ -152,7 +152,7 @@ async def signin_submit(request: web.Request) -> web.StreamResponse:
         app[keys.METRICS].signins.labels("failed").inc()
         return _signin_page(
             request, status=401, name=name,
-            error=translate(lang, "Wrong username, e-mail address or password."),
+            error=translate(lang, N_("Wrong username, e-mail address or password.")),
         )  # fmt: skip
     old = current_session(request)
     if old is not None:  # signing in again in this browser: the previous session ends
@@ -177,10 +177,12 @@ async def signout(request: web.Request) -> web.StreamResponse:
     return resp
 
 
-def _code_page(request: web.Request, *, status: int = 200, error: str | None = None) -> web.Response:
+def _code_page(
+    request: web.Request, *, status: int = 200, error: str | None = None
+) -> web.Response:
     lang = lang_of(request)
     return render(
-        request, "accounts/code.html", title=translate(lang, "Second factor"), status=status,
+        request, "accounts/code.html", title=translate(lang, N_("Second factor")), status=status,
         context={"next": pages.local_target(request.query.get("next")), "error": error},
     )  # fmt: skip
 
@@ -233,7 +235,7 @@ async def _enrol_page(
     uri = totp.provisioning_uri(secret, session.account.username)
     lang = lang_of(request)
     return render(
-        request, "accounts/enrol.html", title=translate(lang, "Set up a second factor"),
+        request, "accounts/enrol.html", title=translate(lang, N_("Set up a second factor")),
         status=status,
         context={"secret": " ".join(secret[i:i + 4] for i in range(0, len(secret), 4)),
                  "uri": uri, "qr": totp.qr_svg(uri), "error": error,
@@ -255,7 +257,9 @@ def _enrol_session(request: web.Request) -> sessions.Session | None:
 async def enrol_form(request: web.Request) -> web.StreamResponse:
     session = _enrol_session(request)
     if session is None:
-        return redirect(href(lang_of(request), ACCOUNT_PATH if current_account(request) else SIGNIN_PATH))
+        return redirect(
+            href(lang_of(request), ACCOUNT_PATH if current_account(request) else SIGNIN_PATH)
+        )
     return await _enrol_page(request, session)
 
 
@@ -272,7 +276,7 @@ async def enrol_submit(request: web.Request) -> web.StreamResponse:
     if outcome.result != "ok" or outcome.session_id is None:
         return await _enrol_page(
             request, session, status=400,
-            error=translate(lang, "Wrong code. Use the six digits your authenticator app shows now."),
+            error=translate(lang, N_("Wrong code. Use the six digits your authenticator app shows now.")),
         )  # fmt: skip
     if session.stage == "enrol":
         app[keys.METRICS].signins.labels("ok").inc()
@@ -293,7 +297,7 @@ def _account_page(
     lang = lang_of(request)
     config = request.app[keys.CONFIG].accounts
     return render(
-        request, "accounts/account.html", title=translate(lang, "Your account"), status=status,
+        request, "accounts/account.html", title=translate(lang, N_("Your account")), status=status,
         context={"account": account, "error": error, "notice": notice(request),
                  "min_length": config.password_min_length,
                  "may_manage_accounts": access.may_manage_accounts(account)},
@@ -327,7 +331,7 @@ async def password_submit(request: web.Request, account: Account) -> web.StreamR
         return locked_out(request, outcome.locked_until)
     if outcome.result != "ok":
         return _account_page(request, account, status=401,
-                             error=translate(lang, "The current password is wrong."))  # fmt: skip
+                             error=translate(lang, N_("The current password is wrong.")))  # fmt: skip
     return redirect(href(lang, ACCOUNT_PATH, done="password"))
 
 
@@ -346,7 +350,7 @@ def _reset_page(request: web.Request, account: Account, *, status: int = 200,
                 error: str | None = None) -> web.Response:  # fmt: skip
     lang = lang_of(request)
     return render(
-        request, "accounts/reset.html", title=translate(lang, "Set your password"), status=status,
+        request, "accounts/reset.html", title=translate(lang, N_("Set your password")), status=status,
         context={"account": account, "error": error,
                  "min_length": request.app[keys.CONFIG].accounts.password_min_length},
     )  # fmt: skip

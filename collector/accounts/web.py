@@ -25,6 +25,7 @@ from collector.accounts import csrf, pages, sessions
 from collector.accounts.passwords import Passwords
 from collector.accounts.sessions import Session
 from collector.accounts.store import Account
+from collector.i18n_catalog import N_
 from collector.web import keys
 from collector.web.errors import DB_UNAVAILABLE, Handler
 
@@ -76,8 +77,8 @@ async def accounts_middleware(request: web.Request, handler: Handler) -> web.Str
         except DB_UNAVAILABLE as exc:
             log.warning("database unavailable for %s: %s", request.path, exc)
             resp = pages.message(
-                request, 503, "Temporarily unavailable",
-                "The portal cannot reach its database right now. Try again in a minute.",
+                request, 503, N_("Temporarily unavailable"),
+                N_("The portal cannot reach its database right now. Try again in a minute."),
             )  # fmt: skip
             resp.headers["Retry-After"] = "5"
             return resp
@@ -98,8 +99,8 @@ async def accounts_middleware(request: web.Request, handler: Handler) -> web.Str
             if request.method in csrf.SAFE_METHODS:
                 return pages.redirect(pages.href(pages.lang_of(request), step))
             return pages.message(
-                request, 403, "Finish signing in",
-                "Finish signing in first; nothing was changed.", link=("Continue", step),
+                request, 403, N_("Finish signing in"),
+                N_("Finish signing in first; nothing was changed."), link=(N_("Continue"), step),
             )  # fmt: skip
 
     request[templating.REQUEST_CONTEXT] = {
@@ -107,7 +108,9 @@ async def accounts_middleware(request: web.Request, handler: Handler) -> web.Str
         "may_manage_accounts": access.may_manage_accounts(current_account(request)),
         csrf.FIELD: csrf.LazyToken(request, config),
         "signin_href": pages.href(
-            pages.lang_of(request), SIGNIN_PATH, next=request.path_qs if request.path != "/" else None
+            pages.lang_of(request),
+            SIGNIN_PATH,
+            next=request.path_qs if request.path != "/" else None,
         ),
     }
     try:
@@ -132,41 +135,43 @@ async def _check_form(request: web.Request) -> web.Response | None:
     config = app[keys.CONFIG]
     if request.content_length is not None and request.content_length > MAX_FORM_BYTES:
         return pages.message(
-            request, 413, "Form too large",
-            "The form is larger than %(n)s bytes; nothing was changed.", n=MAX_FORM_BYTES,
+            request, 413, N_("Form too large"),
+            N_("The form is larger than %(n)s bytes; nothing was changed."), n=MAX_FORM_BYTES,
         )  # fmt: skip
     try:
         async with asyncio.timeout(config.limits.body_timeout_seconds):
             form = await request.post()
     except TimeoutError:
-        resp = pages.message(request, 408, "Form incomplete", "The form did not arrive in time.")
+        resp = pages.message(
+            request, 408, N_("Form incomplete"), N_("The form did not arrive in time.")
+        )
         resp.force_close()
         return resp
     except web.HTTPRequestEntityTooLarge:
         return pages.message(
-            request, 413, "Form too large",
-            "The form is larger than %(n)s bytes; nothing was changed.", n=MAX_FORM_BYTES,
+            request, 413, N_("Form too large"),
+            N_("The form is larger than %(n)s bytes; nothing was changed."), n=MAX_FORM_BYTES,
         )  # fmt: skip
     except ValueError:  # a malformed multipart body
-        return pages.message(request, 400, "Bad form", "The form could not be read.")
+        return pages.message(request, 400, N_("Bad form"), N_("The form could not be read."))
     sent = form.get(csrf.FIELD)
     reason = None
     if csrf.foreign_origin(request, config.base_url):
-        reason = "The form was sent from another site, so it was refused; nothing was changed."
+        reason = N_("The form was sent from another site, so it was refused; nothing was changed.")
     elif not csrf.token_matches(sent if isinstance(sent, str) else None,
                                 csrf.expected_token(request, config.accounts)):  # fmt: skip
         if had_dead_cookie(request):
-            reason = (
+            reason = N_(
                 "Your session has ended (signed out, expired, or ended by a change to the"
                 " account), so the form was refused; nothing was changed. Sign in again."
             )
         elif not sent:
-            reason = (
+            reason = N_(
                 "The form came without its security token, so it was refused; nothing was"
                 " changed. Reload the page and send the form again."
             )
         else:
-            reason = (
+            reason = N_(
                 "The form's security token is wrong or out of date, so it was refused; nothing"
                 " was changed. Reload the page and send the form again."
             )
@@ -175,6 +180,6 @@ async def _check_form(request: web.Request) -> web.Response | None:
     app[keys.METRICS].csrf_refused.inc()
     log.info("refused %s %s: %s", request.method, request.path, reason.split(",")[0])
     return pages.message(
-        request, 403, "Form refused", reason,
-        link=("Sign in", pages.href(pages.lang_of(request), SIGNIN_PATH)),
+        request, 403, N_("Form refused"), reason,
+        link=(N_("Sign in"), pages.href(pages.lang_of(request), SIGNIN_PATH)),
     )  # fmt: skip

@@ -8,9 +8,9 @@ from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
+import aiohttp
 import asyncpg
 import pyotp
-import aiohttp
 from aiohttp import ClientResponse
 from aiohttp.test_utils import TestServer
 from yarl import URL

@@ -141,13 +141,17 @@ async def test_idle_and_absolute_expiry(people: str) -> None:
     async with portal(people) as base, browser(base) as b:
         await b.sign_in("viewer")
         assert await _signed_in_as(b) == "viewer"
-        await _execute(people, "UPDATE account_sessions SET last_seen_at = now() - interval '61 minutes'")
+        await _execute(
+            people, "UPDATE account_sessions SET last_seen_at = now() - interval '61 minutes'"
+        )
         resp = await b.get("/account")
         assert resp.status == 303  # idle for longer than session_idle_minutes (60)
         assert b.cookie() is None  # the dead cookie is deleted from the browser
 
         await b.sign_in("viewer")
-        await _execute(people, "UPDATE account_sessions SET expires_at = now() - interval '1 second'")
+        await _execute(
+            people, "UPDATE account_sessions SET expires_at = now() - interval '1 second'"
+        )
         assert (await b.get("/account")).status == 303  # past session_max_hours, however active
 
 
@@ -155,14 +159,22 @@ async def test_a_form_from_an_ended_session_says_so_and_changes_nothing(people: 
     async with portal(people) as base, browser(base) as b:
         await b.sign_in("dinkes-op")
         token = await b.form_token("/account")
-        await _execute(people, "UPDATE account_sessions SET expires_at = now() - interval '1 second'")
-        before = await _count(people, "SELECT count(*) FROM accounts WHERE password_changed_at IS NOT NULL AND username = 'dinkes-op' AND password_changed_at > now() - interval '1 minute'")
+        await _execute(
+            people, "UPDATE account_sessions SET expires_at = now() - interval '1 second'"
+        )
+        before = await _count(
+            people,
+            "SELECT count(*) FROM accounts WHERE password_changed_at IS NOT NULL AND username = 'dinkes-op' AND password_changed_at > now() - interval '1 minute'",
+        )
         resp = await b.post("/account/password?lang=en", {
             "csrf_token": token, "current": PASSWORD, "new": "a brand new passphrase",
             "confirm": "a brand new passphrase"})  # fmt: skip
         assert resp.status == 403
         assert "Your session has ended" in await resp.text()
-        after = await _count(people, "SELECT count(*) FROM accounts WHERE username = 'dinkes-op' AND password_changed_at > now() - interval '1 minute'")
+        after = await _count(
+            people,
+            "SELECT count(*) FROM accounts WHERE username = 'dinkes-op' AND password_changed_at > now() - interval '1 minute'",
+        )
         assert before == after
 
 
@@ -224,8 +236,11 @@ async def test_the_session_cookie_is_secure_httponly_samesite(people: str) -> No
     async with portal(people, config) as base, browser(base) as b:
         page = await b.session.get(base + "/signin")
         seed = page.cookies["__Host-pantau_csrf"]
-        assert seed["secure"] and seed["httponly"] and seed["samesite"] == "Strict"
-        assert seed["path"] == "/" and not seed["domain"]
+        assert seed["secure"]
+        assert seed["httponly"]
+        assert seed["samesite"] == "Strict"
+        assert seed["path"] == "/"
+        assert not seed["domain"]
         token = csrf_of(await page.text())
         # aiohttp's client keeps Secure cookies off plain http, as browsers do: sent by hand.
         resp = await b.session.post(
@@ -234,8 +249,12 @@ async def test_the_session_cookie_is_secure_httponly_samesite(people: str) -> No
         )  # fmt: skip
         assert resp.status == 303
         cookie = resp.cookies["__Host-pantau_session"]
-        assert cookie["secure"] and cookie["httponly"] and cookie["samesite"] == "Lax"
-        assert cookie["path"] == "/" and not cookie["domain"] and not cookie["max-age"]
+        assert cookie["secure"]
+        assert cookie["httponly"]
+        assert cookie["samesite"] == "Lax"
+        assert cookie["path"] == "/"
+        assert not cookie["domain"]
+        assert not cookie["max-age"]
 
 
 # --- lock-out -----------------------------------------------------------------------------------
@@ -260,7 +279,13 @@ async def test_lock_out_per_account_and_its_end(people: str) -> None:
         await _execute(people, "UPDATE signin_failures SET at = at - interval '16 minutes'")
         assert (await b.sign_in("dinkes-op")).status == 303
         # And a success forgets the account's failures.
-        assert await _count(people, "SELECT count(*) FROM signin_failures WHERE at > now() - interval '1 minute'") == 0
+        assert (
+            await _count(
+                people,
+                "SELECT count(*) FROM signin_failures WHERE at > now() - interval '1 minute'",
+            )
+            == 0
+        )
 
 
 async def test_lock_out_per_address(people: str) -> None:
@@ -282,7 +307,7 @@ async def test_parallel_guesses_all_count(people: str) -> None:
             for i in range(12)
         ])  # fmt: skip
         statuses = sorted(r.status for r in results)
-        assert statuses.count(401) == 5 and statuses.count(429) == 7, statuses
+        assert (statuses.count(401), statuses.count(429)) == (5, 7), statuses
 
 
 async def test_behind_a_trusted_proxy_the_forwarded_address_counts(people: str) -> None:
@@ -308,7 +333,9 @@ async def test_behind_a_trusted_proxy_the_forwarded_address_counts(people: str) 
 
 async def test_forms_without_or_with_a_wrong_token_change_nothing(people: str) -> None:
     await make_account(people, "boss", "admin", totp_secret=None)
-    await _execute(people, "UPDATE accounts SET totp_secret = 'JBSWY3DPEHPK3PXP' WHERE username = 'boss'")
+    await _execute(
+        people, "UPDATE accounts SET totp_secret = 'JBSWY3DPEHPK3PXP' WHERE username = 'boss'"
+    )
     async with portal(people) as base, browser(base) as b:
         await b.sign_in("dinkes-op")
         good = await b.form_token("/account")
