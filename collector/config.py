@@ -164,7 +164,8 @@ class CollectorConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, k
     database_url_env: Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")] = (
         "DATABASE_URL"
     )
-    public_catalog: bool = True  # catalogue reads without a token (the portal is public)
+    # Catalogue reads and the portal without a token or an account; else any token or account.
+    public_catalog: bool = True
     # Owners' e-mail and phone in the catalogue API and portal for callers without an admin or
     # agency token. Personal data: off unless the owners agreed to be published.
     public_contacts: bool = False

@@ -30,11 +30,6 @@ def account_path(account_id: int) -> str:
     return f"{ADMIN_PATH}/{account_id}"
 
 
-def _form_field(form: object, name: str, limit: int = 300) -> str:
-    value = form.get(name) if hasattr(form, "get") else None
-    return value.strip()[:limit] if isinstance(value, str) else ""
-
-
 async def _target(request: web.Request) -> Account | None:
     raw = request.match_info["id"]
     if not raw.isascii() or not raw.isdigit() or len(raw) > 18:
@@ -75,7 +70,7 @@ async def list_page(request: web.Request, actor: Account) -> web.StreamResponse:
 @signed_in(access.may_manage_accounts)
 async def create(request: web.Request, actor: Account) -> web.StreamResponse:
     form = await request.post()
-    values = {k: _form_field(form, k) for k in ("username", "email", "role", "agency")}
+    values = {k: pages.form_text(form, k).strip() for k in ("username", "email", "role", "agency")}
     pool = request.app[keys.POOL]
     config = request.app[keys.CONFIG]
     try:
@@ -143,10 +138,10 @@ async def update(request: web.Request, actor: Account) -> web.StreamResponse:
     try:
         async with request.app[keys.POOL].acquire() as conn:
             changed = await manage.change_role(
-                conn, actor, target, role=_form_field(form, "role"),
-                agency=_form_field(form, "agency") or None,
+                conn, actor, target, role=pages.form_text(form, "role"),
+                agency=pages.form_text(form, "agency") or None,
             )  # fmt: skip
-            await manage.change_email(conn, actor, changed, _form_field(form, "email") or None)
+            await manage.change_email(conn, actor, changed, pages.form_text(form, "email") or None)
     except AccountError as exc:
         return await _account_page(request, target, status=400, error=exc)
     return _done(request, target, "saved")

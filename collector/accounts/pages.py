@@ -31,6 +31,12 @@ def href(lang: Lang, path: str, **params: str | None) -> str:
     return path + ("?" + urlencode(query) if query else "")
 
 
+def form_text(form: Mapping[str, object], name: str, limit: int = 300) -> str:
+    """A form field's text, cut at `limit` characters ("" when absent or a file)."""
+    value = form.get(name)
+    return value[:limit] if isinstance(value, str) else ""
+
+
 def local_target(target: str | None) -> str:
     """Where to go after signing in: a path of this site only (never `//host` or a URL)."""
     if not target or not target.startswith("/") or target.startswith(("//", "/\\")):

@@ -10,7 +10,8 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from collector import access
-from collector.accounts import pages, sessions, signin, totp
+from collector.accounts import pages, resets, sessions, signin, store, totp
+from collector.accounts.lockout import client_address
 from collector.accounts.pages import href, lang_of, redirect, render
 from collector.accounts.passwords import HashingBusy, PasswordRuleError
 from collector.accounts.store import Account
@@ -77,11 +78,6 @@ def _start(request: web.Request, resp: web.StreamResponse, session_id: str) -> N
     sessions.set_cookie(resp, config, sessions.session_cookie(config), session_id)
 
 
-def _field(form: object, name: str, limit: int = 1024) -> str:
-    value = form.get(name) if hasattr(form, "get") else None
-    return value[:limit] if isinstance(value, str) else ""
-
-
 def locked_out(request: web.Request, until: dt.datetime) -> web.Response:
     """429, the same for every name and address: when to try again, in the office's time."""
     tz = zoneinfo.ZoneInfo(request.app[keys.CONFIG].timezone)
@@ -128,16 +124,16 @@ async def signin_submit(request: web.Request) -> web.StreamResponse:
     form = await request.post()
     app = request.app
     config = app[keys.CONFIG].accounts
-    name = _field(form, "name", 300)
+    name = pages.form_text(form, "name", 300)
     lang = lang_of(request)
     try:
         outcome = await signin.with_password(
             app[keys.POOL], app[PASSWORDS], config, name=name,
-            password=_field(form, "password", 4096), address=_address(request),
+            password=pages.form_text(form, "password", 4096), address=_address(request),
         )  # fmt: skip
     except HashingBusy:
         return busy(request)
-    target = pages.local_target(_field(form, "next", 2000))
+    target = pages.local_target(pages.form_text(form, "next", 2000))
     if outcome.result == "locked_out" and outcome.locked_until is not None:
         return locked_out(request, outcome.locked_until)
     if outcome.result == "busy":
@@ -203,7 +199,7 @@ async def code_submit(request: web.Request) -> web.StreamResponse:
     app = request.app
     outcome = await signin.with_code(
         app[keys.POOL], app[keys.CONFIG].accounts, session,
-        code=_field(form, "code", 20), address=_address(request),
+        code=pages.form_text(form, "code", 20), address=_address(request),
     )  # fmt: skip
     if outcome.result == "locked_out" and outcome.locked_until is not None:
         return locked_out(request, outcome.locked_until)
@@ -216,7 +212,7 @@ async def code_submit(request: web.Request) -> web.StreamResponse:
         )
         return _code_page(request, status=401, error=translate(lang, error))
     app[keys.METRICS].signins.labels("ok").inc()
-    resp = redirect(pages.local_target(_field(form, "next", 2000)))
+    resp = redirect(pages.local_target(pages.form_text(form, "next", 2000)))
     _start(request, resp, outcome.session_id)
     return resp
 
@@ -271,7 +267,7 @@ async def enrol_submit(request: web.Request) -> web.StreamResponse:
     form = await request.post()
     app = request.app
     outcome = await signin.enrol(
-        app[keys.POOL], app[keys.CONFIG].accounts, session, code=_field(form, "code", 20)
+        app[keys.POOL], app[keys.CONFIG].accounts, session, code=pages.form_text(form, "code", 20)
     )
     if outcome.result != "ok" or outcome.session_id is None:
         return await _enrol_page(
@@ -280,7 +276,7 @@ async def enrol_submit(request: web.Request) -> web.StreamResponse:
         )  # fmt: skip
     if session.stage == "enrol":
         app[keys.METRICS].signins.labels("ok").inc()
-        target = pages.local_target(_field(form, "next", 2000))
+        target = pages.local_target(pages.form_text(form, "next", 2000))
     else:
         target = href(lang, ACCOUNT_PATH, done="second_factor")
     resp = redirect(target)
@@ -319,8 +315,8 @@ async def password_submit(request: web.Request, account: Account) -> web.StreamR
     try:
         outcome = await signin.change_password(
             app[keys.POOL], app[PASSWORDS], app[keys.CONFIG].accounts, session,
-            current=_field(form, "current", 4096), new=_field(form, "new", 4096),
-            confirm=_field(form, "confirm", 4096), address=_address(request),
+            current=pages.form_text(form, "current", 4096), new=pages.form_text(form, "new", 4096),
+            confirm=pages.form_text(form, "confirm", 4096), address=_address(request),
         )  # fmt: skip
     except PasswordRuleError as exc:
         return _account_page(request, account, status=400,
@@ -357,8 +353,6 @@ def _reset_page(request: web.Request, account: Account, *, status: int = 200,
 
 
 async def reset_form(request: web.Request) -> web.StreamResponse:
-    from collector.accounts import resets, store
-
     pool = request.app[keys.POOL]
     account_id = await resets.valid_account(pool, request.match_info["token"])
     account = await store.get_account(pool, account_id) if account_id is not None else None
@@ -368,8 +362,6 @@ async def reset_form(request: web.Request) -> web.StreamResponse:
 
 
 async def reset_submit(request: web.Request) -> web.StreamResponse:
-    from collector.accounts import resets, store
-
     app = request.app
     token = request.match_info["token"]
     form = await request.post()
@@ -377,7 +369,7 @@ async def reset_submit(request: web.Request) -> web.StreamResponse:
     try:
         account = await signin.reset_password(
             app[keys.POOL], app[PASSWORDS], app[keys.CONFIG].accounts, token=token,
-            new=_field(form, "new", 4096), confirm=_field(form, "confirm", 4096),
+            new=pages.form_text(form, "new", 4096), confirm=pages.form_text(form, "confirm", 4096),
         )  # fmt: skip
     except PasswordRuleError as exc:
         account_id = await resets.valid_account(app[keys.POOL], token)
@@ -394,6 +386,4 @@ async def reset_submit(request: web.Request) -> web.StreamResponse:
 
 
 def _address(request: web.Request) -> str:
-    from collector.accounts.lockout import client_address
-
     return client_address(request, request.app[keys.CONFIG].accounts)

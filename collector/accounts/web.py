@@ -107,11 +107,7 @@ async def accounts_middleware(request: web.Request, handler: Handler) -> web.Str
         "current_account": current_account(request),
         "may_manage_accounts": access.may_manage_accounts(current_account(request)),
         csrf.FIELD: csrf.LazyToken(request, config),
-        "signin_href": pages.href(
-            pages.lang_of(request),
-            SIGNIN_PATH,
-            next=request.path_qs if request.path != "/" else None,
-        ),
+        "signin_href": pages.href(pages.lang_of(request), SIGNIN_PATH, next=_back_to(request)),
     }
     try:
         answer = await handler(request)
@@ -119,6 +115,14 @@ async def accounts_middleware(request: web.Request, handler: Handler) -> web.Str
         _finish(request, exc)
         raise
     return _finish(request, answer)
+
+
+def _back_to(request: web.Request) -> str | None:
+    """Where signing in from this page returns to: the page itself, unless it is the start
+    page or one of signing in (or a reset link, which must not linger in a URL)."""
+    if request.path == "/" or request.path.startswith(("/signin", "/signout", "/reset/")):
+        return None
+    return request.path_qs
 
 
 def _finish(request: web.Request, resp: web.StreamResponse) -> web.StreamResponse:
