@@ -22,6 +22,7 @@ from collector.accounts.web import (
     SIGNIN_PATH,
     current_account,
     current_session,
+    had_dead_cookie,
 )
 from collector.i18n_catalog import N_, translate
 from collector.web import keys
@@ -32,6 +33,10 @@ ACCOUNT_PATH = "/account"
 # Notices after a redirect (`?done=...`): what just happened, in one line.
 NOTICES = {
     "signed_out": N_("You are signed out."),
+    "session_ended": N_(
+        "Your session has ended (signed out elsewhere, expired, or ended by a change to the"
+        " account). Sign in again."
+    ),
     "password_set": N_("Your password is set. Sign in with it."),
     "password": N_("Your password is changed; your other sessions were ended."),
     "second_factor": N_("Your second factor is set up; your other sessions were ended."),
@@ -49,7 +54,8 @@ def signed_in(
             lang = lang_of(request)
             if account is None:
                 if request.method == "GET":
-                    return redirect(href(lang, SIGNIN_PATH, next=request.path_qs))
+                    done = "session_ended" if had_dead_cookie(request) else None
+                    return redirect(href(lang, SIGNIN_PATH, next=request.path_qs, done=done))
                 return pages.message(
                     request, 401, N_("Sign in first"),
                     N_("This needs you to be signed in; nothing was changed."),

@@ -107,7 +107,9 @@ async def accounts_middleware(request: web.Request, handler: Handler) -> web.Str
         "current_account": current_account(request),
         "may_manage_accounts": access.may_manage_accounts(current_account(request)),
         csrf.FIELD: csrf.LazyToken(request, config),
-        "signin_href": pages.href(pages.lang_of(request), SIGNIN_PATH, next=_back_to(request)),
+        "signin_href": None
+        if session is not None and session.stage != "full"
+        else pages.href(pages.lang_of(request), SIGNIN_PATH, next=_back_to(request)),
     }
     try:
         answer = await handler(request)

@@ -146,6 +146,9 @@ async def test_idle_and_absolute_expiry(people: str) -> None:
         )
         resp = await b.get("/account")
         assert resp.status == 303  # idle for longer than session_idle_minutes (60)
+        assert resp.headers["Location"] == "/signin?next=%2Faccount&done=session_ended"
+        notice = await (await b.get("/signin?done=session_ended&lang=en")).text()
+        assert "Your session has ended" in notice
         assert b.cookie() is None  # the dead cookie is deleted from the browser
 
         await b.sign_in("viewer")
