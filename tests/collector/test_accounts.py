@@ -406,6 +406,12 @@ async def test_an_operator_cannot_use_the_admin_pages(people: str) -> None:
         op_id = await _count(people, "SELECT id FROM accounts WHERE username = 'kominfo-op'")
         resp = await b.post(f"/admin/accounts/{op_id}/disable", {}, token_from="/account")
         assert resp.status == 403
+    async with portal(people) as base, browser(base) as b:
+        await b.sign_in("viewer")  # reads everything, changes nothing
+        assert (await b.get("/admin/accounts")).status == 403
+        resp = await b.post("/admin/accounts", {"username": "sneaky", "role": "viewer"},
+                            token_from="/account")  # fmt: skip
+        assert resp.status == 403
     assert await _count(people, "SELECT count(*) FROM accounts WHERE username = 'sneaky'") == 0
     assert await _count(people, "SELECT count(*) FROM accounts WHERE disabled_at IS NOT NULL") == 0
 
