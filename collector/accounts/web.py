@@ -129,8 +129,10 @@ def _back_to(request: web.Request) -> str | None:
 
 def _finish(request: web.Request, resp: web.StreamResponse) -> web.StreamResponse:
     config = request.app[keys.CONFIG].accounts
-    if had_dead_cookie(request) and not resp.prepared and SESSION not in request:
-        sessions.delete_cookie(resp, config, sessions.session_cookie(config))
+    name = sessions.session_cookie(config)
+    # A dead cookie is deleted, unless this very answer sets a new one (signing in again).
+    if had_dead_cookie(request) and not resp.prepared and name not in resp.cookies:
+        sessions.delete_cookie(resp, config, name)
     csrf.finish(request, resp, config)
     return resp
 

@@ -158,6 +158,17 @@ async def test_idle_and_absolute_expiry(people: str) -> None:
         assert (await b.get("/account")).status == 303  # past session_max_hours, however active
 
 
+async def test_signing_in_while_sending_a_dead_cookie_keeps_the_new_one(people: str) -> None:
+    async with portal(people) as base, browser(base) as b:
+        token = await b.form_token("/signin")  # a sign-in page open in another tab
+        b.set_cookie("a-session-that-ended")
+        resp = await b.post(
+            "/signin", {"name": "viewer", "password": PASSWORD, "csrf_token": token}
+        )
+        assert resp.status == 303
+        assert await _signed_in_as(b) == "viewer"
+
+
 async def test_a_form_from_an_ended_session_says_so_and_changes_nothing(people: str) -> None:
     async with portal(people) as base, browser(base) as b:
         await b.sign_in("dinkes-op")
