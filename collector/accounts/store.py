@@ -14,6 +14,7 @@ from typing import Final, Literal, get_args
 import asyncpg
 import msgspec
 
+from collector import access
 from collector.db import Executor
 from collector.i18n_catalog import N_
 from wire.catalog import Email
@@ -38,6 +39,19 @@ class Account:
     email: str | None = None
     totp: bool = False  # has a second factor
     disabled: bool = False
+
+    # What the catalogue's writes read of their author (collector/catalog/changes.py `Editor`),
+    # so a portal form passes `current_account(request)` where the API passes a token.
+    @property
+    def identity(self) -> str:
+        return f"account:{self.username}"
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == "admin"
+
+    def may_manage_app(self, agency: str) -> bool:
+        return access.may_manage_app(self, agency)
 
 
 @dataclass(frozen=True, kw_only=True)

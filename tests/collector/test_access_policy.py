@@ -100,3 +100,39 @@ async def test_a_viewer_token_reads_everything_and_writes_nothing(seeded_db: str
         assert resp.status == 403
         assert (await c.delete("/api/v1/apps/simpus", headers=bearer(secret))).status == 403
         assert (await c.get("/api/v1/probe/targets", headers=bearer(secret))).status == 403
+
+
+async def test_an_operator_account_writes_only_its_own_agencys_apps(seeded_db: str) -> None:
+    """The catalogue's writes (what the portal's forms call) take an account as they take a
+    token: an operator of dinkes cannot touch diskominfo's app, and nothing changes."""
+    import msgspec
+
+    from collector.catalog import changes, store
+    from wire.catalog import App
+
+    operator = person("agency", "dinkes")
+    website = msgspec.convert(
+        {"id": "website", "name": "Taken over", "agency": "dinkes", "managed_by": "self"}, App
+    )
+    conn = await asyncpg.connect(seeded_db)
+    try:
+        with pytest.raises(changes.ChangeError, match="this account may not manage") as refused:
+            await changes.save_app(conn, website, by=operator, must_be_new=False)
+        assert refused.value.status == 403
+        with pytest.raises(changes.ChangeError) as refused:
+            await changes.delete_app(conn, "website", by=operator)
+        assert refused.value.status == 403
+        kept = await store.get_app(conn, "website")
+        assert kept is not None
+        assert (kept.name, kept.agency) == ("Website Kabupaten", "diskominfo")
+        own = msgspec.convert(
+            {"id": "simrs", "name": "SIMRS", "agency": "dinkes", "managed_by": "vendor",
+             "zones": ["dc"]}, App,
+        )  # fmt: skip
+        assert await changes.save_app(conn, own, by=operator, must_be_new=True) is None
+        far = msgspec.structs.replace(own, zones=["setda-lan"])
+        with pytest.raises(changes.ChangeError, match="not opened to agency"):
+            await changes.save_app(conn, far, by=operator, must_be_new=False)
+        assert await changes.save_app(conn, far, by=person("admin"), must_be_new=False)
+    finally:
+        await conn.close()
