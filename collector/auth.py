@@ -23,7 +23,7 @@ from collector.db import Executor
 if TYPE_CHECKING:
     from collector.audit import Actor
 
-TokenKind = Literal["admin", "agency", "probe", "app"]
+TokenKind = Literal["admin", "agency", "viewer", "probe", "app"]
 TOKEN_PREFIX = "pantau_"  # noqa: S105 (a prefix, not a secret)
 log = logging.getLogger(__name__)
 
@@ -45,6 +45,11 @@ class Principal:
         return f"token:{self.name}"
 
     @property
+    def role(self) -> str:
+        """The token's kind, as the access rules read it (`collector.access`)."""
+        return self.kind
+
+    @property
     def is_admin(self) -> bool:
         return self.kind == "admin"
 
@@ -56,7 +61,10 @@ class Principal:
         return Actor.of_token(self)
 
     def may_manage_app(self, agency: str) -> bool:
-        return self.kind == "admin" or (self.kind == "agency" and self.agency == agency)
+        """The rule is `collector.access.may_manage_app` (tokens and accounts alike)."""
+        from collector import access
+
+        return access.may_manage_app(self, agency)
 
 
 def hash_secret(secret: str) -> bytes:

@@ -17,6 +17,7 @@ import asyncpg
 from aiohttp import web
 
 from collector import db
+from collector.accounts.cli import UserError
 from collector.audit import Actor
 from collector.auth import create_token, list_tokens, revoke_token
 from collector.catalog import spreadsheet, sync
@@ -231,6 +232,13 @@ def cmd_token(args: argparse.Namespace) -> int:
     return run_main(_with_conn(_dsn(config), actions[args.action]))
 
 
+def cmd_user(args: argparse.Namespace) -> int:
+    from collector.accounts import cli as user_cli
+
+    config = _config(args)
+    return user_cli.run(args, config, lambda fn: run_main(_with_conn(_dsn(config), fn)))
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     from collector.review.monthly import MONTH_PATTERN
     from collector.review.render import RENDERERS
@@ -357,7 +365,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     tok = sub.add_parser("token", help="API tokens").add_subparsers(dest="action", required=True)
     p = tok.add_parser("create", parents=[common], help="create a token; prints the secret once")
-    p.add_argument("--kind", required=True, choices=["admin", "agency", "probe", "app"])
+    p.add_argument("--kind", required=True, choices=["admin", "agency", "viewer", "probe", "app"])
     p.add_argument("--name")
     p.add_argument("--agency", help="for --kind agency")
     p.add_argument("--zone", help="for --kind probe")
@@ -368,6 +376,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = tok.add_parser("revoke", parents=[common], help="revoke a token")
     p.add_argument("id", type=int)
     p.set_defaults(func=cmd_token)
+
+    from collector.accounts import cli as user_cli
+
+    user_cli.add_parser(sub, common)
+    sub.choices["user"].set_defaults(func=cmd_user)
     return parser
 
 
@@ -376,7 +389,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args))
-    except (ConfigError, sync.CatalogError, CliError) as exc:
+    except (ConfigError, sync.CatalogError, CliError, UserError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except asyncpg.PostgresError as exc:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import zoneinfo
 from pathlib import Path
@@ -119,13 +120,52 @@ class DatabaseConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
         return 0 if self.pgbouncer else 100
 
 
+class PasswordHashing(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Argon2id parameters. The defaults are RFC 9106's second recommendation (about 0.1 s on one
+    core); the minimums are OWASP's. A stored hash made with other parameters is redone at its
+    account's next sign-in."""
+
+    time_cost: Annotated[int, msgspec.Meta(ge=2, le=20)] = 3
+    memory_kib: Annotated[int, msgspec.Meta(ge=19_456, le=1 << 21)] = 65_536
+    parallelism: Annotated[int, msgspec.Meta(ge=1, le=16)] = 4
+
+
+class AccountsConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """People's accounts in the portal: cookies, session lifetimes, lock-out, reset links."""
+
+    # The session cookie is `Secure` (sent over https only) and named `__Host-pantau_session`.
+    # Set false only when the portal is served over plain http (`make run`, tests on 127.0.0.1).
+    cookie_secure: bool = True
+    session_idle_minutes: Annotated[int, msgspec.Meta(ge=1, le=7 * 24 * 60)] = 60
+    session_max_hours: Annotated[int, msgspec.Meta(ge=1, le=31 * 24)] = 12
+    # Sign-in refused (429) for an account after this many failures, and for a client address
+    # after `lockout_address_failures`, within the last `lockout_minutes`.
+    lockout_account_failures: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 5
+    lockout_address_failures: Annotated[int, msgspec.Meta(ge=1, le=100_000)] = 20
+    lockout_minutes: Annotated[int, msgspec.Meta(ge=1, le=24 * 60)] = 15
+    reset_link_hours: Annotated[int, msgspec.Meta(ge=1, le=24 * 14)] = 24
+    password_min_length: Annotated[int, msgspec.Meta(ge=8, le=128)] = 12
+    password_hashing: PasswordHashing = PasswordHashing()
+    # Reverse proxies (addresses or networks) whose X-Forwarded-For names the client: lock-out
+    # counts per client address, and behind a proxy every request comes from the proxy.
+    trusted_proxies: list[str] = []
+
+    def __post_init__(self) -> None:
+        for net in self.trusted_proxies:
+            try:
+                ipaddress.ip_network(net, strict=False)
+            except ValueError:
+                raise ValueError(f"trusted_proxies: {net!r} is not an address or network") from None
+
+
 class CollectorConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     listen: Listen = Listen()
     # Unset: DATABASE_URL from the environment, else an embedded PostgreSQL (development only).
     database_url_env: Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")] = (
         "DATABASE_URL"
     )
-    public_catalog: bool = True  # catalogue reads without a token (the portal is public)
+    # Catalogue reads and the portal without a token or an account; else any token or account.
+    public_catalog: bool = True
     # Owners' e-mail and phone in the catalogue API and portal for callers without an admin or
     # agency token. Personal data: off unless the owners agreed to be published.
     public_contacts: bool = False
@@ -140,6 +180,7 @@ class CollectorConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, k
     retention: RetentionConfig = RetentionConfig()
     smtp: SmtpConfig | None = None
     review_mail: ReviewMailConfig | None = None  # unset: the review is not mailed
+    accounts: AccountsConfig = AccountsConfig()
 
     def state_settings(self) -> StateSettings:
         s = self.state
@@ -169,6 +210,19 @@ def load_config(path: Path | None) -> CollectorConfig:
         zones.append(("$.review_mail.timezone", cfg.review_mail.timezone))
         if cfg.smtp is None:
             raise ConfigError(f"{path}: `review_mail` needs `smtp` (the mail server) - at `$.smtp`")
+    if cfg.base_url is not None:
+        scheme = cfg.base_url.split(":", 1)[0].lower()
+        if scheme == "http" and cfg.accounts.cookie_secure:
+            raise ConfigError(
+                f"{path}: base_url is http://, and browsers send a Secure cookie over https only:"
+                " no one could stay signed in; serve the portal over https, or set"
+                " `accounts.cookie_secure: false` - at `$.accounts.cookie_secure`"
+            )
+        if scheme == "https" and not cfg.accounts.cookie_secure:
+            raise ConfigError(
+                f"{path}: base_url is https://, so the session cookie must be Secure; remove"
+                " `accounts.cookie_secure: false` - at `$.accounts.cookie_secure`"
+            )
     for where, name in zones:
         try:
             zoneinfo.ZoneInfo(name)

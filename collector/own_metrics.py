@@ -65,6 +65,20 @@ class CollectorMetrics:
             "Refreshes of the per-app metrics that failed (database unreachable).",
             registry=registry,
         )
+        self.signins = Counter(
+            "pantau_portal_signins_total",
+            "Sign-in attempts in the portal, by result (ok: signed in; failed: wrong name,"
+            " password or code; locked_out; disabled; busy: too many at once).",
+            ["result"],
+            registry=registry,
+        )
+        self.csrf_refused = Counter(
+            "pantau_portal_csrf_refused_total",
+            "Portal forms refused for a missing or wrong CSRF token or a foreign origin.",
+            registry=registry,
+        )
+        for result in ("ok", "failed", "locked_out", "disabled", "busy"):
+            self.signins.labels(result)
         for reason in ("invalid", "conflict", "too_large", "bad_encoding", "unauthorized",
                        "forbidden", "db_unavailable", "client_disconnected"):  # fmt: skip
             self.rejected.labels(reason)

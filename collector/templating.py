@@ -38,6 +38,9 @@ TEMPLATE_PACKAGE: Final = "collector"
 ENV_KEYS: Final[dict[Lang, web.AppKey[jinja2.Environment]]] = {
     lang: web.AppKey(f"jinja_{lang}", jinja2.Environment) for lang in LANGS
 }
+# Values every page rendered for a request gets, set by middleware (the signed-in account and the
+# form token: collector/accounts/web.py); a page's own context wins over them.
+REQUEST_CONTEXT: Final = web.RequestKey[dict[str, Any]]("pantau_template_context")
 # Filters and globals shared by every template; portal and review add theirs through `extend`.
 _EXTENSIONS: list[Callable[[jinja2.Environment], None]] = []
 # The environments, built once: apps hold them (`setup`), so one is never replaced.
@@ -121,8 +124,9 @@ def render_response(
     *,
     status: int = 200,
 ) -> web.Response:
+    merged = {**request.get(REQUEST_CONTEXT, {}), **context}
     return aiohttp_jinja2.render_template(
-        template, request, dict(context), app_key=ENV_KEYS[lang], status=status
+        template, request, merged, app_key=ENV_KEYS[lang], status=status
     )
 
 

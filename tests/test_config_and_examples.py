@@ -53,6 +53,24 @@ def test_bad_collector_config_names_file_field_and_reason(tmp_path: Path) -> Non
         load_config(path)
 
 
+def test_the_session_cookie_setting_must_fit_the_portal_url(tmp_path: Path) -> None:
+    path = tmp_path / "collector.yaml"
+    path.write_text("base_url: http://pantau.local\n")
+    with pytest.raises(ConfigError, match=r"http://.*Secure.*\$\.accounts\.cookie_secure"):
+        load_config(path)
+    path.write_text("base_url: https://pantau.kotimkab.go.id\naccounts: {cookie_secure: false}\n")
+    with pytest.raises(ConfigError, match=r"must be Secure.*\$\.accounts\.cookie_secure"):
+        load_config(path)
+    path.write_text("base_url: http://127.0.0.1:8080\naccounts: {cookie_secure: false}\n")
+    assert not load_config(path).accounts.cookie_secure
+    path.write_text("accounts: {password_hashing: {memory_kib: 1024}}\n")
+    with pytest.raises(ConfigError, match=r">= 19456.*\$\.accounts\.password_hashing\.memory_kib"):
+        load_config(path)
+    path.write_text("accounts: {trusted_proxies: [not-an-address]}\n")
+    with pytest.raises(ConfigError, match=r"trusted_proxies: 'not-an-address' is not an address"):
+        load_config(path)
+
+
 def test_bad_probe_config_names_file_field_and_reason(tmp_path: Path) -> None:
     path = tmp_path / "probe.yaml"
     path.write_text("collector: {url: 'http://c:8080'}\nzone: lan\nconcurrency: 0\n")

@@ -12,6 +12,7 @@ from typing import Any, Protocol
 
 import msgspec
 
+from collector import access
 from collector.audit import Actor, set_actor
 from collector.catalog import store
 from collector.db import Conn
@@ -21,12 +22,17 @@ from wire.text import plain_message, validation_field
 
 
 class Editor(Protocol):
-    """Who changes the catalogue: an API token (collector.auth.Principal) today, a person's
-    account later. Only what the rules need: nothing here depends on how one signed in."""
+    """Who changes the catalogue: an API token (collector.auth.Principal) or a person's account
+    (collector.accounts.Account). Only what the rules need: nothing here depends on how one
+    signed in; the rules themselves are collector.access."""
 
     @property
     def identity(self) -> str:
         """`<kind>:<name>` as recorded (`token:dinkes`); the kind also words refusals."""
+
+    @property
+    def role(self) -> str:
+        """admin, agency, viewer... as `collector.access` reads it."""
 
     @property
     def is_admin(self) -> bool:
@@ -128,7 +134,7 @@ async def _check(
     if owner is None:
         raise ChangeError(400, f"unknown agency {app.agency!r}", field="$.agency",
                           code="unknown_agency")  # fmt: skip
-    if not by.is_admin:
+    if not access.may_place_in_any_zone(by):
         _check_zones(app, before=before, opened=owner.zones)
     return before
 

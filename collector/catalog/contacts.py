@@ -1,24 +1,14 @@
 """Contacts are personal data: who may see them, and the catalogue without them.
 
 Owners' e-mail and phone, and the mailbox an agency's review is mailed to (`Agency.email`,
-often a person's), follow one rule: `shows_contacts`.
+often a person's), follow one rule: `collector.access.shows_contacts`.
 """
 
 from __future__ import annotations
 
 import msgspec
 
-from collector.auth import Principal
-from collector.config import CollectorConfig
 from wire.catalog import Agency, App
-
-# Token kinds held by people who manage applications; probe and app tokens are machines'.
-CONTACT_READERS = frozenset({"admin", "agency"})
-
-
-def shows_contacts(config: CollectorConfig, who: Principal | None) -> bool:
-    """Contacts are shown when published (`public_contacts`) or to an admin or agency token."""
-    return config.public_contacts or (who is not None and who.kind in CONTACT_READERS)
 
 
 def without_contacts(app: App) -> App:

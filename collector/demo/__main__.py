@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import secrets
 import signal
 import sys
 import tempfile
@@ -28,7 +29,7 @@ from collector.audit import Actor
 from collector.auth import create_token
 from collector.catalog import sync
 from collector.cli import _database
-from collector.config import CollectorConfig, Listen
+from collector.config import AccountsConfig, CollectorConfig, Listen
 from collector.demo.apps import make_demo_app
 from collector.demo.history import History, load_history
 from wire.catalog import Catalog
@@ -67,11 +68,16 @@ async def main(dsn: str, workdir: Path) -> None:
         )
         _, admin = await create_token(conn, name="demo-admin", kind="admin")
         _, probe_token = await create_token(conn, name="demo-probe", kind="probe", zone=ZONE)
+        people = await demo_accounts(conn)
     finally:
         await conn.close()
 
     port = int(os.environ.get("PANTAU_PORT", "8080"))
-    config = CollectorConfig(listen=Listen(host="127.0.0.1", port=port), metrics_refresh_seconds=2)
+    config = CollectorConfig(
+        listen=Listen(host="127.0.0.1", port=port),
+        metrics_refresh_seconds=2,
+        accounts=AccountsConfig(cookie_secure=False),  # plain http on 127.0.0.1
+    )
     runner = make_runner(make_app(config, dsn=dsn))
     await runner.setup()
     try:
@@ -96,6 +102,8 @@ Pantau is running (Ctrl-C stops everything).
   Demo apps       {demo_url}/website/  (goes down for 40 s every 3 minutes)
   Admin token     {admin}
                   (for writes: curl -H 'Authorization: Bearer <token>' ...)
+  Sign in         {url}/signin  with one of (password: {people})
+                  admin (sets up a TOTP second factor at the first sign-in), operator (of dinkes), viewer
 """,
         flush=True,
     )
@@ -111,6 +119,21 @@ Pantau is running (Ctrl-C stops everything).
             await probe_task
     await runner.cleanup()
     await demo_runner.cleanup()
+
+
+async def demo_accounts(conn: asyncpg.Connection) -> str:
+    """An admin, an operator of dinkes and a viewer, sharing one random password (printed)."""
+    from collector.accounts import manage
+    from collector.accounts.passwords import Passwords
+
+    password = secrets.token_urlsafe(12)
+    hashed = await Passwords(AccountsConfig().password_hashing).hash(password)
+    for username, role, agency in (
+        ("admin", "admin", None), ("operator", "agency", "dinkes"), ("viewer", "viewer", None),
+    ):  # fmt: skip
+        await manage.create(conn, None, username=username, role=role, agency=agency, email=None,
+                            password_hash=hashed)  # fmt: skip
+    return password
 
 
 async def load_demo_history(

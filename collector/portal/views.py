@@ -23,7 +23,8 @@ import jinja2
 from aiohttp import web
 from markupsafe import Markup
 
-from collector import formats, labels, templating
+from collector import access, formats, labels, templating
+from collector.accounts import current_account
 from collector.i18n_catalog import DEFAULT_LANG, N_, Lang, translate, translate_in, translate_plural
 from collector.portal import data
 from collector.portal.data import AppDetail, AppSummary, Clock
@@ -68,8 +69,9 @@ def other_lang_href(request: web.Request, lang: Lang) -> str:
 
 
 def public_contacts(request: web.Request) -> bool:
-    """The portal has no login: owners' contacts only when the configuration publishes them."""
-    return request.app[keys.CONFIG].public_contacts
+    """Owners' contacts: when the configuration publishes them, or to a signed-in person the
+    access rules let see them."""
+    return access.shows_contacts(request.app[keys.CONFIG], current_account(request))
 
 
 def clock_of(request: web.Request) -> Clock:
@@ -140,7 +142,7 @@ def page(handler: PageHandler) -> Callable[[web.Request], Awaitable[web.Response
                 back=status != 403,
             )  # fmt: skip
 
-        if not request.app[keys.CONFIG].public_catalog:
+        if not access.may_read_catalog(request.app[keys.CONFIG], current_account(request)):
             return message(
                 403,
                 N_("The portal is not public"),

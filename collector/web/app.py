@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
-from collector import __version__, db, portal, templating
+from collector import __version__, accounts, db, portal, templating
 from collector.app_metrics import AppMetrics
 from collector.auth import TokenCache
 from collector.config import CollectorConfig
@@ -71,6 +71,7 @@ def make_app(
     for route in ALL_ROUTES:
         app.router.add_route(route.method, route.path, route.handler)
     templating.setup(app)
+    accounts.setup(app)  # sign-in, sessions, CSRF for every form (after the error middleware)
     portal.setup(app)  # HTML pages: not part of the API document
 
     async def database(app: web.Application) -> AsyncIterator[None]:

@@ -13,9 +13,9 @@ from typing import Any
 from aiohttp import web
 
 from collector import audit
+from collector.access import shows_contacts
 from collector.auth import Principal
 from collector.catalog import store
-from collector.catalog.contacts import shows_contacts
 from collector.web import keys
 from collector.web.errors import ApiError
 from collector.web.requests import json_response, query_int, query_of, query_time, require

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from collector import access
 from collector.audit import Actor, acting
 from collector.auth import Principal
 from collector.catalog import changes, spreadsheet, store
 from collector.catalog.contacts import (
     agency_without_contacts,
-    shows_contacts,
     without_contacts,
 )
 from collector.catalog.sync import CatalogError
@@ -50,7 +50,7 @@ async def get_agency(request: web.Request) -> web.Response:
 async def _visible_agencies(request: web.Request, agencies: list[Agency]) -> list[Agency]:
     """The agencies as this caller may read them: the review's mailbox is a contact (its
     `zones` are the network's map, not personal data, and stay public like the apps' zones)."""
-    if shows_contacts(request.app[keys.CONFIG], await principal(request)):
+    if access.shows_contacts(request.app[keys.CONFIG], await principal(request)):
         return agencies
     return [agency_without_contacts(a) for a in agencies]
 
@@ -131,7 +131,7 @@ async def get_app(request: web.Request) -> web.Response:
 
 async def _visible(request: web.Request, apps: list[App]) -> list[App]:
     """The apps as this caller may read them: owners' contacts only for those who may see them."""
-    if shows_contacts(request.app[keys.CONFIG], await principal(request)):
+    if access.shows_contacts(request.app[keys.CONFIG], await principal(request)):
         return apps
     return [without_contacts(a) for a in apps]
 

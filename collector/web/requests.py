@@ -11,6 +11,7 @@ from typing import TypeVar
 import msgspec
 from aiohttp import web
 
+from collector import access
 from collector.auth import Principal, TokenKind
 from collector.web import keys
 from collector.web.errors import ApiError, ClientDisconnected
@@ -143,9 +144,15 @@ async def require(request: web.Request, *kinds: TokenKind) -> Principal:
 
 
 async def require_read(request: web.Request) -> None:
-    """Catalogue reads: open when the config says so, else any valid token."""
-    if not request.app[keys.CONFIG].public_catalog:
-        await require(request, "admin", "agency", "probe", "app")
+    """Catalogue reads: open when the config says so, else any valid token (`collector.access`)."""
+    config = request.app[keys.CONFIG]
+    if access.may_read_catalog(config, None):
+        return
+    who = await principal(request)
+    if who is None:
+        raise ApiError(401, "a valid bearer token is required (Authorization: Bearer ...)")
+    if not access.may_read_catalog(config, who):
+        raise ApiError(403, f"a {who.kind} token may not read the catalogue")
 
 
 def json_response(value: object, *, status: int = 200) -> web.Response:
