@@ -12,7 +12,9 @@ for apps the zone does not watch, retried batches, two zones and per-app thresho
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import math
 import random
 import time
 from collections import Counter
@@ -87,9 +89,14 @@ class Model:
         usage = [u for u in batch.usage if pulled and u.app == USAGE_APP]
         for r in results:
             self.raw.append(raw_row(r, zone, batch.probe))
+        before = dict(self.states)
+        once = len({(r.app, r.check) for r in results}) == len(results)
+        self.seen.add("each check once" if once else "a check several times")
         for r in sorted(results, key=lambda r: r.ts):  # stable: equal times keep batch order
             k = (r.app, zone, r.check)
             prev = self.states.get(k)
+            if k in before and ts_of(r.ts) == before[k].last_ts:
+                self.seen.add("same time as stored")
             if prev is not None and ts_of(r.ts) < prev.last_ts:
                 self.seen.add("late")
                 continue  # older than the check's latest: stored, but the check has moved on
@@ -141,6 +148,7 @@ class Generator:
         self.rng = random.Random(seed)
         self.clock = start
         self.n = 0
+        self.history: list[CheckResult] = []
 
     def result(self, app: str, check: str, ts: float) -> CheckResult:
         rng = self.rng
@@ -159,30 +167,39 @@ class Generator:
             attempts=rng.randint(1, 3),
         )  # fmt: skip
 
+    def item(self, app: str, check: str, items: list[CheckResult]) -> CheckResult:
+        rng = self.rng
+        shape = rng.random()
+        if shape < 0.1:  # sent again (in this batch, or in a later one)
+            same = [i for i in [*self.history[-60:], *items] if (i.app, i.check) == (app, check)]
+            if same:
+                return rng.choice(same)
+        if items and shape < 0.2:  # the same time as another result of the batch
+            ts = rng.choice(items).ts
+        elif shape < 0.3:  # late: older than what the check has seen
+            ts = self.clock - rng.random() * 3600
+        else:
+            ts = self.clock + rng.random() * 120
+        return self.result(app, check, ts)
+
     def batch(self, probe: str) -> ResultBatch:
         rng = self.rng
         self.clock += rng.choice([0.0, 1.0, 30.0, 60.0 + rng.random()])
         keys = [(a, c) for a in [*APPS, "gone"] for c in CHECKS]
-        chosen = rng.sample(keys, rng.randint(1, 6))
         items: list[CheckResult] = []
-        for _ in range(rng.randint(1, 30)):
-            app, check = rng.choice(chosen)
-            shape = rng.random()
-            if items and shape < 0.1:
-                items.append(rng.choice(items))  # an exact duplicate
-                continue
-            if items and shape < 0.2:  # the same time as another result of the batch
-                ts = rng.choice(items).ts
-            elif shape < 0.3:  # late: older than what the check has seen
-                ts = self.clock - rng.random() * 3600
-            else:
-                ts = self.clock + rng.random() * 120
-            items.append(self.result(app, check, ts))
+        if rng.random() < 0.4:  # each check once, as a probe sends while it keeps up
+            for app, check in rng.sample(keys, rng.randint(1, len(keys))):
+                items.append(self.item(app, check, items))
+        else:  # a few checks, several results each, as a probe catching up sends
+            chosen = rng.sample(keys, rng.randint(1, 6))
+            for _ in range(rng.randint(1, 30)):
+                items.append(self.item(*rng.choice(chosen), items))
         usage = []
         if rng.random() < 0.2:
             usage.append(UsageSample(app=USAGE_APP, metric="visits", kind="counter",
                                      ts=self.clock - rng.random() * 7200, value=float(self.n)))  # fmt: skip
         self.n += 1
+        self.history += items
         return ResultBatch(probe=probe, batch_id=f"{probe}-{self.n}", results=items, usage=usage)
 
 
@@ -233,7 +250,73 @@ async def test_ingest_keeps_the_state_machines_counters_and_latest_results(
                                    " FROM ingested_batches")  # fmt: skip
         assert {(r["zone"], r["probe"], r["batch_id"]): (r["results"], r["usage"], r["dropped"])
                 for r in stored} == model.batches  # fmt: skip
-        assert model.seen >= {"up", "down", "degraded", "unknown", "late", "same time"}
+        assert model.seen >= {
+            "up",
+            "down",
+            "degraded",
+            "unknown",
+            "late",
+            "same time",
+            "same time as stored",
+        }
     finally:
         await pool.close()
         await conn.close()
+
+
+async def test_unix_seconds_become_the_instants_python_makes_of_them(fresh_db: str) -> None:
+    """Staged rows carry the probe's float; SQL must round it to the microsecond exactly as
+    datetime.fromtimestamp does (to_timestamp alone is off by one now and then)."""
+    rng = random.Random(11)
+    values = [946_684_800.0, 4_102_444_800.0, 1_700_000_000.0000005, 1_700_000_000.9999995]
+    values += [time.time() + rng.uniform(-90 * 86_400, 300) for _ in range(20_000)]
+    for _ in range(5_000):  # around the half microseconds, where the two roundings part
+        half = rng.randint(1_600_000_000, 1_900_000_000) + (rng.randrange(1_000_000) + 0.5) / 1e6
+        values += [half, math.nextafter(half, 0), math.nextafter(half, math.inf)]
+    conn = await asyncpg.connect(fresh_db)
+    try:
+        rows = await conn.fetch(
+            "SELECT pantau_unix_ts(x) AS ours, to_timestamp(x) AS plain"
+            " FROM unnest($1::float8[]) WITH ORDINALITY AS u(x, i) ORDER BY i",
+            values,
+        )
+    finally:
+        await conn.close()
+    want = [ts_of(v) for v in values]
+    assert [r["ours"] for r in rows] == want
+    assert [r["plain"] for r in rows] != want  # the case this function exists for
+
+
+async def test_concurrent_batches_of_the_same_checks_neither_deadlock_nor_lose_a_result(
+    fresh_db: str,
+) -> None:
+    """Several probes of a zone send the same checks at once, each batch in its own order (one
+    result a check, or several), the first for checks not seen before: every batch is stored,
+    and every result is counted once.
+    All carry the same time, so none is skipped as older than the check's latest whatever the
+    order of the commits: each check must count every failure."""
+    conn = await asyncpg.connect(fresh_db)
+    pool = await asyncpg.create_pool(fresh_db, min_size=4, max_size=4)
+    try:
+        await sync.apply(conn, catalog(), source="test")
+        ingestor = Ingestor(pool, policy=IngestPolicy(thresholds=DEFAULTS))
+        rng = random.Random(5)
+        keys = [(a, c) for a, (zones, _, _) in APPS.items() if "z1" in zones for c in CHECKS]
+        ts = time.time() - 3600
+
+        async def probe(p: int) -> None:
+            for k in range(12):
+                order = rng.sample(keys, len(keys)) * (1 + (k + p) % 2)  # every other twice
+                items = [CheckResult(app=a, check=c, kind="tcp", ts=ts, ok=False, reason="connect",
+                                     duration_seconds=0.1) for a, c in order]  # fmt: skip
+                await ingestor.store_batch(
+                    ResultBatch(probe=f"p{p}", batch_id=f"p{p}-{k}", results=items), zone="z1"
+                )
+
+        await asyncio.gather(*(probe(p) for p in range(4)))
+        rows = await conn.fetch("SELECT state, failures FROM check_latest")
+    finally:
+        await pool.close()
+        await conn.close()
+    assert len(rows) == len(keys)
+    assert {(r["state"], r["failures"]) for r in rows} == {("down", 4 * (6 * 1 + 6 * 2))}
