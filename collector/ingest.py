@@ -21,6 +21,7 @@ import asyncpg
 import msgspec
 
 from collector import db
+from collector.catalog import store
 from collector.db import Conn
 from collector.state.machine import Thresholds
 from collector.state.record import STAGE, record_results, stage_results
@@ -106,8 +107,34 @@ def _check_times(batch: ResultBatch, policy: IngestPolicy, now: float) -> None:
 OwnThresholds = dict[str, tuple[int | None, int | None]]  # app -> its own (failure, success)
 
 
+class ZoneApps:
+    """The apps each zone watches, and those of them with thresholds of their own, as of a
+    catalogue version. Every catalogue write bumps catalog_version in its transaction (probes'
+    target lists rely on it too), so a batch reads the version and reloads its zone's apps only
+    when it has moved, instead of looking up every result's app."""
+
+    def __init__(self) -> None:
+        self._zones: dict[str, tuple[int, frozenset[str], OwnThresholds]] = {}
+
+    async def get(self, conn: Conn, zone: str) -> tuple[frozenset[str], OwnThresholds]:
+        version = await store.catalog_version(conn)
+        cached = self._zones.get(zone)
+        if cached is None or cached[0] != version:
+            # Read after the version: a catalogue change in between is seen early, never missed.
+            rows = await db.fetch_chunked(
+                conn,
+                "SELECT id, failure_threshold, success_threshold FROM apps WHERE $1 = ANY (zones)",
+                zone,
+            )
+            own = {r["id"]: (r["failure_threshold"], r["success_threshold"]) for r in rows
+                   if r["failure_threshold"] is not None or r["success_threshold"] is not None}  # fmt: skip
+            cached = (version, frozenset(r["id"] for r in rows), own)
+            self._zones[zone] = cached
+        return cached[1], cached[2]
+
+
 async def _watched(
-    conn: Conn, batch: ResultBatch, zone: str
+    conn: Conn, batch: ResultBatch, zone: str, zone_apps: ZoneApps
 ) -> tuple[list[CheckResult], list[UsageSample], OwnThresholds]:
     """The items of the batch the probe's zone may send, and the thresholds of the apps of
     the results that have thresholds of their own.
@@ -118,22 +145,14 @@ async def _watched(
     Other items are dropped, not refused: an app deleted or moved to another zone while the probe
     still had results for it must not cost the rest of the batch.
     """
-    # Only the exceptions come back: apps not watched, apps with thresholds of their own. The
-    # names travel as one string (slugs hold no commas): a text array parameter of a thousand
-    # names costs more to encode than the rest of the query.
-    rows = await conn.fetch(
-        "SELECT n, a.id IS NOT NULL AS watched, a.failure_threshold, a.success_threshold"
-        " FROM unnest(string_to_array($1, ',')) AS n"
-        " LEFT JOIN apps a ON a.id = n AND $2 = ANY (a.zones)"
-        " WHERE a.id IS NULL OR a.failure_threshold IS NOT NULL OR a.success_threshold IS NOT NULL",
-        ",".join({r.app for r in batch.results}),
-        zone,
-    )
-    unwatched = {r["n"] for r in rows if not r["watched"]}
-    own = {r["n"]: (r["failure_threshold"], r["success_threshold"]) for r in rows if r["watched"]}
+    watched, zone_own = await zone_apps.get(conn, zone)
+    names = {r.app for r in batch.results}
+    unwatched = names - watched
+    own = {a: zone_own[a] for a in names & zone_own.keys()} if zone_own else {}
     results = [r for r in batch.results if r.app not in unwatched] if unwatched else batch.results
     pulled: set[tuple[str, str, str]] = set()
     if batch.usage:
+        # The names travel as one string (slugs hold no commas): cheaper to encode than an array.
         rows = await conn.fetch(
             "SELECT id, ARRAY(SELECT jsonb_build_array(u ->> 'metric', u ->> 'kind')::text"
             "  FROM jsonb_array_elements(usage) AS u"
@@ -161,6 +180,13 @@ async def _watched(
 
 def _ts(value: float) -> dt.datetime:
     return dt.datetime.fromtimestamp(value, UTC)
+
+
+def _repeats(results: Sequence[CheckResult]) -> bool:
+    """Whether a check has more than one result in the batch."""
+    apps = {r.app for r in results}
+    # A probe's batch holds each app's check once: one cheap set tells, most of the time.
+    return len(apps) < len(results) and len({(r.app, r.check) for r in results}) < len(results)
 
 
 _STORE_RESULTS = (
@@ -271,6 +297,7 @@ class Ingestor:
         self._pool = pool
         self._policy = policy
         self._partitions = PartitionCache()
+        self._zone_apps = ZoneApps()
 
     async def store_batch(self, batch: ResultBatch, *, zone: str) -> BatchAck:
         """Store the batch for the probe `batch.probe` of `zone` (the sending token's zone).
@@ -284,7 +311,7 @@ class Ingestor:
         await self._partitions.ensure(self._pool, stamps)
         async with self._pool.acquire() as conn, conn.transaction():
             await _seen_probe(conn, zone=zone, probe=batch.probe)
-            results, usage, own = await _watched(conn, batch, zone)
+            results, usage, own = await _watched(conn, batch, zone, self._zone_apps)
             dropped = len(batch.results) + len(batch.usage) - len(results) - len(usage)
             new = await conn.fetchval(
                 "INSERT INTO ingested_batches"
@@ -313,7 +340,7 @@ class Ingestor:
                 # Staged once; SQL stores the raw rows and advances the checks' states from it.
                 await stage_results(conn, results)
                 await conn.execute(_STORE_RESULTS, zone, batch.probe)
-                repeats = len({(r.app, r.check) for r in results}) < len(results)
+                repeats = _repeats(results)
                 await record_results(conn, zone=zone, probe=batch.probe, repeats=repeats,
                                      defaults=self._policy.thresholds, own=own)  # fmt: skip
             await store_usage(conn, usage, zone=zone, source=batch.probe)

@@ -320,3 +320,40 @@ async def test_concurrent_batches_of_the_same_checks_neither_deadlock_nor_lose_a
         await conn.close()
     assert len(rows) == len(keys)
     assert {(r["state"], r["failures"]) for r in rows} == {("down", 4 * (6 * 1 + 6 * 2))}
+
+
+async def test_a_catalogue_change_reaches_the_next_batch(fresh_db: str) -> None:
+    """Ingest keeps each zone's apps per catalogue version: an app moved out of the zone, an app
+    added to it and changed thresholds all count from the next batch on."""
+    conn = await asyncpg.connect(fresh_db)
+    pool = await asyncpg.create_pool(fresh_db, min_size=1, max_size=2)
+    try:
+        await sync.apply(conn, catalog(), source="test")
+        ingestor = Ingestor(pool, policy=IngestPolicy(thresholds=DEFAULTS))
+        ts = time.time() - 3600
+
+        async def send(n: int, *apps: str) -> tuple[int, int]:
+            items = [CheckResult(app=a, check="http", kind="http", ts=ts + n, ok=False,
+                                 reason="connect", duration_seconds=0.1) for a in apps]  # fmt: skip
+            ack = await ingestor.store_batch(
+                ResultBatch(probe="p", batch_id=f"b{n}", results=items), zone="z1"
+            )
+            return ack.results, ack.dropped
+
+        assert await send(1, "a-default", "a-z2only") == (1, 1)
+        changed = msgspec.to_builtins(catalog())
+        for app in changed["apps"]:
+            if app["id"] == "a-default":
+                app["zones"] = ["z2"]
+            if app["id"] == "a-z2only":
+                app["zones"] = ["z1"]
+                app["failure_threshold"] = 1
+        await sync.apply(conn, msgspec.convert(changed, Catalog), source="test")
+        assert await send(2, "a-default", "a-z2only") == (1, 1)
+        state = await conn.fetchval(
+            "SELECT state FROM check_latest WHERE app_id = 'a-z2only' AND zone = 'z1'"
+        )
+        assert state == "down"  # its own failure threshold, 1, from this batch on
+    finally:
+        await pool.close()
+        await conn.close()
