@@ -1,4 +1,8 @@
-"""Storing a probe's batch: validated whole, one transaction, COPY for the raw rows.
+"""Storing a probe's batch: validated whole, one transaction, one COPY.
+
+The results are staged by one binary COPY; SQL then stores the raw rows, advances each check's
+state (collector/state/record.py) and marks the rollup dirty from the stage, so the collector
+does no per-result work beyond decoding and validating (issue 11).
 
 A batch id is stored with the rows in the same transaction, so a retried batch is acknowledged
 again but stored once, and an acknowledgement always means the rows are committed. Batch ids are
