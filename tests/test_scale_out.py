@@ -114,7 +114,8 @@ async def test_pgbouncer_transaction_mode_ingest_migrations_and_review(
         await asyncio.gather(*(c.start() for c in collectors))
         try:
             rows = await fetch(direct, "SELECT version FROM schema_migrations ORDER BY version")
-            assert [r["version"] for r in rows] == list(range(1, len(rows) + 1))
+            # Every bundled migration, once (numbers may have gaps while branches meet).
+            assert [r["version"] for r in rows] == [v for v, _, _ in db.migration_files()]
             # No advisory lock is left behind on any server connection pgbouncer keeps.
             locks = await fetch(direct, IDLE_ADVISORY_LOCKS)
             assert locks[0]["n"] == 0

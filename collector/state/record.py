@@ -1,12 +1,13 @@
 """A batch's results into each check's latest result and state counters, in SQL.
 
-Ingest stages the batch in a temporary table (one binary COPY, `stage_results`); then one
-statement (`record_results`) locks the batch's checks in key order, replays their results in time
-order by the rules of `machine.observe`, and upserts check_latest. Done row by row in Python this
-was most of ingest's CPU (issue 11): a probe's batch holds many checks and few repeats.
+Ingest stages the batch in a temporary table (one binary COPY, `stage_results`); then
+`record_results` replays the results in time order per check by the rules of `machine.observe`
+and upserts check_latest: one upsert when each check comes once (what a probe sends while it
+keeps up), a lock in key order and a recursive fold when a check comes several times (a probe
+catching up). Done row by row in Python this was most of ingest's CPU (issue 11).
 
 `machine.observe` stays the reference (the review replays history with it);
-tests/collector/test_ingest_state.py holds this statement to it on random batches.
+tests/collector/test_ingest_state.py holds these statements to it on random batches.
 """
 
 from __future__ import annotations
