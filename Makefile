@@ -35,7 +35,7 @@ test: lint typecheck unit
 # Benchmarks (not tests): each prints its table and ends with `RESULT ratio=<x> goal=<y>`.
 bench: bench-ingest bench-portal bench-probe bench-report bench-storage
 
-bench-ingest: $(VENV)/.installed-test   # about 2 minutes
+bench-ingest: $(VENV)/.installed-test   # about 3 minutes
 	$(BIN)/python bench/ingest.py
 
 bench-portal: $(VENV)/.installed-test  # about a minute: 2,000 apps, 40 agencies

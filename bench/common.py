@@ -7,6 +7,7 @@ table of figures and end with one line `RESULT ratio=<x> goal=<y>`.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import math
 import os
 import resource
@@ -17,11 +18,13 @@ import tempfile
 from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 
 from collector.audit import Actor
+from wire.messages import CheckResult
 
 # The catalogues the benchmarks make are this actor's changes in the audit trail.
 BENCH_ACTOR = Actor.system("bench", via="bench")
@@ -86,6 +89,28 @@ async def server_version(conn: asyncpg.Connection) -> str:
     return str(await conn.fetchval("SHOW server_version"))
 
 
+# --- rows as stored --------------------------------------------------------------------------
+
+RESULT_COLUMNS = (
+    "ts", "app_id", "check_name", "kind", "zone", "probe", "ok", "reason", "message",
+    "duration_seconds", "status_code", "tls_expiry", "attempts",
+)  # fmt: skip
+
+
+def result_rows(results: Sequence[CheckResult], zone: str, probe: str) -> list[tuple[Any, ...]]:
+    """The check_results rows of these results, as ingest stores them (for a raw COPY)."""
+
+    def ts(value: float) -> dt.datetime:
+        return dt.datetime.fromtimestamp(value, dt.UTC)
+
+    return [
+        (ts(r.ts), r.app, r.check, r.kind, zone, probe, r.ok, r.reason, r.message,
+         r.duration_seconds, r.status_code, None if r.tls_expiry is None else ts(r.tls_expiry),
+         r.attempts)
+        for r in results
+    ]  # fmt: skip
+
+
 # --- CPU accounting ----------------------------------------------------------------------------
 
 _TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
@@ -104,6 +129,23 @@ def _stat(pid: int) -> list[str] | None:
         return None
     # Fields after the command name, which is in parentheses and may contain spaces.
     return text[text.rindex(")") + 2 :].split()
+
+
+@dataclass
+class CpuSnapshot:
+    pids: dict[int, tuple[str, float]] = field(default_factory=dict)  # pid -> (kind, seconds)
+    reaped: float = 0.0  # the postmaster's children that exited (cutime + cstime)
+
+    def since(self, before: CpuSnapshot) -> dict[str, float]:
+        """CPU seconds between two snapshots: "backends" (client backends: the connections),
+        "other" (postmaster, WAL writer, checkpointer, I/O workers, autovacuum, ...), and
+        "exited" (children that ended in between, for their part after `before`)."""
+        out = {"backends": 0.0, "other": 0.0, "exited": 0.0}
+        for pid, (kind, cpu) in self.pids.items():
+            out[kind] += cpu - before.pids.get(pid, (kind, 0.0))[1]
+        gone = sum(cpu for pid, (_, cpu) in before.pids.items() if pid not in self.pids)
+        out["exited"] = self.reaped - before.reaped - gone
+        return out
 
 
 class PostgresCpu:
@@ -128,6 +170,25 @@ class PostgresCpu:
         if parent is None:
             return None
         return cls(postmaster)
+
+    async def snapshot(self, conn: asyncpg.Connection) -> CpuSnapshot:
+        """CPU seconds so far of every process of the server, with its kind."""
+        types = {r["pid"]: r["backend_type"]
+                 for r in await conn.fetch("SELECT pid, backend_type FROM pg_stat_activity")}  # fmt: skip
+        snap = CpuSnapshot()
+        own = _stat(self.postmaster)
+        if own is not None:
+            snap.pids[self.postmaster] = ("other", (int(own[11]) + int(own[12])) / _TICK)
+            snap.reaped = (int(own[13]) + int(own[14])) / _TICK
+        for entry in os.scandir("/proc"):
+            if not entry.name.isdigit():
+                continue
+            fields = _stat(int(entry.name))
+            if fields is not None and fields[1] == str(self.postmaster):
+                pid = int(entry.name)
+                kind = "backends" if types.get(pid) == "client backend" else "other"
+                snap.pids[pid] = (kind, (int(fields[11]) + int(fields[12])) / _TICK)
+        return snap
 
     def seconds(self) -> float:
         total = 0.0

@@ -6,7 +6,7 @@ A throwaway database (DATABASE_URL's server if set, else an embedded PostgreSQL 
 migrated, with a catalogue of `--apps` apps. Each app gets one http check result a minute for
 `--days` days (the realistic mix of bench/ingest.py: 95 % passing with a certificate, 3 %
 failing with a status and message, 2 % timing out), written with COPY in batches of 1,000 rows,
-the rows the collector itself writes (collector.ingest._result_rows), plus one ingested_batches
+the rows as the collector stores them (common.result_rows), plus one ingested_batches
 row per batch as ingest writes it. Then VACUUM ANALYZE, and the aggregates of the review are
 rolled up (collector.review.rollup) over the whole span.
 
@@ -26,13 +26,20 @@ import random
 import time
 
 import asyncpg
-from common import BENCH_ACTOR, log, postgres_server, scratch_database, server_version
+from common import (
+    BENCH_ACTOR,
+    RESULT_COLUMNS,
+    log,
+    postgres_server,
+    result_rows,
+    scratch_database,
+    server_version,
+)
 from ingest import ZONE, app_id, make_catalog, make_result
 
 from collector import db
 from collector.catalog import sync
 from collector.config import CollectorConfig
-from collector.ingest import _RESULT_COLUMNS, _result_rows
 from collector.review.rollup import rollup
 
 BATCH = 1_000
@@ -70,7 +77,7 @@ async def load(conn: asyncpg.Connection, *, apps: int, days: int) -> tuple[int, 
         probe = "bench-probe-0"
         async with conn.transaction():
             await conn.copy_records_to_table(
-                "check_results", records=_result_rows(chunk, ZONE, probe), columns=_RESULT_COLUMNS
+                "check_results", records=result_rows(chunk, ZONE, probe), columns=RESULT_COLUMNS
             )
             await conn.execute(
                 "INSERT INTO ingested_batches (zone, probe, batch_id, content_sha256, results,"

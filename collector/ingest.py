@@ -1,4 +1,8 @@
-"""Storing a probe's batch: validated whole, one transaction, COPY for the raw rows.
+"""Storing a probe's batch: validated whole, one transaction, one COPY.
+
+The results are staged by one binary COPY; SQL then stores the raw rows, advances each check's
+state (collector/state/record.py) and marks the rollup dirty from the stage, so the collector
+does no per-result work beyond decoding and validating (issue 11).
 
 A batch id is stored with the rows in the same transaction, so a retried batch is acknowledged
 again but stored once, and an acknowledgement always means the rows are committed. Batch ids are
@@ -21,9 +25,10 @@ import asyncpg
 import msgspec
 
 from collector import db
+from collector.catalog import store
 from collector.db import Conn
-from collector.state.evaluate import record_results
 from collector.state.machine import Thresholds
+from collector.state.record import STAGE, record_results, stage_results
 from wire.messages import BatchAck, CheckResult, ResultBatch, UsageSample
 
 UTC = dt.UTC
@@ -103,10 +108,40 @@ def _check_times(batch: ResultBatch, policy: IngestPolicy, now: float) -> None:
             )
 
 
+OwnThresholds = dict[str, tuple[int | None, int | None]]  # app -> its own (failure, success)
+
+
+class ZoneApps:
+    """The apps each zone watches, and those of them with thresholds of their own, as of a
+    catalogue version. Every catalogue write bumps catalog_version in its transaction (probes'
+    target lists rely on it too), so a batch reads the version and reloads its zone's apps only
+    when it has moved, instead of looking up every result's app."""
+
+    def __init__(self) -> None:
+        self._zones: dict[str, tuple[int, frozenset[str], OwnThresholds]] = {}
+
+    async def get(self, conn: Conn, zone: str) -> tuple[frozenset[str], OwnThresholds]:
+        version = await store.catalog_version(conn)
+        cached = self._zones.get(zone)
+        if cached is None or cached[0] != version:
+            # Read after the version: a catalogue change in between is seen early, never missed.
+            rows = await db.fetch_chunked(
+                conn,
+                "SELECT id, failure_threshold, success_threshold FROM apps WHERE $1 = ANY (zones)",
+                zone,
+            )
+            own = {r["id"]: (r["failure_threshold"], r["success_threshold"]) for r in rows
+                   if r["failure_threshold"] is not None or r["success_threshold"] is not None}  # fmt: skip
+            cached = (version, frozenset(r["id"] for r in rows), own)
+            self._zones[zone] = cached
+        return cached[1], cached[2]
+
+
 async def _watched(
-    conn: Conn, batch: ResultBatch, zone: str
-) -> tuple[list[CheckResult], list[UsageSample]]:
-    """The items of the batch the probe's zone may send.
+    conn: Conn, batch: ResultBatch, zone: str, zone_apps: ZoneApps
+) -> tuple[list[CheckResult], list[UsageSample], OwnThresholds]:
+    """The items of the batch the probe's zone may send, and the thresholds of the apps of
+    the results that have thresholds of their own.
 
     Results count for apps the zone watches. Usage samples count only as the probe pulls them:
     for a metric the app declares with a pulled (not `push`) source, as the declared kind, from
@@ -114,28 +149,28 @@ async def _watched(
     Other items are dropped, not refused: an app deleted or moved to another zone while the probe
     still had results for it must not cost the rest of the batch.
     """
-    names = {r.app for r in batch.results} | {u.app for u in batch.usage}
-    rows = await conn.fetch(
-        "SELECT id, zones, ARRAY(SELECT jsonb_build_array(u ->> 'metric', u ->> 'kind')::text"
-        "  FROM jsonb_array_elements(usage) AS u"
-        "  WHERE u -> 'source' ->> 'type' IS DISTINCT FROM 'push') AS pulled"
-        " FROM apps WHERE id = ANY ($1::text[])",
-        list(names),
-    )
-    watched = {r["id"] for r in rows if zone in r["zones"]}
-    pulled = {
-        (r["id"], *msgspec.json.decode(item))
-        for r in rows
-        if r["zones"][:1] == [zone]
-        for item in r["pulled"]
-    }
-    results = [r for r in batch.results if r.app in watched]
+    watched, zone_own = await zone_apps.get(conn, zone)
+    names = {r.app for r in batch.results}
+    unwatched = names - watched
+    own = {a: zone_own[a] for a in names & zone_own.keys()} if zone_own else {}
+    results = [r for r in batch.results if r.app not in unwatched] if unwatched else batch.results
+    pulled: set[tuple[str, str, str]] = set()
+    if batch.usage:
+        # The names travel as one string (slugs hold no commas): cheaper to encode than an array.
+        rows = await conn.fetch(
+            "SELECT id, ARRAY(SELECT jsonb_build_array(u ->> 'metric', u ->> 'kind')::text"
+            "  FROM jsonb_array_elements(usage) AS u"
+            "  WHERE u -> 'source' ->> 'type' IS DISTINCT FROM 'push') AS pulled"
+            " FROM apps WHERE id = ANY (string_to_array($1, ',')) AND zones[1] = $2",
+            ",".join({u.app for u in batch.usage}),
+            zone,
+        )
+        pulled = {(r["id"], *msgspec.json.decode(item)) for r in rows for item in r["pulled"]}
     usage = [u for u in batch.usage if (u.app, u.metric, u.kind) in pulled]
-    if len(results) < len(batch.results):
+    if unwatched:
         log.warning(
             "batch %s of probe %s: dropped results for apps zone %s does not watch: %s",
-            batch.batch_id, batch.probe, zone,
-            ", ".join(sorted({r.app for r in batch.results} - watched)),
+            batch.batch_id, batch.probe, zone, ", ".join(sorted(unwatched)),
         )  # fmt: skip
     if len(usage) < len(batch.usage):
         log.warning(
@@ -144,39 +179,27 @@ async def _watched(
             ", ".join(sorted({f"{u.app}/{u.metric} ({u.kind})" for u in batch.usage
                               if (u.app, u.metric, u.kind) not in pulled})),
         )  # fmt: skip
-    return results, usage
+    return results, usage, own
 
 
 def _ts(value: float) -> dt.datetime:
     return dt.datetime.fromtimestamp(value, UTC)
 
 
-_RESULT_COLUMNS = (
-    "ts", "app_id", "check_name", "kind", "zone", "probe", "ok", "reason", "message",
-    "duration_seconds", "status_code", "tls_expiry", "attempts",
-)  # fmt: skip
+def _repeats(results: Sequence[CheckResult]) -> bool:
+    """Whether a check has more than one result in the batch."""
+    apps = {r.app for r in results}
+    # A probe's batch holds each app's check once: one cheap set tells, most of the time.
+    return len(apps) < len(results) and len({(r.app, r.check) for r in results}) < len(results)
+
+
+_STORE_RESULTS = (
+    "INSERT INTO check_results (ts, app_id, check_name, kind, zone, probe, ok, reason, message,"
+    " duration_seconds, status_code, tls_expiry, attempts)"
+    " SELECT pantau_unix_ts(ts), app_id, check_name, kind, $1, $2, ok, reason, message,"
+    f" duration_seconds, status_code, pantau_unix_ts(tls_expiry), attempts FROM {STAGE}"
+)
 _USAGE_COLUMNS = ("ts", "app_id", "metric", "kind", "zone", "source", "value", "total")
-
-
-def _result_rows(results: Sequence[CheckResult], zone: str, probe: str) -> list[tuple[Any, ...]]:
-    return [
-        (
-            _ts(r.ts),
-            r.app,
-            r.check,
-            r.kind,
-            zone,
-            probe,
-            r.ok,
-            r.reason,
-            r.message,
-            r.duration_seconds,
-            r.status_code,
-            _ts(r.tls_expiry) if r.tls_expiry is not None else None,
-            r.attempts,
-        )
-        for r in results
-    ]
 
 
 async def store_usage(
@@ -227,21 +250,31 @@ async def store_usage(
     )
 
 
-async def mark_dirty(conn: Conn, items: Sequence[CheckResult | UsageSample]) -> None:
-    """Results older than an app's rolled-up hours make the rollup job recompute from there."""
-    earliest: dict[str, float] = {}
-    for item in items:
-        earliest[item.app] = min(item.ts, earliest.get(item.app, item.ts))
-    if not earliest:
+# The earliest new item of each app; results from the stage, usage from the arguments.
+_MARK_DIRTY = (
+    "INSERT INTO rollup_progress (app_id, dirty_since)"
+    " SELECT app_id, pantau_unix_ts(min(ts)) FROM ({items}) AS items"
+    " GROUP BY app_id ORDER BY app_id"
+    " ON CONFLICT (app_id) DO UPDATE"
+    " SET dirty_since = least(rollup_progress.dirty_since, EXCLUDED.dirty_since)"
+    " WHERE EXCLUDED.dirty_since < rollup_progress.rolled_until"
+)
+_ITEMS = "SELECT * FROM unnest($1::text[], $2::float8[]) AS u (app_id, ts)"
+_MARK_DIRTY_USAGE = _MARK_DIRTY.format(items=_ITEMS)
+_MARK_DIRTY_STAGED = _MARK_DIRTY.format(items=f"SELECT app_id, ts FROM {STAGE} UNION ALL {_ITEMS}")
+
+
+async def mark_dirty(conn: Conn, usage: Sequence[UsageSample], *, staged: bool) -> None:
+    """Results older than an app's rolled-up hours make the rollup job recompute from there.
+
+    The apps' rows are locked (even those left as they are), in app order: the rollup reads
+    them FOR UPDATE, so a batch it would miss waits for it or makes it run again.
+    """
+    if not staged and not usage:
         return
-    apps = sorted(earliest)
     await conn.execute(
-        "INSERT INTO rollup_progress (app_id, dirty_since)"
-        " SELECT * FROM unnest($1::text[], $2::timestamptz[])"
-        " ON CONFLICT (app_id) DO UPDATE"
-        " SET dirty_since = least(rollup_progress.dirty_since, EXCLUDED.dirty_since)"
-        " WHERE EXCLUDED.dirty_since < rollup_progress.rolled_until",
-        apps, [_ts(earliest[a]) for a in apps],
+        _MARK_DIRTY_STAGED if staged else _MARK_DIRTY_USAGE,
+        [u.app for u in usage], [u.ts for u in usage],
     )  # fmt: skip
 
 
@@ -268,6 +301,7 @@ class Ingestor:
         self._pool = pool
         self._policy = policy
         self._partitions = PartitionCache()
+        self._zone_apps = ZoneApps()
 
     async def store_batch(self, batch: ResultBatch, *, zone: str) -> BatchAck:
         """Store the batch for the probe `batch.probe` of `zone` (the sending token's zone).
@@ -281,7 +315,7 @@ class Ingestor:
         await self._partitions.ensure(self._pool, stamps)
         async with self._pool.acquire() as conn, conn.transaction():
             await _seen_probe(conn, zone=zone, probe=batch.probe)
-            results, usage = await _watched(conn, batch, zone)
+            results, usage, own = await _watched(conn, batch, zone, self._zone_apps)
             dropped = len(batch.results) + len(batch.usage) - len(results) - len(usage)
             new = await conn.fetchval(
                 "INSERT INTO ingested_batches"
@@ -306,14 +340,15 @@ class Ingestor:
                     )
                 return BatchAck(batch_id=batch.batch_id, duplicate=True, results=row["results"],
                                 usage=row["usage"], dropped=row["dropped"])  # fmt: skip
-            rows = _result_rows(results, zone, batch.probe)
-            if rows:
-                await conn.copy_records_to_table(
-                    "check_results", records=rows, columns=_RESULT_COLUMNS
-                )
-                await record_results(conn, rows, defaults=self._policy.thresholds)
+            if results:
+                # Staged once; SQL stores the raw rows and advances the checks' states from it.
+                await stage_results(conn, results)
+                await conn.execute(_STORE_RESULTS, zone, batch.probe)
+                repeats = _repeats(results)
+                await record_results(conn, zone=zone, probe=batch.probe, repeats=repeats,
+                                     defaults=self._policy.thresholds, own=own)  # fmt: skip
             await store_usage(conn, usage, zone=zone, source=batch.probe)
-            await mark_dirty(conn, [*results, *usage])
+            await mark_dirty(conn, usage, staged=bool(results))
         return BatchAck(batch_id=batch.batch_id, duplicate=False, results=len(results), usage=len(usage),
                         dropped=dropped)  # fmt: skip
 
@@ -321,4 +356,4 @@ class Ingestor:
         await self._partitions.ensure(self._pool, [sample.ts])
         async with self._pool.acquire() as conn, conn.transaction():
             await store_usage(conn, [sample], zone="push", source="push")
-            await mark_dirty(conn, [sample])
+            await mark_dirty(conn, [sample], staged=False)

@@ -1,7 +1,7 @@
 """State in PostgreSQL: check counters updated at ingest, app states and incidents by an evaluator.
 
 The counters live beside each check's latest result (check_latest), so a batch updates both with
-one statement.
+one statement (collector/state/record.py).
 
 Ingest only advances the per-check counters (inside the batch's transaction). The evaluator runs
 every few seconds, in one replica at a time (an advisory lock), and turns the counters, the
@@ -21,14 +21,12 @@ from collector.db import Conn, Executor, fetch_chunked
 from collector.state.machine import (
     AppState,
     CheckState,
-    Thresholds,
     ZoneState,
     app_state,
     is_cause,
-    observe,
     zone_state,
 )
-from collector.state.rules import AppRules, StateSettings, app_rules, thresholds_of
+from collector.state.rules import AppRules, StateSettings, app_rules
 
 log = logging.getLogger(__name__)
 
@@ -38,78 +36,6 @@ EVALUATOR_LOCK_ID = 0x50414E544155 + 1
 def _check_state(r: Any) -> CheckState:
     return CheckState(state=r["state"], failures=r["failures"], successes=r["successes"],
                       since=r["since"], last_ts=r["last_ts"], reason=r["reason"])  # fmt: skip
-
-
-async def app_thresholds(
-    conn: Conn, app_ids: Sequence[str], defaults: Thresholds
-) -> dict[str, Thresholds]:
-    rows = await conn.fetch(
-        "SELECT id, failure_threshold, success_threshold, quorum FROM apps WHERE id = ANY ($1::text[])",
-        list(app_ids),
-    )
-    return {r["id"]: thresholds_of(r, defaults) for r in rows}
-
-
-_LATEST_COLUMNS = (
-    "ts", "app_id", "check_name", "kind", "zone", "probe", "ok", "reason", "message",
-    "duration_seconds", "status_code", "tls_expiry", "state", "failures", "successes", "since",
-)  # fmt: skip
-# Rows reach check_latest through a temporary table filled by COPY: binary COPY encodes a batch
-# several times cheaper than sixteen array parameters would.
-_STAGE = "check_latest_stage"
-_CREATE_STAGE = (
-    f"CREATE TEMP TABLE IF NOT EXISTS {_STAGE} (LIKE check_latest INCLUDING DEFAULTS)"
-    " ON COMMIT DELETE ROWS"
-)
-_UPSERT_LATEST = (
-    f"INSERT INTO check_latest ({', '.join(_LATEST_COLUMNS)})"
-    f" SELECT {', '.join(_LATEST_COLUMNS)} FROM {_STAGE}"
-    " ON CONFLICT (app_id, zone, check_name) DO UPDATE SET "
-    + ", ".join(
-        f"{c} = EXCLUDED.{c}" for c in _LATEST_COLUMNS if c not in ("app_id", "zone", "check_name")
-    )
-)
-
-
-async def record_results(
-    conn: Conn, rows: Sequence[tuple[Any, ...]], *, defaults: Thresholds
-) -> None:
-    """Advance each check's latest result and state counters by the batch's results, in time order.
-
-    `rows` are check_results rows (ts, app, check, kind, zone, probe, ok, reason, message,
-    duration, status, tls_expiry, attempts). One locking read and one upsert for the batch.
-    """
-    if not rows:
-        return
-    keys = sorted({(r[1], r[4], r[2]) for r in rows})
-    thresholds = await app_thresholds(conn, sorted({k[0] for k in keys}), defaults)
-    # Sorted keys and FOR UPDATE: concurrent batches lock in one order, so never deadlock.
-    found = await conn.fetch(
-        "SELECT app_id, zone, check_name, state, failures, successes, since, ts AS last_ts, reason"
-        " FROM check_latest WHERE (app_id, zone, check_name) IN"
-        " (SELECT * FROM unnest($1::text[], $2::text[], $3::text[]))"
-        " ORDER BY app_id, zone, check_name FOR UPDATE",
-        [k[0] for k in keys], [k[1] for k in keys], [k[2] for k in keys],
-    )  # fmt: skip
-    states: dict[tuple[str, str, str], CheckState] = {
-        (r["app_id"], r["zone"], r["check_name"]): _check_state(r) for r in found
-    }
-    latest: dict[tuple[str, str, str], tuple[Any, ...]] = {}
-    for row in sorted(rows, key=lambda r: r[0]):
-        key = (row[1], row[4], row[2])
-        prev = states.get(key)
-        if prev is not None and row[0] < prev.last_ts:
-            continue  # an old result replayed late: the check has moved on
-        states[key] = observe(prev, ok=row[6], reason=row[7], ts=row[0],
-                              thresholds=thresholds.get(row[1], defaults))  # fmt: skip
-        latest[key] = row
-    # In key order, so concurrent inserts of new keys lock in one order too.
-    records = [(*latest[k][:12], states[k].state, states[k].failures, states[k].successes, states[k].since)
-               for k in keys if k in latest]  # fmt: skip
-    if records:
-        await conn.execute(_CREATE_STAGE)
-        await conn.copy_records_to_table(_STAGE, records=records, columns=_LATEST_COLUMNS)
-        await conn.execute(_UPSERT_LATEST)
 
 
 async def evaluate(
