@@ -64,6 +64,14 @@ def may_place_in_any_zone(who: Caller | None) -> bool:
     return who is not None and who.role == "admin"
 
 
+def may_read_trail(who: Caller | None, agency: str) -> bool:
+    """The audit trail of `agency`'s records: it names people, tokens and files, so it is for
+    admins and the agency itself (the API's rule for tokens, the portal's for accounts)."""
+    if who is None:
+        return False
+    return who.role == "admin" or (who.role == "agency" and who.agency == agency)
+
+
 def may_manage_agencies(who: Caller | None) -> bool:
     return who is not None and who.role == "admin"
 

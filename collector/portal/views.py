@@ -26,7 +26,7 @@ from markupsafe import Markup
 from collector import access, formats, labels, templating
 from collector.accounts import current_account
 from collector.i18n_catalog import DEFAULT_LANG, N_, Lang, translate, translate_in, translate_plural
-from collector.portal import data
+from collector.portal import data, trail
 from collector.portal.data import AppDetail, AppSummary, Clock
 from collector.portal.page import (
     SCRIPT_PATH,
@@ -555,10 +555,22 @@ async def app_page(request: web.Request, lang: Lang, clock: Clock) -> web.Respon
     app_id = request.match_info["id"]
     async with request.app[keys.POOL].acquire() as conn:
         d = await data.app_detail(conn, app_id, clock, contacts=public_contacts(request))
+        found = None
+        if d is not None:
+            found = await trail.entries(conn, request, app_id, d.summary.app.agency, clock, lang,
+                                        limit=trail.LATEST)  # fmt: skip
     if d is None:
         text = translate(lang, "There is no application “%(id)s” in the catalogue.", id=app_id)
         return not_found(request, lang, clock, text)
+    account = current_account(request)
+    done = {"saved": N_("Saved.")}.get(request.query.get("done", ""))
     context = {
+        "trail": found[0] if found is not None else None,
+        "manage": account is not None
+        and account.role != "viewer"
+        and access.may_manage_app(account, d.summary.app.agency),
+        "direct": account is not None and account.is_admin,
+        "notice": translate(lang, done) if done else None,
         "d": d,
         "open_incident": next((i for i in d.incidents if i.ended_at is None), None),
         "timeline": _timeline(lang, d, clock),

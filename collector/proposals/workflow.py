@@ -18,11 +18,13 @@ hash once the app changed.
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 from typing import Annotated
 
 import asyncpg
 import msgspec
 
+from collector.audit import Actor
 from collector.catalog import changes
 from collector.catalog import store as catalog_store
 from collector.catalog.changes import ChangeError, Editor
@@ -189,13 +191,49 @@ async def approve(
             raise ChangeError(409, f"agency {target.agency!r} no longer exists; reject the"
                               " proposal, or edit it before approving", code="no_agency")  # fmt: skip
         _seen(proposal, current, current_hash)
+        writer = Approving(by, proposal.id)
         if target is None:
-            await changes.delete_app(conn, proposal.app_id, by=by)
+            await changes.delete_app(conn, proposal.app_id, by=writer)
         else:
-            await changes.save_app(conn, target, by=by, must_be_new=proposal.action == "create")
+            await changes.save_app(conn, target, by=writer, must_be_new=proposal.action == "create")
         approved = proposal.proposed if app is None else app_json(app)
         return await store.decide(conn, proposal_id, state="approved", decided_by=by.identity,
                                   approved=approved)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Approving:
+    """The approving admin as the catalogue's writer: the audit trail records the change as the
+    admin's, through `<via>/proposal <id>` (`portal/proposal 12`), so the app's trail names the
+    proposal (and, through it, who proposed it)."""
+
+    by: Editor
+    proposal_id: int
+
+    @property
+    def identity(self) -> str:
+        return self.by.identity
+
+    @property
+    def role(self) -> str:
+        return self.by.role
+
+    @property
+    def is_admin(self) -> bool:
+        return self.by.is_admin
+
+    @property
+    def agency(self) -> str | None:
+        return self.by.agency
+
+    @property
+    def actor(self) -> Actor:
+        actor = self.by.actor
+        via = f"{actor.via}/proposal {self.proposal_id}"[-32:]  # the actor's limit; the id kept
+        return msgspec.structs.replace(actor, via=via)
+
+    def may_manage_app(self, agency: str) -> bool:
+        return self.by.may_manage_app(agency)
 
 
 async def _agency_exists(conn: Conn, agency: str) -> bool:
