@@ -35,7 +35,7 @@ def setup(app: web.Application) -> None:
     app.router.add_get("/apps/{id}/history", views.page(trail.history_page), name="portal-history")
     app.router.add_get("/apps/{id}", views.page(views.app_page), name="portal-app")
     app.router.add_get("/agencies/{id}", views.page(views.agency_page), name="portal-agency")
-    app.router.add_get(upload.IMPORT_PATH, upload.import_form, name="portal-import")
+    app.router.add_get(upload.IMPORT_PATH, upload.import_form, name="portal-spreadsheet")
     app.router.add_post(upload.IMPORT_PATH, upload.import_submit)
     app.router.add_get(page.SCRIPT_PATH, views.script, name="portal-script")
     app.router.add_get("/favicon.ico", views.favicon, name="portal-favicon")

@@ -66,6 +66,7 @@ CODE_TEXT: Final = {
     "edit_id": N_("The edited application keeps the proposal's id."),
     "edit_delete": N_("A deletion is approved as it is; reject it to keep the application."),
 }
+_AT = re.compile(r" - at `\$[^`]*`$")
 _PATH = re.compile(r"^\$\.([a-z_]+)(?:\.([a-z_]+))?")
 
 
@@ -176,4 +177,7 @@ def error_text(exc: ChangeError, lang: Lang) -> str:
     known = CODE_TEXT.get(exc.code)
     if known is not None:
         return translate(lang, known)
-    return translate(lang, N_("Not accepted: %(message)s"), message=exc.message)
+    message = _AT.sub("", exc.message) if exc.field else exc.message  # shown by its field
+    if "matching regex" in message:  # the pattern itself says nothing to a person
+        return translate(lang, N_("This value is not in the form this field takes."))
+    return translate(lang, N_("Not accepted: %(message)s"), message=message)

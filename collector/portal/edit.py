@@ -185,7 +185,7 @@ async def _submit(
                 return pages.redirect(pages.href(lang, app_path(app.id), done="saved"))
             proposal = await workflow.propose(conn, app, new=new, by=account)
     except ChangeError as exc:
-        if exc.status in (403, 404):
+        if exc.status in (403, 404) and exc.field is None:  # not about a field: a page says it
             return _refused(request, exc)
         return await again({app_form.field_of(exc.field): app_form.error_text(exc, lang)},
                            status=exc.status)  # fmt: skip
@@ -395,7 +395,7 @@ async def proposal_edit_submit(request: web.Request, account: Account) -> web.St
         async with request.app[keys.POOL].acquire() as conn:
             await workflow.approve(conn, p.id, by=account, app=app, current_hash=quoted)
     except ChangeError as exc:
-        if exc.status == 403:
+        if exc.status == 403 and exc.field is None:
             return _refused(request, exc)
         return await again({app_form.field_of(exc.field): app_form.error_text(exc, lang)},
                            status=exc.status)  # fmt: skip
