@@ -66,11 +66,14 @@ async def test_an_operator_proposes_an_edit_and_an_admin_approves_it(seeded_db: 
         assert re.fullmatch(r"/proposals/\d+\?done=proposed", proposal)
         assert await _stored(seeded_db, "simpus") == before  # a proposal changes nothing yet
         page = await (await op.get(proposal)).text()
-        assert "pending" in page and "98.5" in page
+        assert "pending" in page
+        assert "98.5" in page
 
         await _admin(seeded_db, admin)
         queue = await (await admin.get("/proposals?lang=en")).text()
-        assert "simpus" in queue and "target_uptime" in queue and "98.5" in queue
+        assert "simpus" in queue
+        assert "target_uptime" in queue
+        assert "98.5" in queue
         path = proposal.split("?")[0]
         resp = await admin.post(path + "/approve", {"current_hash": ""}, token_from=path)
         assert resp.status == 303, await resp.text()
@@ -82,7 +85,8 @@ async def test_an_operator_proposes_an_edit_and_an_admin_approves_it(seeded_db: 
         assert "98.5" in page
         # The operator sees the state of its proposal.
         page = await (await op.get(path + "?lang=en")).text()
-        assert "approved" in page and "account:boss" in page
+        assert "approved" in page
+        assert "account:boss" in page
 
 
 async def test_an_admin_saves_at_once_and_registers_a_new_app(seeded_db: str) -> None:
@@ -91,7 +95,8 @@ async def test_an_admin_saves_at_once_and_registers_a_new_app(seeded_db: str) ->
         values = await _app_values(admin, "website")
         values["name"] = "Website Baru"
         resp = await admin.post("/apps/website/edit", values, token_from="/apps/website/edit")
-        assert resp.status == 303 and resp.headers["Location"] == "/apps/website?done=saved"
+        assert resp.status == 303
+        assert resp.headers["Location"] == "/apps/website?done=saved"
         assert "Website Baru" in await _stored(seeded_db, "website")
         new = app_form.values_of(None) | {"id": "sipd", "name": "SIPD", "agency": "setda",
                                           "managed_by": "central", "zones": "dc",
@@ -176,7 +181,8 @@ async def test_reject_with_a_reason_withdraw_and_edit_before_approving(seeded_db
         resp = await admin.post(first + "/reject", {"reason": "Nama salah"}, token_from=first)
         assert resp.status == 303
         page = await (await op.get(first + "?lang=en")).text()
-        assert "rejected" in page and "Nama salah" in page
+        assert "rejected" in page
+        assert "Nama salah" in page
         mine = await (await op.get("/proposals?lang=en")).text()
         assert "Nama salah" in mine
 
@@ -188,7 +194,8 @@ async def test_reject_with_a_reason_withdraw_and_edit_before_approving(seeded_db
         third = await propose(name="SIMPUS 4")
         edit = third + "/edit"
         form = await (await admin.get(edit)).text()
-        assert 'value="SIMPUS 4"' in form and 'name="current_hash"' in form
+        assert 'value="SIMPUS 4"' in form
+        assert 'name="current_hash"' in form
         current = re.search(r'name="current_hash" value="([0-9a-f]+)"', form)
         assert current
         resp = await admin.post(edit, values | {"name": "SIMPUS Puskesmas",
@@ -211,7 +218,8 @@ async def test_a_stale_proposal_shows_the_diff_against_now(seeded_db: str) -> No
                                 token_from="/apps/simpus/edit")  # fmt: skip
         assert resp.status == 303
         page = await (await admin.get(path + "?lang=en")).text()
-        assert "What approving does now" in page and "changed-meanwhile" in page
+        assert "What approving does now" in page
+        assert "changed-meanwhile" in page
         # An approval quoting an older view is refused; the page's own hash is taken.
         resp = await admin.post(path + "/approve", {"current_hash": "0" * 32}, token_from=path)
         assert resp.status == 409
@@ -229,7 +237,8 @@ async def test_deletion_an_operator_proposes_an_admin_deletes(seeded_db: str) ->
     async with portal(seeded_db) as base, browser(base) as op, browser(base) as admin:
         await _operator(seeded_db, op)
         resp = await op.post("/apps/simpus/delete", {}, token_from="/apps/simpus")
-        assert resp.status == 303 and "/proposals/" in resp.headers["Location"]
+        assert resp.status == 303
+        assert "/proposals/" in resp.headers["Location"]
         assert await _stored(seeded_db, "simpus") is not None
         await _admin(seeded_db, admin)
         resp = await admin.post("/apps/website/delete", {}, token_from="/apps/website")
@@ -242,13 +251,15 @@ async def test_viewers_read_only_and_the_trail_is_for_staff(seeded_db: str) -> N
         await make_account(seeded_db, "pat", "viewer")
         assert (await viewer.sign_in("pat")).status == 303
         page = await (await viewer.get("/apps/simpus?lang=en")).text()
-        assert "/apps/simpus/edit" not in page and "Recent changes" not in page
+        assert "/apps/simpus/edit" not in page
+        assert "Recent changes" not in page
         for path in ("/apps/new", "/apps/simpus/edit", "/proposals"):
             assert (await viewer.get(path)).status == 403, path
         resp = await viewer.post("/apps/simpus/delete", {}, token_from="/apps/simpus")
         assert resp.status == 403
         page = await (await anon.get("/apps/simpus?lang=en")).text()
-        assert "Recent changes" not in page and "/apps/simpus/edit" not in page
+        assert "Recent changes" not in page
+        assert "/apps/simpus/edit" not in page
         assert (await anon.get("/apps/simpus/history")).status == 403
         assert (await anon.get("/apps/new")).status == 303  # to sign in
 
@@ -264,7 +275,7 @@ def _xlsx(rows: list[list[object]]) -> bytes:
     return out.getvalue()
 
 
-HEADER = ["id", "name", "agency", "managed_by", "url"]
+HEADER: list[object] = ["id", "name", "agency", "managed_by", "url"]
 
 
 async def _upload(b: Browser, data: bytes, name: str, **fields: str) -> Any:
@@ -284,25 +295,29 @@ async def test_the_spreadsheet_upload_previews_then_applies(seeded_db: str) -> N
         data = _xlsx([HEADER, ["sipd", "SIPD", "setda", "central", "https://sipd.go.id/"]])
         resp = await _upload(admin, data, "apps.xlsx", action="preview")
         html = await resp.text()
-        assert resp.status == 200 and "app sipd" in html
+        assert resp.status == 200
+        assert "app sipd" in html
         assert await _stored(seeded_db, "sipd") is None  # a preview changes nothing
         expect = re.search(r'name="expect" value="([0-9a-f]{64})"', html)
         assert expect
         other = _xlsx([HEADER, ["sipd", "SIPD 2", "setda", "central", "https://sipd.go.id/"]])
         resp = await _upload(admin, other, "apps.xlsx", action="apply", expect=expect.group(1))
-        assert resp.status == 409 and await _stored(seeded_db, "sipd") is None
+        assert resp.status == 409
+        assert await _stored(seeded_db, "sipd") is None
         resp = await _upload(admin, data, "apps.xlsx", action="apply", expect=expect.group(1))
-        assert resp.status == 200 and "The file is imported" in await resp.text()
+        assert resp.status == 200
+        assert "The file is imported" in await resp.text()
         assert await _stored(seeded_db, "sipd") is not None
 
 
 async def test_the_upload_refuses_formulas_oversized_files_and_non_admins(seeded_db: str) -> None:
     async with portal(seeded_db) as base, browser(base) as admin, browser(base) as op:
         await _admin(seeded_db, admin)
-        formula = _xlsx([HEADER, ["sipd", "=HYPERLINK(\"http://x\")", "setda", "central", ""]])
+        formula = _xlsx([HEADER, ["sipd", '=HYPERLINK("http://x")', "setda", "central", ""]])
         resp = await _upload(admin, formula, "apps.xlsx", action="preview")
         assert resp.status == 400
-        assert 'id="problems"' in await resp.text() and "formula" in await resp.text()
+        assert 'id="problems"' in await resp.text()
+        assert "formula" in await resp.text()
         resp = await _upload(admin, b"id,name\n" + b"x" * (1 << 20), "big.csv", action="preview")
         assert resp.status == 413
         assert await _stored(seeded_db, "sipd") is None

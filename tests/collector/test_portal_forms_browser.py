@@ -70,7 +70,10 @@ async def test_a_proposal_from_the_form_to_its_approval_and_the_trail(
 
 async def test_the_forms_work_without_javascript(browser: Browser, seeded_db: str) -> None:
     await make_account(seeded_db, "op-dinkes", "agency", agency="dinkes")
-    async with portal(seeded_db) as base, open_page(browser, java_script_enabled=False) as (page, log):
+    async with (
+        portal(seeded_db) as base,
+        open_page(browser, java_script_enabled=False) as (page, log),
+    ):
         await _sign_in(page, base, "op-dinkes")
         await page.goto(f"{base}/apps/simpus/edit?lang=en")
         await page.fill("#f-target_uptime", "250")  # refused: shown by its field
@@ -87,4 +90,5 @@ async def test_the_forms_work_without_javascript(browser: Browser, seeded_db: st
         await expect(page.locator("#proposal-state")).to_have_text("withdrawn")
         # The refused form answered 400 (Chromium logs the status); nothing else went wrong.
         assert [e for e in log.errors if "status of 400" not in e] == [], log.errors
-        assert len(log.errors) == 1 and log.dialogs == []
+        assert len(log.errors) == 1
+        assert log.dialogs == []
