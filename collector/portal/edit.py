@@ -193,6 +193,23 @@ async def _submit(
 
 
 @signed_in(may_change)
+async def delete_form(request: web.Request, account: Account) -> web.StreamResponse:
+    """Asks first: without JavaScript there is no confirm() dialog, so a page does it."""
+    app = await _current(request)
+    lang = _lang(request)
+    if app is None:
+        return _refused(request, ChangeError(404, "no app", code="no_app"))
+    if not access.may_manage_app(account, app.agency):
+        return _forbidden(request)
+    return pages.render(
+        request, "portal/delete.html", title=translate(lang, N_("Delete %(name)s"), name=app.name),
+        context={"app": app, "direct": account.is_admin,
+                 "action": pages.href(lang, app_path(app.id) + "/delete"),
+                 "back": pages.href(lang, app_path(app.id))},
+    )  # fmt: skip
+
+
+@signed_in(may_change)
 async def delete_submit(request: web.Request, account: Account) -> web.StreamResponse:
     app = await _current(request)
     lang = _lang(request)
@@ -409,7 +426,8 @@ def routes(router: web.UrlDispatcher) -> Sequence[Any]:
         router.add_post(NEW_APP_PATH, new_submit),
         router.add_get("/apps/{id}/edit", edit_form, name="portal-app-edit"),
         router.add_post("/apps/{id}/edit", edit_submit),
-        router.add_post("/apps/{id}/delete", delete_submit, name="portal-app-delete"),
+        router.add_get("/apps/{id}/delete", delete_form, name="portal-app-delete"),
+        router.add_post("/apps/{id}/delete", delete_submit),
         router.add_get(PROPOSALS_PATH, proposals_page, name="portal-proposals"),
         router.add_get(PROPOSALS_PATH + "/{id}", proposal_page, name="portal-proposal"),
         router.add_post(PROPOSALS_PATH + "/{id}/approve", approve_submit),

@@ -417,7 +417,9 @@ async def list_page(request: web.Request, lang: Lang, clock: Clock) -> web.Respo
         )
         count = f"{showing} · {count}"
     more = cat.offset + len(cat.rows) < cat.matched
+    done = {"deleted": N_("The application is deleted.")}.get(request.query.get("done", ""))
     context = {
+        "notice": translate(lang, done) if done else None,
         "crit": crit,
         "cat": cat,
         "groups": groups,

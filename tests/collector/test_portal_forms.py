@@ -236,13 +236,19 @@ async def test_a_stale_proposal_shows_the_diff_against_now(seeded_db: str) -> No
 async def test_deletion_an_operator_proposes_an_admin_deletes(seeded_db: str) -> None:
     async with portal(seeded_db) as base, browser(base) as op, browser(base) as admin:
         await _operator(seeded_db, op)
-        resp = await op.post("/apps/simpus/delete", {}, token_from="/apps/simpus")
+        page = await (await op.get("/apps/simpus/delete?lang=en")).text()
+        assert "Propose deleting" in page  # a page asks first (no confirm() without JavaScript)
+        resp = await op.post("/apps/simpus/delete", {}, token_from="/apps/simpus/delete")
         assert resp.status == 303
         assert "/proposals/" in resp.headers["Location"]
         assert await _stored(seeded_db, "simpus") is not None
         await _admin(seeded_db, admin)
         resp = await admin.post("/apps/website/delete", {}, token_from="/apps/website")
         assert resp.status == 303
+        assert (
+            "The application is deleted"
+            in await (await admin.get(resp.headers["Location"] + "&lang=en")).text()
+        )
         assert await _stored(seeded_db, "website") is None
 
 
@@ -253,7 +259,7 @@ async def test_viewers_read_only_and_the_trail_is_for_staff(seeded_db: str) -> N
         page = await (await viewer.get("/apps/simpus?lang=en")).text()
         assert "/apps/simpus/edit" not in page
         assert "Recent changes" not in page
-        for path in ("/apps/new", "/apps/simpus/edit", "/proposals"):
+        for path in ("/apps/new", "/apps/simpus/edit", "/apps/simpus/delete", "/proposals"):
             assert (await viewer.get(path)).status == 403, path
         resp = await viewer.post("/apps/simpus/delete", {}, token_from="/apps/simpus")
         assert resp.status == 403
