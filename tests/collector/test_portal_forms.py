@@ -329,3 +329,32 @@ async def test_the_upload_refuses_formulas_oversized_files_and_non_admins(seeded
         assert await _stored(seeded_db, "sipd") is None
         await _operator(seeded_db, op)
         assert (await op.get("/admin/import")).status == 403
+
+
+def test_the_form_gives_back_the_app_it_shows() -> None:
+    """Every field of an app survives the form (a field missing from it would be lost on the
+    next save): the catalogue's apps, and maintenance windows typed in YAML."""
+    import msgspec
+
+    from tests.collector.conftest import CATALOG
+    from wire.catalog import App
+
+    for raw in CATALOG["apps"]:
+        app = msgspec.convert(raw, App)
+        assert app_form.read_app(app_form.values_of(app), "en") == app
+    values = app_form.values_of(None) | {"id": "x", "name": "X", "agency": "setda",
+                                         "managed_by": "self", "failure_threshold": "3",
+                                         "maintenance": "- name: up\n  start: 2026-12-01T22:00:00+07:00\n"
+                                                        "  end: 2026-12-02T01:00:00+07:00\n"}  # fmt: skip
+    app = app_form.read_app(values, "en")
+    assert app.failure_threshold == 3
+    assert app.maintenance[0].name == "up"
+    assert app_form.read_app(app_form.values_of(app), "en") == app
+
+
+def test_an_errors_path_names_its_field() -> None:
+    assert app_form.field_of("$.owner.email") == "owner.email"
+    assert app_form.field_of("$.checks[0].url") == "checks"
+    assert app_form.field_of("$.target_uptime") == "target_uptime"
+    assert app_form.field_of("$.reason") == ""
+    assert app_form.field_of(None) == ""
