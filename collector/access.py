@@ -7,8 +7,8 @@ agency token and an agency operator's account may do exactly the same things:
 
 | role | reads | writes |
 | --- | --- | --- |
-| admin | everything | everything; approves changes; manages accounts; any zone |
-| agency | everything, owners' contacts included | its own agency's apps, in the zones opened to it |
+| admin | everything, the audit trail included | everything; approves changes; manages accounts; any zone |
+| agency | everything, owners' contacts included; its agency's trail and proposals | its own agency's apps, in the zones opened to it (people: by proposal) |
 | viewer | everything, owners' contacts included | nothing |
 | probe, app (tokens only) | the catalogue (when not public) | results, usage (their own routes) |
 | nobody | the catalogue when `public_catalog` | nothing |
@@ -57,6 +57,14 @@ def may_manage_app(who: Caller | None, agency: str) -> bool:
     if who is None:
         return False
     return who.role == "admin" or (who.role == "agency" and who.agency == agency)
+
+
+def may_change_apps(who: Caller | None) -> bool:
+    """Change applications at all: directly (admins) or by proposal (an agency's operators, for
+    its own apps: `may_manage_app`); the portal's forms and the proposals' pages. Never viewers."""
+    if who is None:
+        return False
+    return who.role == "admin" or (who.role == "agency" and who.agency is not None)
 
 
 def may_place_in_any_zone(who: Caller | None) -> bool:

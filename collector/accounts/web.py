@@ -106,6 +106,7 @@ async def accounts_middleware(request: web.Request, handler: Handler) -> web.Str
     request[templating.REQUEST_CONTEXT] = {
         "current_account": current_account(request),
         "may_manage_accounts": access.may_manage_accounts(current_account(request)),
+        "may_change_apps": access.may_change_apps(current_account(request)),
         csrf.FIELD: csrf.LazyToken(request, config),
         "signin_href": None
         if session is not None and session.stage != "full"

@@ -36,11 +36,6 @@ NEW_APP_PATH = "/apps/new"
 PROPOSALS_PATH = "/proposals"
 
 
-def may_change(account: Account) -> bool:
-    """Changes apps (directly or by proposal): admins and agency operators, never viewers."""
-    return account.role == "admin" or (account.role == "agency" and account.agency is not None)
-
-
 def proposal_path(proposal_id: int) -> str:
     return f"{PROPOSALS_PATH}/{proposal_id}"
 
@@ -99,7 +94,7 @@ async def _form_page(
 # --- a new app, an app's edit ------------------------------------------------------------------
 
 
-@signed_in(may_change)
+@signed_in(access.may_change_apps)
 async def new_form(request: web.Request, account: Account) -> web.StreamResponse:
     values = app_form.values_of(None)
     if account.agency:
@@ -110,7 +105,7 @@ async def new_form(request: web.Request, account: Account) -> web.StreamResponse
                             action=pages.href(lang, NEW_APP_PATH), new=True)  # fmt: skip
 
 
-@signed_in(may_change)
+@signed_in(access.may_change_apps)
 async def new_submit(request: web.Request, account: Account) -> web.StreamResponse:
     values = app_form.posted(await request.post())
     lang = _lang(request)
@@ -127,7 +122,7 @@ async def _current(request: web.Request) -> App | None:
     return await catalog.get_app(request.app[keys.POOL], request.match_info["id"])
 
 
-@signed_in(may_change)
+@signed_in(access.may_change_apps)
 async def edit_form(request: web.Request, account: Account) -> web.StreamResponse:
     app = await _current(request)
     lang = _lang(request)
@@ -142,7 +137,7 @@ async def edit_form(request: web.Request, account: Account) -> web.StreamRespons
     )  # fmt: skip
 
 
-@signed_in(may_change)
+@signed_in(access.may_change_apps)
 async def edit_submit(request: web.Request, account: Account) -> web.StreamResponse:
     app = await _current(request)
     lang = _lang(request)
@@ -192,7 +187,7 @@ async def _submit(
     return pages.redirect(pages.href(lang, proposal_path(proposal.id), done="proposed"))
 
 
-@signed_in(may_change)
+@signed_in(access.may_change_apps)
 async def delete_form(request: web.Request, account: Account) -> web.StreamResponse:
     """Asks first: without JavaScript there is no confirm() dialog, so a page does it."""
     app = await _current(request)
@@ -209,7 +204,7 @@ async def delete_form(request: web.Request, account: Account) -> web.StreamRespo
     )  # fmt: skip
 
 
-@signed_in(may_change)
+@signed_in(access.may_change_apps)
 async def delete_submit(request: web.Request, account: Account) -> web.StreamResponse:
     app = await _current(request)
     lang = _lang(request)
@@ -264,11 +259,7 @@ def _notice(request: web.Request) -> str | None:
     return translate(_lang(request), done) if done else None
 
 
-def _may_see_proposals(account: Account) -> bool:
-    return may_change(account)
-
-
-@signed_in(_may_see_proposals)
+@signed_in(access.may_change_apps)
 async def proposals_page(request: web.Request, account: Account) -> web.StreamResponse:
     async with request.app[keys.POOL].acquire() as conn:
         found = await workflow.list_proposals(conn, by=account)
@@ -292,7 +283,7 @@ async def _review(request: web.Request, account: Account) -> workflow.Review | w
         return _refused(request, exc)
 
 
-@signed_in(_may_see_proposals)
+@signed_in(access.may_change_apps)
 async def proposal_page(request: web.Request, account: Account) -> web.StreamResponse:
     return await _proposal_page(request, account)
 
@@ -355,7 +346,7 @@ async def reject_submit(request: web.Request, account: Account) -> web.StreamRes
     return await _decide(request, account, "reject")
 
 
-@signed_in(_may_see_proposals)
+@signed_in(access.may_change_apps)
 async def withdraw_submit(request: web.Request, account: Account) -> web.StreamResponse:
     return await _decide(request, account, "withdraw")
 

@@ -568,9 +568,7 @@ async def app_page(request: web.Request, lang: Lang, clock: Clock) -> web.Respon
     done = {"saved": N_("Saved.")}.get(request.query.get("done", ""))
     context = {
         "trail": found[0] if found is not None else None,
-        "manage": account is not None
-        and account.role != "viewer"
-        and access.may_manage_app(account, d.summary.app.agency),
+        "manage": access.may_manage_app(account, d.summary.app.agency),
         "direct": account is not None and account.is_admin,
         "notice": translate(lang, done) if done else None,
         "d": d,

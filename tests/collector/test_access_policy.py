@@ -38,17 +38,18 @@ CALLERS = {
 }
 
 # caller -> (reads when not public, reads non-public data, manages dinkes' apps, manages
-# diskominfo's apps, any zone, agencies, approves, manages accounts)
+# diskominfo's apps, any zone, agencies, approves, manages accounts, changes apps at all,
+# reads dinkes' trail, reads diskominfo's trail)
 EXPECTED = {
-    "admin token": (True, True, True, True, True, True, True, True),
-    "admin": (True, True, True, True, True, True, True, True),
-    "dinkes token": (True, True, True, False, False, False, False, False),
-    "dinkes operator": (True, True, True, False, False, False, False, False),
-    "viewer token": (True, True, False, False, False, False, False, False),
-    "viewer": (True, True, False, False, False, False, False, False),
-    "probe token": (True, False, False, False, False, False, False, False),
-    "app token": (True, False, False, False, False, False, False, False),
-    "nobody": (False, False, False, False, False, False, False, False),
+    "admin token": (True, True, True, True, True, True, True, True, True, True, True),
+    "admin": (True, True, True, True, True, True, True, True, True, True, True),
+    "dinkes token": (True, True, True, False, False, False, False, False, True, True, False),
+    "dinkes operator": (True, True, True, False, False, False, False, False, True, True, False),
+    "viewer token": (True, True, False, False, False, False, False, False, False, False, False),
+    "viewer": (True, True, False, False, False, False, False, False, False, False, False),
+    "probe token": (True, False, False, False, False, False, False, False, False, False, False),
+    "app token": (True, False, False, False, False, False, False, False, False, False, False),
+    "nobody": (False, False, False, False, False, False, False, False, False, False, False),
 }
 
 
@@ -64,6 +65,9 @@ def test_one_table_for_tokens_and_people(name: str) -> None:
         access.may_manage_agencies(who),
         access.may_approve(who),
         access.may_manage_accounts(who),
+        access.may_change_apps(who),
+        access.may_read_trail(who, "dinkes"),
+        access.may_read_trail(who, "diskominfo"),
     )
     assert got == EXPECTED[name]
     assert access.may_read_catalog(PUBLIC, who)  # a public catalogue is everyone's
