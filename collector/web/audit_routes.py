@@ -13,7 +13,7 @@ from typing import Any
 from aiohttp import web
 
 from collector import audit
-from collector.access import shows_contacts
+from collector.access import may_read_trail, shows_contacts
 from collector.auth import Principal
 from collector.catalog import store
 from collector.web import keys
@@ -72,7 +72,7 @@ async def app_history(request: web.Request) -> web.Response:
     pool = request.app[keys.POOL]
     app = await store.get_app(pool, app_id)
     agency = None if who.kind == "admin" else who.agency
-    if app is not None and agency is not None and app.agency != agency:
+    if app is not None and not may_read_trail(who, app.agency):  # the portal's rule too
         raise ApiError(403, f"this token may not read the history of agency {app.agency!r}'s apps")
     if app is None:  # gone (its history stays) or never was
         seen, _ = await audit.find(pool, audit.AuditQuery(app=app_id, agency=agency, limit=1))
