@@ -44,7 +44,7 @@ def _page(
         request, "portal/import.html", title=translate(lang, N_("Import a spreadsheet")),
         status=status,
         context={"error": error, "problems": problems or [], "diff": diff, "expect": expect,
-                 "notice": notice, "limit": 1 << 20},
+                 "notice": notice, "limit": "1 MiB"},
     )  # fmt: skip
 
 
