@@ -77,12 +77,6 @@ class AppForm:
     values: dict[str, str]
     errors: dict[str, str] = field(default_factory=dict)
 
-    @property
-    def error(self) -> str | None:
-        return self.errors.get("") or (
-            None if not self.errors else next(iter(self.errors.values()))
-        )
-
 
 def values_of(app: App | Mapping[str, Any] | None) -> dict[str, str]:
     """The form's fields for an app (or its JSON form), or the defaults of a new one."""
