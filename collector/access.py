@@ -72,12 +72,23 @@ def may_place_in_any_zone(who: Caller | None) -> bool:
     return who is not None and who.role == "admin"
 
 
+def reads_all_agencies(who: Caller | None) -> bool:
+    """Reads every agency's staff records (proposals, the audit trail): admins and viewers."""
+    return who is not None and who.role in ("admin", "viewer")
+
+
+def may_read_proposals(who: Caller | None) -> bool:
+    """Proposals' pages: admins and viewers read every agency's, an operator its own."""
+    return reads_all_agencies(who) or may_change_apps(who)
+
+
 def may_read_trail(who: Caller | None, agency: str) -> bool:
     """The audit trail of `agency`'s records: it names people, tokens and files, so it is for
-    admins and the agency itself (the API's rule for tokens, the portal's for accounts)."""
+    staff: admins, viewers (who read everything) and the agency itself; never anonymous
+    readers (the API's rule for tokens, the portal's for accounts)."""
     if who is None:
         return False
-    return who.role == "admin" or (who.role == "agency" and who.agency == agency)
+    return reads_all_agencies(who) or (who.role == "agency" and who.agency == agency)
 
 
 def may_manage_agencies(who: Caller | None) -> bool:

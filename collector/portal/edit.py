@@ -259,7 +259,7 @@ def _notice(request: web.Request) -> str | None:
     return translate(_lang(request), done) if done else None
 
 
-@signed_in(access.may_change_apps)
+@signed_in(access.may_read_proposals)
 async def proposals_page(request: web.Request, account: Account) -> web.StreamResponse:
     async with request.app[keys.POOL].acquire() as conn:
         found = await workflow.list_proposals(conn, by=account)
@@ -267,7 +267,9 @@ async def proposals_page(request: web.Request, account: Account) -> web.StreamRe
         (p, diff_rows(diff_apps(p.base, p.to_apply)) if p.state == "pending" else []) for p in found
     ]
     lang = _lang(request)
-    title = N_("Proposals to review") if account.is_admin else N_("My agency's proposals")
+    title = (N_("Proposals to review") if account.is_admin
+             else N_("Proposals") if account.agency is None  # a viewer reads them all
+             else N_("My agency's proposals"))  # fmt: skip
     return pages.render(request, "portal/proposals.html", title=translate(lang, title),
                         context={"rows": rows, "admin": account.is_admin})  # fmt: skip
 
@@ -283,7 +285,7 @@ async def _review(request: web.Request, account: Account) -> workflow.Review | w
         return _refused(request, exc)
 
 
-@signed_in(access.may_change_apps)
+@signed_in(access.may_read_proposals)
 async def proposal_page(request: web.Request, account: Account) -> web.StreamResponse:
     return await _proposal_page(request, account)
 

@@ -24,6 +24,7 @@ from typing import Annotated
 import asyncpg
 import msgspec
 
+from collector import access
 from collector.audit import Actor
 from collector.catalog import changes
 from collector.catalog import store as catalog_store
@@ -113,8 +114,9 @@ async def list_proposals(
     limit: int = 200,
 ) -> list[Proposal]:
     """Admins: the queue (pending first, oldest first; then the decided, latest first), of one
-    `agency` if given. An agency: its own proposals, in the same order. Others: none."""
-    if not by.is_admin:
+    `agency` if given (viewers read the same). An agency: its own proposals, in the same
+    order. Others: none."""
+    if not access.reads_all_agencies(by):
         if by.agency is None:
             return []
         agency = by.agency
@@ -130,7 +132,7 @@ async def get(conn: Executor, proposal_id: int, *, by: Editor) -> Proposal:
 def _visible(found: Proposal | None, proposal_id: int, *, by: Editor) -> Proposal:
     if found is None:
         raise ChangeError(404, f"no proposal {proposal_id}", code="no_proposal")
-    if not by.is_admin and by.agency != found.agency:
+    if not access.reads_all_agencies(by) and by.agency != found.agency:
         raise ChangeError(403, f"{changes.this(by)} may not see proposals of agency"
                           f" {found.agency!r}", code="forbidden")  # fmt: skip
     return found

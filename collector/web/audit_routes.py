@@ -13,7 +13,7 @@ from typing import Any
 from aiohttp import web
 
 from collector import audit
-from collector.access import may_read_trail, shows_contacts
+from collector.access import may_read_trail, reads_all_agencies, shows_contacts
 from collector.auth import Principal
 from collector.catalog import store
 from collector.web import keys
@@ -52,10 +52,10 @@ async def _page(request: web.Request, query: audit.AuditQuery, who: Principal) -
 
 
 async def list_audit(request: web.Request) -> web.Response:
-    who = await require(request, "admin", "agency")
+    who = await require(request, "admin", "agency", "viewer")
     q = query_of(request, _AUDIT_FILTERS)
     agency = q.get("agency")
-    if who.kind != "admin":
+    if not reads_all_agencies(who):
         if agency not in (None, who.agency):
             raise ApiError(
                 403, f"this token may read the trail of agency {who.agency!r} only",
@@ -66,12 +66,12 @@ async def list_audit(request: web.Request) -> web.Response:
 
 
 async def app_history(request: web.Request) -> web.Response:
-    who = await require(request, "admin", "agency")
+    who = await require(request, "admin", "agency", "viewer")
     app_id = request.match_info["id"]
     q = query_of(request, _HISTORY_FILTERS)
     pool = request.app[keys.POOL]
     app = await store.get_app(pool, app_id)
-    agency = None if who.kind == "admin" else who.agency
+    agency = None if reads_all_agencies(who) else who.agency
     if app is not None and not may_read_trail(who, app.agency):  # the portal's rule too
         raise ApiError(403, f"this token may not read the history of agency {app.agency!r}'s apps")
     if app is None:  # gone (its history stays) or never was
@@ -86,12 +86,12 @@ ROUTES = [
           summary="Changes of an application, newest first: who (token, account or file, and"
                   " through what), when, and the record before and after. A deleted app keeps"
                   " its history. Page with `before` (the answer's `next_before`)",
-          auth="admin_or_agency", tag="catalogue", response=audit.AuditPage,
+          auth="staff", tag="catalogue", response=audit.AuditPage,
           query=_HISTORY_FILTERS, params=_PARAMS, statuses={404: "Not found"}),
     Route(method="GET", path="/api/v1/audit", handler=list_audit,
           summary="The catalogue's audit trail, newest first; filter by app, agency, actor"
                   " (its name), since, until (ISO times); page with `before` and `limit`"
                   f" (at most {audit.MAX_LIMIT})",
-          auth="admin_or_agency", tag="catalogue", response=audit.AuditPage,
+          auth="staff", tag="catalogue", response=audit.AuditPage,
           query=_AUDIT_FILTERS, params=_PARAMS),
 ]  # fmt: skip

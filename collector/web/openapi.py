@@ -16,6 +16,7 @@ _SECURITY = {
     "read": "Open when `public_catalog` is on; otherwise any valid token.",
     "admin": "admin token",
     "admin_or_agency": "admin token, or an agency token for its own agency's applications",
+    "staff": "admin or viewer token (every agency's), or an agency token (its own agency's)",
     "probe": "probe token (its zone)",
     "app": "app token (its application)",
 }

@@ -88,7 +88,7 @@ async def create_proposal(request: web.Request) -> web.Response:
 
 
 async def list_proposals(request: web.Request) -> web.Response:
-    who = await require(request, "admin", "agency")
+    who = await require(request, "admin", "agency", "viewer")
     q = query_of(request, _FILTERS)
     state = query_choice(q, "state", STATES)
     try:
@@ -105,7 +105,7 @@ async def list_proposals(request: web.Request) -> web.Response:
 
 
 async def get_proposal(request: web.Request) -> web.Response:
-    who = await require(request, "admin", "agency")
+    who = await require(request, "admin", "agency", "viewer")
     pool = request.app[keys.POOL]
     return json_response(await workflow.review(pool, _proposal_id(request), by=who))
 
@@ -148,13 +148,13 @@ ROUTES = [
     Route(method="GET", path="/api/v1/proposals", handler=list_proposals,
           summary="Proposals: pending first (oldest first), then decided (latest first). An admin"
                   " sees all (filter by state, agency, app), an agency token its agency's",
-          auth="admin_or_agency", tag="proposals", response=list[Proposal], query=_FILTERS,
+          auth="staff", tag="proposals", response=list[Proposal], query=_FILTERS,
           params={"state": {"enum": list(STATES)},
                   "limit": {"type": "integer", "minimum": 1, "maximum": workflow.MAX_LIST}}),
     Route(method="GET", path="/api/v1/proposals/{id}", handler=get_proposal,
           summary="A proposal with its diff and, while pending, what approving it does to the app"
                   " as it is now (`applies`, `stale`, `current_hash`)",
-          auth="admin_or_agency", tag="proposals", response=workflow.Review, params=_ID),
+          auth="staff", tag="proposals", response=workflow.Review, params=_ID),
     Route(method="POST", path="/api/v1/proposals/{id}/approve", handler=approve_proposal,
           summary="Approve and apply a proposal in one transaction; optionally an edited `app`"
                   " instead (the proposal is kept). Once the app changed since the proposal,"

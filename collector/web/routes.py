@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from aiohttp import web
 
-Auth = Literal["none", "read", "admin", "admin_or_agency", "probe", "app"]
+Auth = Literal["none", "read", "admin", "admin_or_agency", "staff", "probe", "app"]
 
 
 @dataclass(frozen=True, kw_only=True)

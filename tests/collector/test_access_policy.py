@@ -45,8 +45,8 @@ EXPECTED = {
     "admin": (True, True, True, True, True, True, True, True, True, True, True),
     "dinkes token": (True, True, True, False, False, False, False, False, True, True, False),
     "dinkes operator": (True, True, True, False, False, False, False, False, True, True, False),
-    "viewer token": (True, True, False, False, False, False, False, False, False, False, False),
-    "viewer": (True, True, False, False, False, False, False, False, False, False, False),
+    "viewer token": (True, True, False, False, False, False, False, False, False, True, True),
+    "viewer": (True, True, False, False, False, False, False, False, False, True, True),
     "probe token": (True, False, False, False, False, False, False, False, False, False, False),
     "app token": (True, False, False, False, False, False, False, False, False, False, False),
     "nobody": (False, False, False, False, False, False, False, False, False, False, False),
@@ -104,6 +104,14 @@ async def test_a_viewer_token_reads_everything_and_writes_nothing(seeded_db: str
         assert resp.status == 403
         assert (await c.delete("/api/v1/apps/simpus", headers=bearer(secret))).status == 403
         assert (await c.get("/api/v1/probe/targets", headers=bearer(secret))).status == 403
+        # Staff records too: every agency's trail and proposals, read only.
+        for path in ("/api/v1/audit", "/api/v1/apps/simpus/history", "/api/v1/apps/website/history",
+                     "/api/v1/proposals"):  # fmt: skip
+            assert (await c.get(path, headers=bearer(secret))).status == 200, path
+        proposal = {"action": "update", "app": {**body, "id": "simpus"}}
+        assert (
+            await c.post("/api/v1/proposals", json=proposal, headers=bearer(secret))
+        ).status == 403
 
 
 async def test_an_operator_account_writes_only_its_own_agencys_apps(seeded_db: str) -> None:

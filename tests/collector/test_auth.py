@@ -47,7 +47,7 @@ WRITES: list[tuple[str, str, object, set[str]]] = [
     ("POST", "/api/v1/apps/website/maintenance", WINDOW, {"admin"}),
     ("DELETE", "/api/v1/apps/simpus/maintenance/nightly", None, {"admin", "agency"}),
     ("POST", "/api/v1/proposals", {"action": "update", "app": DINKES_APP}, {"admin", "agency"}),
-    ("GET", "/api/v1/proposals", None, {"admin", "agency"}),
+    ("GET", "/api/v1/proposals", None, {"admin", "agency"}),  # and viewers: test_access_policy
     ("GET", "/api/v1/proposals/1", None, {"admin", "agency"}),
     ("POST", "/api/v1/proposals/1/approve", None, {"admin"}),
     ("POST", "/api/v1/proposals/1/reject", {"reason": "no"}, {"admin"}),

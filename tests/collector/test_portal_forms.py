@@ -252,14 +252,18 @@ async def test_deletion_an_operator_proposes_an_admin_deletes(seeded_db: str) ->
         assert await _stored(seeded_db, "website") is None
 
 
-async def test_viewers_read_only_and_the_trail_is_for_staff(seeded_db: str) -> None:
+async def test_viewers_read_everything_and_change_nothing(seeded_db: str) -> None:
     async with portal(seeded_db) as base, browser(base) as viewer, browser(base) as anon:
         await make_account(seeded_db, "pat", "viewer")
         assert (await viewer.sign_in("pat")).status == 303
         page = await (await viewer.get("/apps/simpus?lang=en")).text()
         assert "/apps/simpus/edit" not in page
-        assert "Recent changes" not in page
-        for path in ("/apps/new", "/apps/simpus/edit", "/apps/simpus/delete", "/proposals"):
+        assert "Recent changes" in page  # staff read the trail
+        assert (await viewer.get("/apps/simpus/history")).status == 200
+        proposals = await viewer.get("/proposals?lang=en")
+        assert proposals.status == 200
+        assert 'id="approve"' not in await proposals.text()
+        for path in ("/apps/new", "/apps/simpus/edit", "/apps/simpus/delete"):
             assert (await viewer.get(path)).status == 403, path
         resp = await viewer.post("/apps/simpus/delete", {}, token_from="/apps/simpus")
         assert resp.status == 403
