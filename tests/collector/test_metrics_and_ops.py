@@ -2,6 +2,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
+import subprocess
 import time
 import uuid
 
@@ -11,11 +13,12 @@ from aiohttp.test_utils import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
 from collector import db
-from collector.exposition import Family, render
+from collector.app_metrics import FAMILIES, float_text, label_text, make_snapshot
 from collector.web import keys
 from collector.web.app import ALL_ROUTES
 from tests.collector.conftest import Tokens, bearer
 from tests.pg import create_test_database, drop_test_database
+from tests.tools import ToolUnavailable, require_tools
 
 
 def samples(text: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
@@ -108,12 +111,8 @@ async def test_metrics_served_gzipped_when_large(client: TestClient) -> None:
     import gzip
 
     app_metrics = client.app[keys.APP_METRICS]
-    fam = Family("pantau_app_info", "x", "gauge", ("app",))
-    for i in range(5000):
-        fam.add((f"app-{i}",), 1)
-    from collector.app_metrics import _snapshot
-
-    app_metrics.snapshot = _snapshot([fam])
+    lines = "".join(f'pantau_app_info{{app="app-{i}"}} 1\n' for i in range(5000))
+    app_metrics.snapshot = make_snapshot(f"# TYPE pantau_app_info gauge\n{lines}".encode())
     resp = await client.get("/metrics", headers={"Accept-Encoding": "gzip"}, auto_decompress=False)
     assert resp.headers["Content-Encoding"] == "gzip"
     text = gzip.decompress(await resp.read()).decode()
@@ -121,13 +120,59 @@ async def test_metrics_served_gzipped_when_large(client: TestClient) -> None:
     assert "pantau_ingest_batches_total" in text
 
 
-def test_exposition_escapes_label_values() -> None:
-    fam = Family("pantau_app_info", "help with \\ backslash", "gauge", ("app", "agency"))
-    fam.add(('we"ird\\name\nx', "dinkes"), 1)
-    fam.add(("plain", "dinkes"), 0.5)
-    parsed = samples(render([fam]).decode())
-    assert parsed[key("pantau_app_info", app='we"ird\\name\nx', agency="dinkes")] == 1
-    assert parsed[key("pantau_app_info", app="plain", agency="dinkes")] == 0.5
+async def test_exposition_escapes_label_values_in_sql(client: TestClient) -> None:
+    # Catalogue label values are slugs today; the writer must not depend on it.
+    weird = 'we"ird\\name\nx'
+    line = await client.app[keys.POOL].fetchval(
+        f"SELECT 'pantau_app_info{{app=\"' || {label_text('$1::text')} || '\"}} 1'", weird
+    )
+    assert samples(f"# TYPE pantau_app_info gauge\n{line}\n") == {
+        key("pantau_app_info", app=weird): 1
+    }
+
+
+@pytest.mark.parametrize(
+    "value", [0.0, 1.0, 0.25, 1e-05, 0.1 + 0.2, 1796076790.985375, 1e15, 1.5e300, -3.0]
+)
+async def test_exposition_values_round_trip_in_sql(client: TestClient, value: float) -> None:
+    text = await client.app[keys.POOL].fetchval(f"SELECT {float_text('$1::float8')}", value)
+    assert float(text) == value
+
+
+async def test_exposition_infinities_and_nan_in_sql(client: TestClient) -> None:
+    pool = client.app[keys.POOL]
+    got = [
+        await pool.fetchval(f"SELECT {float_text('$1::float8')}", v)
+        for v in (math.inf, -math.inf, math.nan)
+    ]
+    assert got == ["+Inf", "-Inf", "NaN"]
+
+
+async def test_exposition_passes_promtool_lint(client: TestClient, tokens: Tokens) -> None:
+    """Every family once, HELP and TYPE before its samples, counters named `_total`."""
+    try:
+        promtool = require_tools({"promtool": "prometheus"})["promtool"]
+    except ToolUnavailable as exc:
+        pytest.fail(str(exc), pytrace=False)
+    now = time.time()
+    batch = {
+        "probe": "probe-dc-1", "batch_id": uuid.uuid4().hex,
+        "results": [{"app": "website", "check": "http", "kind": "http", "ts": now, "ok": True,
+                     "duration_seconds": 0.25, "status_code": 200, "tls_expiry": now + 86_400}],
+    }  # fmt: skip
+    assert (
+        await client.post("/api/v1/results", json=batch, headers=bearer(tokens.probe_dc))
+    ).status == 200
+    await client.app[keys.EVALUATOR].run_once()
+    await client.app[keys.APP_METRICS].refresh()
+    text = await (await client.get("/metrics")).read()
+    for family in FAMILIES:
+        assert text.count(f"# TYPE {family.name} ".encode()) == 1, family.name
+    done = subprocess.run(
+        [promtool, "check", "metrics"], input=text, capture_output=True, timeout=60, check=False
+    )
+    # promtool exits 1 on lint findings as on errors; both are written out.
+    assert done.returncode == 0, done.stdout.decode() + done.stderr.decode()
 
 
 async def test_health_and_readiness(client: TestClient) -> None:
