@@ -72,6 +72,7 @@ _STATES = "FROM app_state s JOIN apps a ON a.id = s.app_id"
 _CHECKS = "FROM check_latest l JOIN apps a ON a.id = l.app_id"
 _CHECK_ORDER = "l.app_id, l.zone, l.check_name"
 _USAGES = "FROM usage_latest u JOIN apps a ON a.id = u.app_id"
+_STATE_NAMES = ", ".join(f"'{name}'" for name in APP_STATES)  # fixed words, in their order
 
 
 def _flag(condition: str) -> str:
@@ -95,7 +96,7 @@ FAMILIES = (
         "pantau_app_state",
         "1 for the app's current state (up, down, degraded, maintenance, unknown).",
         "gauge", (*_APP, ("state", "n.state")), _flag("s.state = n.state"),
-        f"{_STATES} CROSS JOIN unnest($1::text[]) WITH ORDINALITY AS n(state, k)", "a.id, n.k",
+        f"{_STATES} CROSS JOIN unnest(ARRAY[{_STATE_NAMES}]) WITH ORDINALITY AS n(state, k)", "a.id, n.k",
     ),
     _Family(
         "pantau_app_up",
@@ -180,8 +181,7 @@ async def read_exposition(conn: Conn) -> bytes:
     parts: list[bytes] = []
     async with conn.transaction(isolation="repeatable_read", readonly=True):
         for family, sql in zip(FAMILIES, _QUERIES, strict=True):
-            args = (list(APP_STATES),) if "$1" in sql else ()
-            parts += (family.header(), await conn.fetchval(sql, *args))
+            parts += (family.header(), await conn.fetchval(sql))
     return b"".join(parts)
 
 
