@@ -134,12 +134,19 @@ async def ensure_partitions(
         await ensure_partition(conn, add_months(first, offset))
 
 
-async def fetch_chunked(conn: Conn, sql: str, *args: Any, chunk: int = 1000) -> list[Any]:
-    """All rows of `sql`, read through a cursor `chunk` rows at a time (inside a transaction).
+async def fetch_chunked(conn: Executor, sql: str, *args: Any, chunk: int = 1000) -> list[Any]:
+    """All rows of `sql`, read through a cursor `chunk` rows at a time.
 
     asyncpg decodes a result on the event loop; tens of thousands of rows in one fetch would
-    hold it up for tens of milliseconds, a chunk of 1,000 for a few.
+    hold it up for tens of milliseconds, a chunk of 1,000 for a few. A cursor lives in a
+    transaction: outside one (or given the pool) the rows are read in a read-only one.
     """
+    if isinstance(conn, asyncpg.Pool):
+        async with conn.acquire() as acquired:
+            return await fetch_chunked(acquired, sql, *args, chunk=chunk)
+    if not conn.is_in_transaction():
+        async with conn.transaction(readonly=True):
+            return await fetch_chunked(conn, sql, *args, chunk=chunk)
     out: list[Any] = []
     cursor = await conn.cursor(sql, *args)
     while rows := await cursor.fetch(chunk):

@@ -19,7 +19,7 @@ import msgspec
 
 from collector.db import Conn
 from collector.review.timeline import Carry, Outage, Result, sweep
-from collector.state.rules import AppRules, StateSettings, app_rules
+from collector.state.rules import AppRules, RulesCache, StateSettings, app_rules
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +74,8 @@ class RollupStats:
 
 
 async def rollup(conn: Conn, *, settings: StateSettings, now: dt.datetime | None = None,
-                 apps: Sequence[str] | None = None) -> RollupStats:  # fmt: skip
+                 apps: Sequence[str] | None = None,
+                 rules_cache: RulesCache | None = None) -> RollupStats:  # fmt: skip
     """Bring every app's aggregates up to the last complete hour. Returns what it did.
 
     One transaction per app, so ingest (which marks apps dirty) never waits for a long backlog.
@@ -84,7 +85,7 @@ async def rollup(conn: Conn, *, settings: StateSettings, now: dt.datetime | None
     connection and released on another, and stay held.)
     """
     until = floor_hour(now or dt.datetime.now(dt.UTC))
-    rules = await app_rules(conn, settings)
+    rules = await (rules_cache.get(conn) if rules_cache else app_rules(conn, settings))
     total_hours = 0
     done = 0
     for app_id in sorted(apps if apps is not None else rules):

@@ -26,7 +26,7 @@ from collector.state.machine import (
     is_cause,
     zone_state,
 )
-from collector.state.rules import AppRules, StateSettings, app_rules
+from collector.state.rules import AppRules, RulesCache, StateSettings, app_rules
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +39,12 @@ def _check_state(r: Any) -> CheckState:
 
 
 async def evaluate(
-    conn: Conn, *, now: dt.datetime, settings: StateSettings, wait: bool = False
+    conn: Conn,
+    *,
+    now: dt.datetime,
+    settings: StateSettings,
+    wait: bool = False,
+    rules: RulesCache | None = None,
 ) -> int:
     """Recompute every app's state, zone states and incidents; returns the apps that changed.
 
@@ -51,7 +56,9 @@ async def evaluate(
             await conn.execute("SELECT pg_advisory_xact_lock($1)", EVALUATOR_LOCK_ID)
         elif not await conn.fetchval("SELECT pg_try_advisory_xact_lock($1)", EVALUATOR_LOCK_ID):
             return -1
-        apps = await app_rules(conn, settings, watched_only=True)
+        apps = await (
+            rules.get(conn) if rules else app_rules(conn, settings, watched_only=True)
+        )
         # Read in chunks, and turned into states in a thread with the rules: with thousands
         # of apps, decoding or looping over the rows in one go would hold up the event loop.
         latest = await fetch_chunked(
@@ -190,11 +197,16 @@ class Evaluator:
         self._pool = pool
         self.settings = settings
         self._interval = interval
+        self._rules = RulesCache(settings, watched_only=True)
 
     async def run_once(self, *, now: dt.datetime | None = None, wait: bool = False) -> int:
         async with self._pool.acquire() as conn:  # type: ignore[union-attr]
             return await evaluate(
-                conn, now=now or dt.datetime.now(dt.UTC), settings=self.settings, wait=wait
+                conn,
+                now=now or dt.datetime.now(dt.UTC),
+                settings=self.settings,
+                wait=wait,
+                rules=self._rules,
             )
 
     async def run(self) -> None:

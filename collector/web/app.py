@@ -19,6 +19,7 @@ from collector.ingest import Ingestor, IngestPolicy
 from collector.own_metrics import CollectorMetrics
 from collector.review.rollup import rollup
 from collector.state.evaluate import Evaluator
+from collector.state.rules import RulesCache
 from collector.web import (
     audit_routes,
     catalog_routes,
@@ -131,11 +132,13 @@ def make_app(
 async def _rollups(app: web.Application) -> None:
     """Keep the review's aggregates current; one replica at a time (the job takes a lock)."""
     config = app[keys.CONFIG]
+    settings = config.state_settings()
+    rules = RulesCache(settings)
     while True:
         await asyncio.sleep(config.retention.rollup_seconds)
         try:
             async with app[keys.POOL].acquire() as conn:
-                await rollup(conn, settings=config.state_settings())
+                await rollup(conn, settings=settings, rules_cache=rules)
         except Exception as exc:  # the next round catches up
             log.warning("rollup failed: %s", exc)
 

@@ -11,6 +11,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from collector.audit import acting
+from collector.catalog import store
 from collector.state.machine import (
     CheckState,
     Thresholds,
@@ -19,6 +20,7 @@ from collector.state.machine import (
     observe,
     zone_state,
 )
+from collector.state.rules import RulesCache, StateSettings
 from collector.web import keys
 from tests.collector.conftest import TEST_ACTOR, Tokens, bearer
 
@@ -167,6 +169,7 @@ async def test_one_zone_down_is_not_an_outage_with_quorum_two(
     try:
         async with acting(conn, TEST_ACTOR):
             await conn.execute("UPDATE apps SET quorum = 2 WHERE id = 'simpus'")
+            await store.bump_version(conn)  # as every catalogue write does
     finally:
         await conn.close()
     now = time.time()
@@ -317,3 +320,45 @@ async def test_catalogue_windows_round_trip(fresh_db: str, tmp_path: object) -> 
         assert (await sync.apply(conn, exported, source="t", actor=TEST_ACTOR)).empty
     finally:
         await conn.close()
+
+
+async def test_rules_cache_follows_the_catalogue_version(seeded_db: str) -> None:
+    conn = await asyncpg.connect(seeded_db)
+    try:
+        cache = RulesCache(StateSettings(), watched_only=True)
+        first = await cache.get(conn)
+        assert first["simpus"].thresholds.quorum == 1
+        async with acting(conn, TEST_ACTOR):
+            await conn.execute("UPDATE apps SET quorum = 2 WHERE id = 'simpus'")
+        assert await cache.get(conn) is first  # the version has not moved: nothing is read
+        await store.bump_version(conn)  # as every catalogue write does in its transaction
+        assert (await cache.get(conn))["simpus"].thresholds.quorum == 2
+        # A row changed by hand without the bump is seen once the cache is older than max_age.
+        aged = RulesCache(StateSettings(), watched_only=True, max_age=0.0)
+        await aged.get(conn)
+        async with acting(conn, TEST_ACTOR):
+            await conn.execute("UPDATE apps SET quorum = 3 WHERE id = 'simpus'")
+        assert (await aged.get(conn))["simpus"].thresholds.quorum == 3
+    finally:
+        await conn.close()
+
+
+async def test_the_evaluator_sees_a_quorum_change_made_between_runs(
+    client: TestClient, tokens: Tokens
+) -> None:
+    now = time.time()
+    await push(client, tokens.probe_dc, [result("simpus", True, now - 5, check="tcp")])
+    await push(
+        client,
+        tokens.probe_dinkes,
+        [result("simpus", False, now - 5 + i / 10, check="tcp") for i in range(4)],
+    )
+    await evaluate(client)
+    assert (await status(client, "simpus"))["state"] == "down"  # quorum 1: one zone is enough
+    app = await (await client.get("/api/v1/apps/simpus", headers=bearer(tokens.admin))).json()
+    resp = await client.put(
+        "/api/v1/apps/simpus", json={**app, "quorum": 2}, headers=bearer(tokens.admin)
+    )
+    assert resp.status == 200, await resp.text()
+    await evaluate(client)
+    assert (await status(client, "simpus"))["state"] == "up"
