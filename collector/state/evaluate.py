@@ -56,9 +56,7 @@ async def evaluate(
             await conn.execute("SELECT pg_advisory_xact_lock($1)", EVALUATOR_LOCK_ID)
         elif not await conn.fetchval("SELECT pg_try_advisory_xact_lock($1)", EVALUATOR_LOCK_ID):
             return -1
-        apps = await (
-            rules.get(conn) if rules else app_rules(conn, settings, watched_only=True)
-        )
+        apps = await (rules.get(conn) if rules else app_rules(conn, settings, watched_only=True))
         # Read in chunks, and turned into states in a thread with the rules: with thousands
         # of apps, decoding or looping over the rows in one go would hold up the event loop.
         latest = await fetch_chunked(
