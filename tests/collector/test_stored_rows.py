@@ -57,7 +57,7 @@ async def test_a_window_refused_by_todays_cron_does_not_break_the_catalogue(
     conn = await asyncpg.connect(seeded_db)
     try:
         rules = await app_rules(conn, StateSettings())
-        assert rules["simpus"].windows == []
+        assert rules["simpus"].windows == ()
     finally:
         await conn.close()
     assert any("simpus" in r.getMessage() and "maintenance[0]" in r.getMessage()
