@@ -344,8 +344,24 @@ async def withdraw_submit(request: web.Request, account: Account) -> web.StreamR
     return await _decide(request, account, "withdraw")
 
 
-def _edit_action(request: web.Request, proposal_id: int) -> str:
-    return pages.href(_lang(request), proposal_path(proposal_id) + "/edit")
+def _proposal_form_page(
+    request: web.Request,
+    account: Account,
+    proposal_id: int,
+    form: AppForm,
+    current_hash: str,
+    *,
+    status: int = 200,
+) -> Awaitable[web.Response]:
+    """An admin's edit of a pending proposal, approved when submitted."""
+    lang = _lang(request)
+    return _form_page(
+        request, account, form, status=status,
+        title=translate(lang, N_("Edit proposal %(id)s before approving"), id=proposal_id),
+        action=pages.href(lang, proposal_path(proposal_id) + "/edit"), new=False,
+        hidden={"current_hash": current_hash},
+        note=translate(lang, N_("Submitting approves the proposal as edited here.")),
+    )  # fmt: skip
 
 
 @signed_in(access.may_approve)
@@ -354,17 +370,11 @@ async def proposal_edit_form(request: web.Request, account: Account) -> web.Stre
     if isinstance(review, web.Response):
         return review
     p = review.proposal
-    lang = _lang(request)
     if p.to_apply is None or p.state != "pending":
         return _refused(request, ChangeError(409, "", code="edit_delete" if p.to_apply is None
                                              else "decided"))  # fmt: skip
-    return await _form_page(
-        request, account, AppForm(app_form.values_of(p.to_apply)),
-        title=translate(lang, N_("Edit proposal %(id)s before approving"), id=p.id),
-        action=_edit_action(request, p.id), new=False,
-        hidden={"current_hash": review.current_hash},
-        note=translate(lang, N_("Submitting approves the proposal as edited here.")),
-    )  # fmt: skip
+    form = AppForm(app_form.values_of(p.to_apply))
+    return await _proposal_form_page(request, account, p.id, form, review.current_hash)
 
 
 @signed_in(access.may_approve)
@@ -379,14 +389,9 @@ async def proposal_edit_submit(request: web.Request, account: Account) -> web.St
     quoted = pages.form_text(form, "current_hash", 64) or None
     lang = _lang(request)
 
-    async def again(errors: dict[str, str], status: int = 400) -> web.Response:
-        return await _form_page(
-            request, account, AppForm(values, errors),
-            title=translate(lang, N_("Edit proposal %(id)s before approving"), id=p.id),
-            action=_edit_action(request, p.id), new=False, status=status,
-            hidden={"current_hash": quoted or review.current_hash},
-            note=translate(lang, N_("Submitting approves the proposal as edited here.")),
-        )  # fmt: skip
+    def again(errors: dict[str, str], status: int = 400) -> Awaitable[web.Response]:
+        return _proposal_form_page(request, account, p.id, AppForm(values, errors),
+                                   quoted or review.current_hash, status=status)  # fmt: skip
 
     try:
         app = app_form.read_app(values, lang)
