@@ -7,6 +7,7 @@ module does not know (a category or metric slug of the catalogue's own) is shown
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from typing import Final
 
 from collector.i18n_catalog import N_, Lang, translate
@@ -76,35 +77,23 @@ _CATEGORIES: Final = {
 }
 
 
-def _name(names: dict[str, str], value: str, lang: Lang) -> str:
-    text = names.get(value)
-    return value if text is None else translate(lang, text)
+def _namer(names: Mapping[str, str]) -> Callable[[str, Lang], str]:
+    """The function that says a value in words of `lang`; one `names` does not know as written."""
+
+    def name(value: str, lang: Lang) -> str:
+        text = names.get(value)
+        return value if text is None else translate(lang, text)
+
+    return name
 
 
-def state_name(state: str, lang: Lang) -> str:
-    """Up, down, ...; "none" is an hour or a day without data."""
-    return _name(_STATES, state, lang)
-
-
-def managed_by_name(managed_by: str, lang: Lang) -> str:
-    return _name(_MANAGED_BY, managed_by, lang)
-
-
-def lifecycle_name(lifecycle: str, lang: Lang) -> str:
-    return _name(_LIFECYCLES, lifecycle, lang)
-
-
-def criticality_name(criticality: str, lang: Lang) -> str:
-    return _name(_CRITICALITY, criticality, lang)
-
-
-def reason_name(reason: str, lang: Lang) -> str:
-    return _name(REASONS, reason, lang)
-
-
-def category_name(category: str, lang: Lang) -> str:
-    """Known categories in words; any other slug as written in the catalogue."""
-    return _name(_CATEGORIES, category, lang)
+# Each is `f(value, lang) -> str`, as the templates' filters of the same names.
+state_name: Final = _namer(_STATES)  # "none": an hour or a day without data
+managed_by_name: Final = _namer(_MANAGED_BY)
+lifecycle_name: Final = _namer(_LIFECYCLES)
+criticality_name: Final = _namer(_CRITICALITY)
+reason_name: Final = _namer(REASONS)
+category_name: Final = _namer(_CATEGORIES)  # a catalogue's own slug as written
 
 
 def metric_name(metric: str, lang: Lang) -> str:

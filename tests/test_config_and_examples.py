@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -40,45 +41,50 @@ def test_the_example_probe_releases_what_the_example_catalogue_names() -> None:
     assert probe.network_guard().denied("169.254.169.254") is not None
 
 
-def test_bad_collector_config_names_file_field_and_reason(tmp_path: Path) -> None:
-    path = tmp_path / "collector.yaml"
-    path.write_text("listen:\n  port: 99999\n")
-    with pytest.raises(ConfigError, match=r"collector\.yaml: .*<= 65535.*\$\.listen\.port"):
-        load_config(path)
-    path.write_text("metrics_refresh: 5\n")
-    with pytest.raises(ConfigError, match=r"unknown field `metrics_refresh`"):
-        load_config(path)
-    path.write_text("timezone: Mars/Olympus\n")
-    with pytest.raises(ConfigError, match=r"unknown time zone 'Mars/Olympus' - at `\$\.timezone`"):
-        load_config(path)
+# Each config file: its loader and the error that names the file, the field and the reason.
+LOADERS: dict[str, tuple[Callable[[Path], object], type[Exception]]] = {
+    "collector.yaml": (load_config, ConfigError),
+    "probe.yaml": (load_probe_config, ProbeConfigError),
+}
 
 
-def test_the_session_cookie_setting_must_fit_the_portal_url(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("file", "text", "says"),
+    [
+        ("collector.yaml", "listen:\n  port: 99999\n",
+         r"collector\.yaml: .*<= 65535.*\$\.listen\.port"),
+        ("collector.yaml", "metrics_refresh: 5\n", r"unknown field `metrics_refresh`"),
+        ("collector.yaml", "timezone: Mars/Olympus\n",
+         r"unknown time zone 'Mars/Olympus' - at `\$\.timezone`"),
+        # The session cookie's setting must fit the portal's URL.
+        ("collector.yaml", "base_url: http://pantau.local\n",
+         r"http://.*Secure.*\$\.accounts\.cookie_secure"),
+        ("collector.yaml",
+         "base_url: https://pantau.kotimkab.go.id\naccounts: {cookie_secure: false}\n",
+         r"must be Secure.*\$\.accounts\.cookie_secure"),
+        ("collector.yaml", "accounts: {password_hashing: {memory_kib: 1024}}\n",
+         r">= 19456.*\$\.accounts\.password_hashing\.memory_kib"),
+        ("collector.yaml", "accounts: {trusted_proxies: [not-an-address]}\n",
+         r"trusted_proxies: 'not-an-address' is not an address"),
+        ("probe.yaml", "collector: {url: 'http://c:8080'}\nzone: lan\nconcurrency: 0\n",
+         r"probe\.yaml: .*>= 1.*\$\.concurrency"),
+        ("probe.yaml", "zone: lan\n", r"missing required field `collector`"),
+    ],
+)  # fmt: skip
+def test_a_bad_config_names_file_field_and_reason(
+    tmp_path: Path, file: str, text: str, says: str
+) -> None:
+    load, error = LOADERS[file]
+    path = tmp_path / file
+    path.write_text(text)
+    with pytest.raises(error, match=says):
+        load(path)
+
+
+def test_an_insecure_cookie_is_allowed_on_a_loopback_http_url(tmp_path: Path) -> None:
     path = tmp_path / "collector.yaml"
-    path.write_text("base_url: http://pantau.local\n")
-    with pytest.raises(ConfigError, match=r"http://.*Secure.*\$\.accounts\.cookie_secure"):
-        load_config(path)
-    path.write_text("base_url: https://pantau.kotimkab.go.id\naccounts: {cookie_secure: false}\n")
-    with pytest.raises(ConfigError, match=r"must be Secure.*\$\.accounts\.cookie_secure"):
-        load_config(path)
     path.write_text("base_url: http://127.0.0.1:8080\naccounts: {cookie_secure: false}\n")
     assert not load_config(path).accounts.cookie_secure
-    path.write_text("accounts: {password_hashing: {memory_kib: 1024}}\n")
-    with pytest.raises(ConfigError, match=r">= 19456.*\$\.accounts\.password_hashing\.memory_kib"):
-        load_config(path)
-    path.write_text("accounts: {trusted_proxies: [not-an-address]}\n")
-    with pytest.raises(ConfigError, match=r"trusted_proxies: 'not-an-address' is not an address"):
-        load_config(path)
-
-
-def test_bad_probe_config_names_file_field_and_reason(tmp_path: Path) -> None:
-    path = tmp_path / "probe.yaml"
-    path.write_text("collector: {url: 'http://c:8080'}\nzone: lan\nconcurrency: 0\n")
-    with pytest.raises(ProbeConfigError, match=r"probe\.yaml: .*>= 1.*\$\.concurrency"):
-        load_probe_config(path)
-    path.write_text("zone: lan\n")
-    with pytest.raises(ProbeConfigError, match=r"missing required field `collector`"):
-        load_probe_config(path)
 
 
 @pytest.mark.parametrize(

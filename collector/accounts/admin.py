@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import zoneinfo
+from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
@@ -123,17 +124,28 @@ async def _account_page(
     )  # fmt: skip
 
 
-@signed_in(access.may_manage_accounts)
-async def account_page(request: web.Request, actor: Account) -> web.StreamResponse:
-    target = await _target(request)
-    return _not_found(request) if target is None else await _account_page(request, target)
+def _on_target(
+    handler: Callable[[web.Request, Account, Account], Awaitable[web.StreamResponse]],
+) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    """An admin's page about the account its address names, the `target` (none such: 404)."""
+
+    @signed_in(access.may_manage_accounts)
+    async def page(request: web.Request, actor: Account) -> web.StreamResponse:
+        target = await _target(request)
+        if target is None:
+            return _not_found(request)
+        return await handler(request, actor, target)
+
+    return page
 
 
-@signed_in(access.may_manage_accounts)
-async def update(request: web.Request, actor: Account) -> web.StreamResponse:
-    target = await _target(request)
-    if target is None:
-        return _not_found(request)
+@_on_target
+async def account_page(request: web.Request, actor: Account, target: Account) -> web.StreamResponse:
+    return await _account_page(request, target)
+
+
+@_on_target
+async def update(request: web.Request, actor: Account, target: Account) -> web.StreamResponse:
     form = await request.post()
     try:
         async with request.app[keys.POOL].acquire() as conn:
@@ -151,10 +163,9 @@ def _done(request: web.Request, target: Account, what: str) -> web.Response:
     return pages.redirect(pages.href(pages.lang_of(request), account_path(target.id), done=what))
 
 
-async def _switch(request: web.Request, actor: Account, disabled: bool) -> web.StreamResponse:
-    target = await _target(request)
-    if target is None:
-        return _not_found(request)
+async def _switch(
+    request: web.Request, actor: Account, target: Account, disabled: bool
+) -> web.StreamResponse:
     try:
         async with request.app[keys.POOL].acquire() as conn:
             await manage.set_disabled(conn, actor, target, disabled)
@@ -163,21 +174,18 @@ async def _switch(request: web.Request, actor: Account, disabled: bool) -> web.S
     return _done(request, target, "disabled" if disabled else "enabled")
 
 
-@signed_in(access.may_manage_accounts)
-async def disable(request: web.Request, actor: Account) -> web.StreamResponse:
-    return await _switch(request, actor, True)
+@_on_target
+async def disable(request: web.Request, actor: Account, target: Account) -> web.StreamResponse:
+    return await _switch(request, actor, target, True)
 
 
-@signed_in(access.may_manage_accounts)
-async def enable(request: web.Request, actor: Account) -> web.StreamResponse:
-    return await _switch(request, actor, False)
+@_on_target
+async def enable(request: web.Request, actor: Account, target: Account) -> web.StreamResponse:
+    return await _switch(request, actor, target, False)
 
 
-@signed_in(access.may_manage_accounts)
-async def reset_link(request: web.Request, actor: Account) -> web.StreamResponse:
-    target = await _target(request)
-    if target is None:
-        return _not_found(request)
+@_on_target
+async def reset_link(request: web.Request, actor: Account, target: Account) -> web.StreamResponse:
     async with request.app[keys.POOL].acquire() as conn:
         token = await manage.reset_link_token(
             conn, actor, target, request.app[keys.CONFIG].accounts.reset_link_hours
@@ -185,11 +193,10 @@ async def reset_link(request: web.Request, actor: Account) -> web.StreamResponse
     return _link_page(request, target, token, created=False)
 
 
-@signed_in(access.may_manage_accounts)
-async def reset_second_factor(request: web.Request, actor: Account) -> web.StreamResponse:
-    target = await _target(request)
-    if target is None:
-        return _not_found(request)
+@_on_target
+async def reset_second_factor(
+    request: web.Request, actor: Account, target: Account
+) -> web.StreamResponse:
     async with request.app[keys.POOL].acquire() as conn:
         await manage.reset_second_factor(conn, actor, target)
     return _done(request, target, "second_factor")

@@ -11,7 +11,7 @@ catalogue and changes nothing: these pages answer it 403.
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Sequence
 from typing import Any
 
 from aiohttp import web
@@ -94,79 +94,74 @@ async def _form_page(
 # --- a new app, an app's edit ------------------------------------------------------------------
 
 
+def _app_page(
+    request: web.Request, account: Account, form: AppForm, *, app: App | None, status: int = 200
+) -> Awaitable[web.Response]:
+    """The form for a new app (`app` None) or for the edit of `app`, as it stands in the catalogue."""
+    lang = _lang(request)
+    if app is None:
+        title = translate(lang, N_("Register an application"))
+        action = pages.href(lang, NEW_APP_PATH)
+    else:
+        title = translate(lang, N_("Edit %(name)s"), name=app.name)
+        action = pages.href(lang, app_path(app.id) + "/edit")
+    return _form_page(
+        request, account, form, title=title, action=action, new=app is None, status=status
+    )
+
+
 @signed_in(access.may_change_apps)
 async def new_form(request: web.Request, account: Account) -> web.StreamResponse:
     values = app_form.values_of(None)
     if account.agency:
         values["agency"] = account.agency
-    lang = _lang(request)
-    return await _form_page(request, account, AppForm(values),
-                            title=translate(lang, N_("Register an application")),
-                            action=pages.href(lang, NEW_APP_PATH), new=True)  # fmt: skip
+    return await _app_page(request, account, AppForm(values), app=None)
 
 
 @signed_in(access.may_change_apps)
 async def new_submit(request: web.Request, account: Account) -> web.StreamResponse:
-    values = app_form.posted(await request.post())
-    lang = _lang(request)
-
-    def again(errors: dict[str, str], status: int = 400) -> Awaitable[web.Response]:
-        return _form_page(request, account, AppForm(values, errors),
-                          title=translate(lang, N_("Register an application")),
-                          action=pages.href(lang, NEW_APP_PATH), new=True, status=status)  # fmt: skip
-
-    return await _submit(request, account, values, new=True, again=again)
+    return await _submit(request, account, app_form.posted(await request.post()), edited=None)
 
 
-async def _current(request: web.Request) -> App | None:
-    return await catalog.get_app(request.app[keys.POOL], request.match_info["id"])
-
-
-@signed_in(access.may_change_apps)
-async def edit_form(request: web.Request, account: Account) -> web.StreamResponse:
-    app = await _current(request)
-    lang = _lang(request)
+async def _managed_app(request: web.Request, account: Account) -> App | web.Response:
+    """The app the address names if `account` may change it; else the page that refuses it."""
+    app = await catalog.get_app(request.app[keys.POOL], request.match_info["id"])
     if app is None:
         return _refused(request, ChangeError(404, "no app", code="no_app"))
     if not access.may_manage_app(account, app.agency):
         return _forbidden(request)
-    return await _form_page(
-        request, account, AppForm(app_form.values_of(app)),
-        title=translate(lang, N_("Edit %(name)s"), name=app.name),
-        action=pages.href(lang, app_path(app.id) + "/edit"), new=False,
-    )  # fmt: skip
+    return app
+
+
+@signed_in(access.may_change_apps)
+async def edit_form(request: web.Request, account: Account) -> web.StreamResponse:
+    app = await _managed_app(request, account)
+    if isinstance(app, web.Response):
+        return app
+    return await _app_page(request, account, AppForm(app_form.values_of(app)), app=app)
 
 
 @signed_in(access.may_change_apps)
 async def edit_submit(request: web.Request, account: Account) -> web.StreamResponse:
-    app = await _current(request)
-    lang = _lang(request)
-    if app is None:
-        return _refused(request, ChangeError(404, "no app", code="no_app"))
-    if not access.may_manage_app(account, app.agency):
-        return _forbidden(request)  # before reading the form: nothing of it is taken
+    app = await _managed_app(request, account)
+    if isinstance(app, web.Response):
+        return app  # before reading the form: nothing of it is taken
     values = app_form.posted(await request.post())
     values["id"] = app.id  # the address names the app; its id is not edited here
-
-    def again(errors: dict[str, str], status: int = 400) -> Awaitable[web.Response]:
-        return _form_page(request, account, AppForm(values, errors),
-                          title=translate(lang, N_("Edit %(name)s"), name=app.name),
-                          action=pages.href(lang, app_path(app.id) + "/edit"), new=False,
-                          status=status)  # fmt: skip
-
-    return await _submit(request, account, values, new=False, again=again)
+    return await _submit(request, account, values, edited=app)
 
 
 async def _submit(
-    request: web.Request,
-    account: Account,
-    values: dict[str, str],
-    *,
-    new: bool,
-    again: Callable[..., Awaitable[web.Response]],
+    request: web.Request, account: Account, values: dict[str, str], *, edited: App | None
 ) -> web.StreamResponse:
-    """An admin's change is saved; an operator's is proposed. Errors go back to the form."""
+    """An admin's change is saved; an operator's is proposed. Errors go back to the form.
+    `edited`: the app as it stands, or None for a new one."""
     lang = _lang(request)
+    new = edited is None
+
+    def again(errors: dict[str, str], status: int = 400) -> Awaitable[web.Response]:
+        return _app_page(request, account, AppForm(values, errors), app=edited, status=status)
+
     try:
         app = app_form.read_app(values, lang)
     except FormInvalid as exc:
@@ -190,12 +185,10 @@ async def _submit(
 @signed_in(access.may_change_apps)
 async def delete_form(request: web.Request, account: Account) -> web.StreamResponse:
     """Asks first: without JavaScript there is no confirm() dialog, so a page does it."""
-    app = await _current(request)
+    app = await _managed_app(request, account)
+    if isinstance(app, web.Response):
+        return app
     lang = _lang(request)
-    if app is None:
-        return _refused(request, ChangeError(404, "no app", code="no_app"))
-    if not access.may_manage_app(account, app.agency):
-        return _forbidden(request)
     return pages.render(
         request, "portal/delete.html", title=translate(lang, N_("Delete %(name)s"), name=app.name),
         context={"app": app, "direct": account.is_admin,
@@ -206,12 +199,10 @@ async def delete_form(request: web.Request, account: Account) -> web.StreamRespo
 
 @signed_in(access.may_change_apps)
 async def delete_submit(request: web.Request, account: Account) -> web.StreamResponse:
-    app = await _current(request)
+    app = await _managed_app(request, account)
+    if isinstance(app, web.Response):
+        return app
     lang = _lang(request)
-    if app is None:
-        return _refused(request, ChangeError(404, "no app", code="no_app"))
-    if not access.may_manage_app(account, app.agency):
-        return _forbidden(request)
     try:
         async with request.app[keys.POOL].acquire() as conn:
             if account.is_admin:
@@ -353,8 +344,24 @@ async def withdraw_submit(request: web.Request, account: Account) -> web.StreamR
     return await _decide(request, account, "withdraw")
 
 
-def _edit_action(request: web.Request, proposal_id: int) -> str:
-    return pages.href(_lang(request), proposal_path(proposal_id) + "/edit")
+def _proposal_form_page(
+    request: web.Request,
+    account: Account,
+    proposal_id: int,
+    form: AppForm,
+    current_hash: str,
+    *,
+    status: int = 200,
+) -> Awaitable[web.Response]:
+    """An admin's edit of a pending proposal, approved when submitted."""
+    lang = _lang(request)
+    return _form_page(
+        request, account, form, status=status,
+        title=translate(lang, N_("Edit proposal %(id)s before approving"), id=proposal_id),
+        action=pages.href(lang, proposal_path(proposal_id) + "/edit"), new=False,
+        hidden={"current_hash": current_hash},
+        note=translate(lang, N_("Submitting approves the proposal as edited here.")),
+    )  # fmt: skip
 
 
 @signed_in(access.may_approve)
@@ -363,17 +370,11 @@ async def proposal_edit_form(request: web.Request, account: Account) -> web.Stre
     if isinstance(review, web.Response):
         return review
     p = review.proposal
-    lang = _lang(request)
     if p.to_apply is None or p.state != "pending":
         return _refused(request, ChangeError(409, "", code="edit_delete" if p.to_apply is None
                                              else "decided"))  # fmt: skip
-    return await _form_page(
-        request, account, AppForm(app_form.values_of(p.to_apply)),
-        title=translate(lang, N_("Edit proposal %(id)s before approving"), id=p.id),
-        action=_edit_action(request, p.id), new=False,
-        hidden={"current_hash": review.current_hash},
-        note=translate(lang, N_("Submitting approves the proposal as edited here.")),
-    )  # fmt: skip
+    form = AppForm(app_form.values_of(p.to_apply))
+    return await _proposal_form_page(request, account, p.id, form, review.current_hash)
 
 
 @signed_in(access.may_approve)
@@ -388,14 +389,9 @@ async def proposal_edit_submit(request: web.Request, account: Account) -> web.St
     quoted = pages.form_text(form, "current_hash", 64) or None
     lang = _lang(request)
 
-    async def again(errors: dict[str, str], status: int = 400) -> web.Response:
-        return await _form_page(
-            request, account, AppForm(values, errors),
-            title=translate(lang, N_("Edit proposal %(id)s before approving"), id=p.id),
-            action=_edit_action(request, p.id), new=False, status=status,
-            hidden={"current_hash": quoted or review.current_hash},
-            note=translate(lang, N_("Submitting approves the proposal as edited here.")),
-        )  # fmt: skip
+    def again(errors: dict[str, str], status: int = 400) -> Awaitable[web.Response]:
+        return _proposal_form_page(request, account, p.id, AppForm(values, errors),
+                                   quoted or review.current_hash, status=status)  # fmt: skip
 
     try:
         app = app_form.read_app(values, lang)

@@ -180,6 +180,23 @@ async def test_admin_manages_accounts(seeded_db: str) -> None:
         assert (await b.get("/admin/accounts/999999")).status == 303
 
 
+async def test_every_account_page_answers_no_such_account_404(seeded_db: str) -> None:
+    """One look-up serves the account's page and each of its forms: nothing is done."""
+    await make_account(seeded_db, "boss", "admin", totp_secret=SECRET)
+    async with portal(seeded_db) as base, browser(base) as b:
+        await _admin(b)
+        accounts = await _value(seeded_db, "SELECT count(*) FROM accounts")
+        for path in ("/admin/accounts/999999", "/admin/accounts/x"):
+            resp = await b.get(path + "?lang=en")
+            assert resp.status == 404, path
+            assert "There is no such account." in await resp.text()
+            for form in ("", "/disable", "/enable", "/reset-link", "/reset-second-factor"):
+                resp = await b.post(path + form, {"role": "viewer"}, token_from="/admin/accounts")
+                assert resp.status == 404, path + form
+        assert await _value(seeded_db, "SELECT count(*) FROM accounts") == accounts
+        assert await _value(seeded_db, "SELECT count(*) FROM password_resets") == 0
+
+
 async def test_a_reset_link_works_once_and_expires(seeded_db: str) -> None:
     from collector.accounts import resets
 

@@ -126,6 +126,19 @@ async def test_an_operator_cannot_touch_another_agencys_app(seeded_db: str) -> N
         assert await _fetch(seeded_db, "SELECT count(*) FROM proposals") == 0
 
 
+async def test_each_page_of_an_app_refuses_a_missing_app_or_another_agencys(seeded_db: str) -> None:
+    """The edit and delete pages, shown or posted, share one look-up: 404, then 403."""
+    async with portal(seeded_db) as base, browser(base) as op:
+        await _operator(seeded_db, op)
+        for page in ("edit", "delete"):
+            for app_id, status in (("never-was", 404), ("website", 403)):
+                path = f"/apps/{app_id}/{page}"
+                assert (await op.get(path)).status == status, path
+                resp = await op.post(path, {"name": "x"}, token_from="/apps/simpus/edit")
+                assert resp.status == status, path
+        assert await _fetch(seeded_db, "SELECT count(*) FROM proposals") == 0
+
+
 async def test_a_form_without_its_csrf_token_changes_nothing(seeded_db: str) -> None:
     async with portal(seeded_db) as base, browser(base) as admin:
         await _admin(seeded_db, admin)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from babel.messages.pofile import read_po
 
+from collector import labels
 from collector.i18n_catalog import (
     LANGS,
     LOCALE_DIR,
@@ -66,6 +67,15 @@ def test_english_falls_back_to_the_message_id() -> None:
     assert translate("en", "Not a message anyone wrote %(x)s", x=1) == (
         "Not a message anyone wrote 1"
     )
+
+
+def test_a_value_is_named_in_words_or_as_written_in_python_and_templates() -> None:
+    """collector.labels: one table a kind of value; a value it does not know is shown as is."""
+    assert labels.state_name("none", "id") == "Tanpa data"
+    assert labels.state_name("none", "en") == "No data"
+    assert labels.category_name("pariwisata", "id") == "pariwisata"  # a catalogue's own slug
+    template = environment("id").from_string("{{ 'degraded'|state_name }}, {{ 'x'|reason_name }}")
+    assert template.render() == "Menurun, x"
 
 
 def test_templates_escape_by_default() -> None:
