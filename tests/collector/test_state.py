@@ -162,6 +162,19 @@ async def test_outage_opens_and_recovery_closes_an_incident(
     assert (await client.get("/api/v1/incidents", params={"from": "yesterday"})).status == 400
 
 
+async def _simpus_up_in_dc_down_in_dinkes(client: TestClient, tokens: Tokens) -> float:
+    """One success from zone dc, four failures from dinkes-lan, evaluated; returns the time."""
+    now = time.time()
+    await push(client, tokens.probe_dc, [result("simpus", True, now - 5, check="tcp")])
+    await push(
+        client,
+        tokens.probe_dinkes,
+        [result("simpus", False, now - 5 + i / 10, check="tcp") for i in range(4)],
+    )
+    await evaluate(client)
+    return now
+
+
 async def test_one_zone_down_is_not_an_outage_with_quorum_two(
     client: TestClient, tokens: Tokens, seeded_db: str
 ) -> None:
@@ -172,14 +185,7 @@ async def test_one_zone_down_is_not_an_outage_with_quorum_two(
             await store.bump_version(conn)  # as every catalogue write does
     finally:
         await conn.close()
-    now = time.time()
-    await push(client, tokens.probe_dc, [result("simpus", True, now - 5, check="tcp")])
-    await push(
-        client,
-        tokens.probe_dinkes,
-        [result("simpus", False, now - 5 + i / 10, check="tcp") for i in range(4)],
-    )
-    await evaluate(client)
+    now = await _simpus_up_in_dc_down_in_dinkes(client, tokens)
     st = await status(client, "simpus")
     assert st["state"] == "up"
     assert {z["zone"]: z["state"] for z in st["zones"]} == {"dinkes-lan": "down", "dc": "up"}  # type: ignore[union-attr, index]
@@ -346,14 +352,7 @@ async def test_rules_cache_follows_the_catalogue_version(seeded_db: str) -> None
 async def test_the_evaluator_sees_a_quorum_change_made_between_runs(
     client: TestClient, tokens: Tokens
 ) -> None:
-    now = time.time()
-    await push(client, tokens.probe_dc, [result("simpus", True, now - 5, check="tcp")])
-    await push(
-        client,
-        tokens.probe_dinkes,
-        [result("simpus", False, now - 5 + i / 10, check="tcp") for i in range(4)],
-    )
-    await evaluate(client)
+    await _simpus_up_in_dc_down_in_dinkes(client, tokens)
     assert (await status(client, "simpus"))["state"] == "down"  # quorum 1: one zone is enough
     app = await (await client.get("/api/v1/apps/simpus", headers=bearer(tokens.admin))).json()
     resp = await client.put(
