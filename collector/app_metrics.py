@@ -28,13 +28,15 @@ log = logging.getLogger(__name__)
 
 
 def label_text(expr: str) -> str:
-    return rf"""replace(replace(replace({expr}, '\', '\\'), '"', '\"'), E'\n', '\n')"""
+    # E'' literals: the same whatever standard_conforming_strings says.
+    return rf"""replace(replace(replace({expr}, E'\\', E'\\\\'), '"', E'\\"'), E'\n', E'\\n')"""
 
 
 def float_text(expr: str) -> str:
-    # float8's text is its shortest exact form (PostgreSQL 12+), as Python's repr.
+    # float8's text is its shortest exact form when extra_float_digits > 0 (read_exposition sets
+    # it): Python's repr, except that from 1e15 on it is written with an exponent (1e+15).
     return (
-        f"CASE WHEN ({expr}) = 'Infinity' THEN '+Inf' WHEN ({expr}) = '-Infinity' THEN '-Inf'"
+        f"CASE ({expr})::float8 WHEN 'Infinity' THEN '+Inf' WHEN '-Infinity' THEN '-Inf'"
         f" ELSE ({expr})::float8::text END"
     )
 
@@ -50,7 +52,8 @@ class _Family:
     order: str
 
     def header(self) -> bytes:
-        return f"# HELP {self.name} {self.help}\n# TYPE {self.name} {self.type}\n".encode()
+        help_text = self.help.replace("\\", "\\\\").replace("\n", "\\n")
+        return f"# HELP {self.name} {help_text}\n# TYPE {self.name} {self.type}\n".encode()
 
     def sql(self) -> str:
         parts = [
@@ -157,7 +160,7 @@ FAMILIES = (
     _Family(
         "pantau_probe_last_seen_timestamp_seconds", "When the probe last delivered a batch.",
         "gauge", (("probe", "p.name"), ("zone", "p.zone")),
-        float_text("extract(epoch FROM p.last_seen)"), "FROM probes p", "p.name",
+        float_text("extract(epoch FROM p.last_seen)"), "FROM probes p", "p.name, p.zone",
     ),
 )  # fmt: skip
 _QUERIES = tuple(f.sql() for f in FAMILIES)
@@ -180,6 +183,7 @@ async def read_exposition(conn: Conn) -> bytes:
     """The per-app families as text, in one consistent snapshot of the database."""
     parts: list[bytes] = []
     async with conn.transaction(isolation="repeatable_read", readonly=True):
+        await conn.execute("SET LOCAL extra_float_digits = 1")  # a role's setting must not round
         for family, sql in zip(FAMILIES, _QUERIES, strict=True):
             parts += (family.header(), await conn.fetchval(sql))
     return b"".join(parts)

@@ -207,6 +207,9 @@ def _app_args(app: App) -> tuple[Any, ...]:
 
 
 async def bump_version(conn: Conn) -> None:
+    """Call in the transaction of every write to agencies or apps, migrations included (see
+    0007): probes' target lists (ETag), the ingest's zone apps and the state rules
+    (`RulesCache`) are cached per version and reread only when it moves."""
     await conn.execute("UPDATE catalog_version SET version = version + 1")
 
 

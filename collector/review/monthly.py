@@ -450,6 +450,8 @@ async def review_from_raw(conn: Conn, *, month: str, settings: StateSettings,
     for app in apps:
         # One sweep from the accounting start to now, cut at midnights and the month's edges.
         origin = await accounting_start(conn, app.id)
+        if origin is None:
+            continue  # deleted since the list was read
         swept = (
             sweep_pieces(
                 await load_results(conn, app.id, origin, now),

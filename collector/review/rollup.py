@@ -54,12 +54,12 @@ async def first_data(conn: Conn, app_id: str) -> dt.datetime | None:
     return value
 
 
-async def accounting_start(conn: Conn, app_id: str) -> dt.datetime:
+async def accounting_start(conn: Conn, app_id: str) -> dt.datetime | None:
     """When an app's time starts to count: the earlier of its registration and its first result.
 
     Silence after it is unknown time; the time before it is not counted at all.
     """
-    value: dt.datetime = await conn.fetchval(
+    value: dt.datetime | None = await conn.fetchval(
         "SELECT least(created_at, (SELECT min(ts) FROM check_results WHERE app_id = $1))"
         " FROM apps WHERE id = $1",
         app_id,
@@ -114,6 +114,8 @@ async def rollup(conn: Conn, *, settings: StateSettings, now: dt.datetime | None
                 # Availability counts from the accounting start (to the second); usage pushed
                 # before it still gets its hours.
                 counted_from = await accounting_start(conn, app_id)
+                if counted_from is None:
+                    continue  # deleted since the rules were read (they are cached)
                 first = await first_data(conn, app_id)
                 origin = floor_hour(min(counted_from, first or counted_from))
                 if rolled is None:

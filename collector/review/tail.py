@@ -90,8 +90,10 @@ async def tails(conn: Conn, rules: dict[str, AppRules], app_ids: Sequence[str], 
         if p is not None:
             carry = _carry_decoder.decode(p["carry"]) if p["carry"] else None
             through[app_id] = (p["rolled_until"], carry)
-        else:  # never rolled up: everything since its accounting start is tail
-            through[app_id] = (await accounting_start(conn, app_id), None)
+        elif (start := await accounting_start(conn, app_id)) is not None:
+            # Never rolled up: everything since its accounting start is tail. (None: the app
+            # was deleted since its rules were read.)
+            through[app_id] = (start, None)
     waiting = [a for a, (t, _) in through.items() if t < now]
     results: dict[str, list[Result]] = {a: [] for a in waiting}
     if waiting:

@@ -13,10 +13,17 @@ from aiohttp.test_utils import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
 from collector import db
-from collector.app_metrics import FAMILIES, float_text, label_text, make_snapshot
+from collector.app_metrics import (
+    FAMILIES,
+    float_text,
+    label_text,
+    make_snapshot,
+    read_exposition,
+)
+from collector.audit import acting
 from collector.web import keys
 from collector.web.app import ALL_ROUTES
-from tests.collector.conftest import Tokens, bearer
+from tests.collector.conftest import TEST_ACTOR, Tokens, bearer
 from tests.pg import create_test_database, drop_test_database
 from tests.tools import ToolUnavailable, require_tools
 
@@ -81,6 +88,7 @@ async def test_metrics_carry_latest_state_usage_and_catalogue(
     simpus = {"app": "simpus", "agency": "dinkes"}
     assert got[key("pantau_app_state", **simpus, state="unknown")] == 1
     assert key("pantau_app_up", **simpus) not in got
+    assert key("pantau_app_zone_up", **simpus, zone="dinkes-lan") not in got  # never seen there
     assert got[key("pantau_app_check_success", **simpus, zone="dc", check="tcp", kind="tcp")] == 0
     assert got[key("pantau_app_check_duration_seconds", **check)] == 0.25
     assert got[key("pantau_app_http_status_code", **check)] == 200
@@ -146,6 +154,51 @@ async def test_exposition_infinities_and_nan_in_sql(client: TestClient) -> None:
         for v in (math.inf, -math.inf, math.nan)
     ]
     assert got == ["+Inf", "-Inf", "NaN"]
+
+
+async def test_exposition_is_the_same_whatever_the_session_settings(
+    client: TestClient, tokens: Tokens, seeded_db: str
+) -> None:
+    """A role or database may set standard_conforming_strings off or extra_float_digits 0:
+    neither may break the queries nor round the values. A quote and a backslash in a label
+    value (the catalogue allows only slugs; a row written by hand might not) are escaped."""
+    now = time.time() + 0.123456
+    batch = {
+        "probe": "probe-dc-1", "batch_id": uuid.uuid4().hex,
+        "results": [{"app": "website", "check": "http", "kind": "http", "ts": now, "ok": True,
+                     "duration_seconds": 0.1 + 0.2, "status_code": 200}],
+    }  # fmt: skip
+    assert (
+        await client.post("/api/v1/results", json=batch, headers=bearer(tokens.probe_dc))
+    ).status == 200
+    odd = 'x"y\\z'
+    plain = await asyncpg.connect(seeded_db)
+    other = await asyncpg.connect(
+        seeded_db,
+        server_settings={"standard_conforming_strings": "off", "extra_float_digits": "0"},
+    )
+    try:
+        async with acting(plain, TEST_ACTOR):
+            await plain.execute("UPDATE apps SET category = $1 WHERE id = 'website'", odd)
+        text = await read_exposition(plain)
+        assert await read_exposition(other) == text
+    finally:
+        await plain.close()
+        await other.close()
+    got = samples(text.decode())
+    check = {
+        "app": "website",
+        "agency": "diskominfo",
+        "zone": "dc",
+        "check": "http",
+        "kind": "http",
+    }
+    assert got[key("pantau_app_check_duration_seconds", **check)] == 0.1 + 0.2
+    assert got[key("pantau_app_last_check_timestamp_seconds", **check)] == pytest.approx(
+        now, abs=1e-6
+    )
+    info = [k for k in got if k[0] == "pantau_app_info" and ("app", "website") in k[1]]
+    assert ("category", odd) in info[0][1]
 
 
 async def test_exposition_passes_promtool_lint(client: TestClient, tokens: Tokens) -> None:

@@ -9,13 +9,15 @@ import uuid
 import asyncpg
 import pytest
 
+from collector.audit import acting
 from collector.ingest import Ingestor
 from collector.review import rollup as rollup_mod
 from collector.review.monthly import comparable, review_from_aggregates, review_from_raw
 from collector.review.rollup import floor_hour, rollup
 from collector.review.timeline import Result, sweep
 from collector.state.machine import Thresholds
-from collector.state.rules import AppRules
+from collector.state.rules import AppRules, RulesCache
+from tests.collector.conftest import TEST_ACTOR
 from tests.collector.review_month import SETTINGS, Month
 from wire.maintenance import MaintenanceWindow
 from wire.messages import CheckResult, ResultBatch
@@ -167,3 +169,28 @@ def test_hour_by_hour_equals_one_sweep_with_a_window_on_the_hour(
     assert seconds == pytest.approx(whole.seconds)
     # the window's start ends the outage exactly on the hour
     assert any(o.end == T0 + dt.timedelta(hours=2) for o in whole.outages)
+
+
+async def test_an_app_deleted_after_its_rules_were_read_is_skipped(seeded_db: str) -> None:
+    """The rollup job's rules are cached; an app deleted by hand (no version bump) was still
+    listed, and its missing row made the whole run fail (TypeError) for every app after it."""
+    now = floor_hour(dt.datetime.now(UTC))
+    pool = await asyncpg.create_pool(seeded_db, min_size=1, max_size=2)
+    conn = await asyncpg.connect(seeded_db)
+    try:
+        # website (after simpus in the run's order) has two hours to roll up
+        start = now - dt.timedelta(hours=2)
+        items = [result(start + dt.timedelta(minutes=m)) for m in range(0, 120, 5)]
+        await Ingestor(pool).store_batch(batch(items), zone="dc")
+        rules = RulesCache(SETTINGS)
+        assert "simpus" in await rules.get(conn)
+        async with acting(conn, TEST_ACTOR):
+            await conn.execute("DELETE FROM apps WHERE id = 'simpus'")
+        await rollup(conn, settings=SETTINGS, now=now, rules_cache=rules)
+        hours = await conn.fetchval(
+            "SELECT count(*) FROM app_hourly WHERE app_id = 'website' AND hour >= $1", start
+        )
+        assert hours == 2
+    finally:
+        await conn.close()
+        await pool.close()
