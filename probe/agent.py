@@ -6,8 +6,9 @@ import asyncio
 import contextlib
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Protocol
 
 import aiohttp
 from aiohttp import web
@@ -23,7 +24,7 @@ from probe.schedule import Job, Schedule, jobs_for
 from probe.spool import Spool
 from probe.targets import CollectorTargets, FileTargets, TargetsError, TargetSource
 from probe.usage import read_usage
-from wire.messages import UsageSample
+from wire.messages import CheckResult, UsageSample
 from wire.specs import UsageSpec
 
 log = logging.getLogger("pantau.probe")
@@ -59,6 +60,48 @@ def check_context(
     )
 
 
+class Saver(Protocol):
+    async def submit(
+        self, *, results: Sequence[CheckResult] = (), usage: Sequence[UsageSample] = ()
+    ) -> None: ...
+
+
+class JobRunner:
+    """What the probe does for one scheduled job: check (or read usage), save, count.
+
+    A check is counted once its result is saved (durable), so the counter never runs ahead of
+    what a restart finds in the spool.
+    """
+
+    def __init__(self, *, ctx: CheckContext, saver: Saver, metrics: ProbeMetrics) -> None:
+        self._ctx = ctx
+        self._saver = saver
+        self._metrics = metrics
+        # Built once per agency and per (kind, outcome): both were per-check costs otherwise
+        # (labels() takes a lock and builds a key on every call).
+        self._agency_ctx: dict[str, CheckContext] = {}
+        self._check_counters: dict[tuple[str, str], Counter] = {}
+
+    async def __call__(self, job: Job, planned: float) -> None:
+        ctx = self._ctx
+        if job.agency:
+            ctx = self._agency_ctx.get(job.agency) or self._agency_ctx.setdefault(
+                job.agency, ctx.for_agency(job.agency)
+            )
+        if isinstance(job.spec, UsageSpec):
+            sample = await read_one_usage(job.spec, app=job.app, ctx=ctx, metrics=self._metrics)
+            if sample is not None:
+                await self._saver.submit(usage=[sample])
+            return
+        result = await run_check(job.spec, app=job.app, ctx=ctx)
+        await self._saver.submit(results=[result])
+        outcome = (result.kind, "ok" if result.ok else result.reason or "error")
+        child = self._check_counters.get(outcome)
+        if child is None:
+            child = self._check_counters[outcome] = self._metrics.checks.labels(*outcome)
+        child.inc()
+
+
 class Agent:
     def __init__(
         self, config: ProbeConfig, *, registry: CollectorRegistry | None = None,
@@ -70,7 +113,6 @@ class Agent:
         self.schedule: Schedule | None = None
         self.shipper: Shipper | None = None
         self._refreshed = asyncio.Event()
-        self._check_counters: dict[tuple[str, str], Counter] = {}
 
     async def run(self, stop: asyncio.Event) -> None:
         cfg = self.config
@@ -101,7 +143,7 @@ class Agent:
                 )
             )
             self.schedule = schedule = Schedule(
-                runner=lambda job, planned: self._run_job(job, ctx),
+                runner=JobRunner(ctx=ctx, saver=self.shipper, metrics=self.metrics),
                 concurrency=cfg.concurrency,
                 on_lag=self.metrics.schedule_lag.observe,
                 on_skip=self.metrics.jobs_skipped.inc,
@@ -158,26 +200,6 @@ class Agent:
 
     async def wait_refreshed(self) -> None:
         await self._refreshed.wait()
-
-    async def _run_job(self, job: Job, ctx: CheckContext) -> None:
-        assert self.shipper is not None
-        ctx = ctx.for_agency(job.agency) if job.agency else ctx
-        if isinstance(job.spec, UsageSpec):
-            sample = await read_one_usage(job.spec, app=job.app, ctx=ctx, metrics=self.metrics)
-            if sample is not None:
-                await self.shipper.submit(usage=[sample])
-            return
-        result = await run_check(job.spec, app=job.app, ctx=ctx)
-        self._count_check(result.kind, "ok" if result.ok else result.reason or "error")
-        await self.shipper.submit(results=[result])
-
-    def _count_check(self, kind: str, outcome: str) -> None:
-        # The labelled child is looked up once per (kind, outcome): labels() takes a lock and
-        # builds a key on every call, which adds up at tens of thousands of checks a minute.
-        child = self._check_counters.get((kind, outcome))
-        if child is None:
-            child = self._check_counters[kind, outcome] = self.metrics.checks.labels(kind, outcome)
-        child.inc()
 
     async def _serve_metrics(self, host: str, port: int) -> web.AppRunner:
         async def metrics(request: web.Request) -> web.Response:
