@@ -35,6 +35,7 @@ import argparse
 import asyncio
 import contextlib
 import cProfile
+import gc
 import json
 import math
 import os
@@ -56,7 +57,7 @@ import aiohttp
 import uvloop
 from prometheus_client import CollectorRegistry
 
-from probe.agent import JobRunner, Saver, check_session
+from probe.agent import JobRunner, Saver, apply_jobs, check_session
 from probe.checks import CheckContext, run_check
 from probe.delivery import Shipper
 from probe.metrics import ProbeMetrics
@@ -154,7 +155,10 @@ async def drive_paced(
         if (wait := t0 + started / rate - now) > 0:
             await asyncio.sleep(wait)
             now = time.time()
-        due = min(n, math.floor((now + BATCH_SECONDS - t0) * rate) + 1)
+        due = min(
+            n,
+            math.floor((now + float(os.environ.get("PACE_BATCH", BATCH_SECONDS)) - t0) * rate) + 1,
+        )
         for _ in range(started, due):
             task = loop.create_task(run())
             tasks.add(task)
@@ -356,6 +360,17 @@ async def lag_worker(args: argparse.Namespace) -> Result:
                 await asyncio.sleep(0.5)
 
         sampler = asyncio.create_task(sample())
+        gc_time = [0.0, 0.0, 0.0]  # seconds in collections of generation 0, 1, 2
+        gc_began = 0.0
+
+        def gc_timer(phase: str, info: dict[str, int]) -> None:
+            nonlocal gc_began
+            if phase == "start":
+                gc_began = time.perf_counter()
+            else:
+                gc_time[info["generation"]] += time.perf_counter() - gc_began
+
+        gc.callbacks.append(gc_timer)
         rss_setup = current_rss_mb()
         profile = cProfile.Profile() if args.profile else None
         if profile is not None:
@@ -365,7 +380,7 @@ async def lag_worker(args: argparse.Namespace) -> Result:
         t_start = time.time()
         schedule.start()
         t = time.perf_counter()
-        await schedule.update(jobs)
+        await apply_jobs(schedule, jobs)
         update_s = time.perf_counter() - t
         t = time.perf_counter()
         await asyncio.sleep(0)  # until this coroutine runs again: the work update() queued
@@ -375,6 +390,7 @@ async def lag_worker(args: argparse.Namespace) -> Result:
             max(0.0, t_start + args.intervals * interval + args.margin - time.time())
         )
         u1, s1 = cpu_now()  # the figures are for the window; shutdown is timed on its own
+        gc.callbacks.remove(gc_timer)
         if profile is not None:
             profile.disable()
             profile.dump_stats(args.profile)
@@ -444,6 +460,7 @@ async def lag_worker(args: argparse.Namespace) -> Result:
         "spool": bool(args.spool and real),
         "spooled": spooled,
         "checks_counted": sum(outcomes.values()),
+        "gc_s": gc_time,
         "concurrency": args.concurrency,
         "build_s": build_s,
         "update_s": update_s,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import os
 from collections.abc import Mapping, Sequence
@@ -58,6 +59,20 @@ def check_context(
         secrets=config.secret_release(),
         guard=config.network_guard(),
     )
+
+
+async def apply_jobs(schedule: Schedule, jobs: dict[str, Job]) -> tuple[int, int, int]:
+    """Give the schedule a new set of jobs, then keep the heap they live in out of the GC's way.
+
+    Tens of thousands of targets, specs and jobs are long-lived objects that every full
+    collection would scan again while the checks allocate: at 50,000 targets that was 11 to 24 %
+    of the probe's CPU (bench/README.md). Frozen, they are scanned no more; refcounting still
+    frees the ones a later target list drops. Costs one full collection per changed list.
+    """
+    counts = await schedule.update(jobs)
+    gc.collect()
+    gc.freeze()
+    return counts
 
 
 class Saver(Protocol):
@@ -191,7 +206,7 @@ class Agent:
                         check_interval=self.config.defaults.interval_seconds,
                         usage_interval=self.config.defaults.usage_interval_seconds,
                     )
-                    added, changed, removed = await self.schedule.update(jobs)
+                    added, changed, removed = await apply_jobs(self.schedule, jobs)
                     self.metrics.targets.set(len(targets.targets))
                     log.info("targets %s: %d apps, jobs +%d ~%d -%d", targets.version,
                              len(targets.targets), added, changed, removed)  # fmt: skip

@@ -18,7 +18,18 @@ from aiohttp import web
 
 from probe.agent import Agent
 from probe.config import ProbeConfig
-from probe.schedule import BATCH_SECONDS, EPOCH, Job, Schedule, jobs_for, offset_fraction
+from probe.schedule import (
+    BATCH_SECONDS,
+    EPOCH,
+    GROUP_INTERVAL_SHARE,
+    GROUP_MAX_SECONDS,
+    GROUP_RUNS,
+    Job,
+    Schedule,
+    group_seconds,
+    jobs_for,
+    offset_fraction,
+)
 from tests.live import LiveCollector, apply_catalog, fetch, probe_token
 from wire.messages import CheckResult, Target
 from wire.specs import HttpCheck, PushSource, UsageSpec
@@ -348,8 +359,23 @@ async def test_first_runs_start_in_their_slot() -> None:
     finally:
         await schedule.shutdown(grace=1)
     assert all(_on_slot(job, planned) for job, planned, _ in runs)
-    # not before the slot, but for jobs due within BATCH_SECONDS started together
-    assert all(started >= planned - BATCH_SECONDS for _, planned, started in runs)
+    # not before the slot, but for jobs due within the group window started together
+    assert BATCH_SECONDS < schedule.group_seconds == 20.0 * GROUP_INTERVAL_SHARE
+    assert all(started >= planned - schedule.group_seconds for _, planned, started in runs)
+
+
+def test_the_start_window_holds_a_group_of_runs_within_its_bounds() -> None:
+    def window(targets: int, interval: float) -> float:
+        return group_seconds(_jobs(targets, interval).values())
+
+    assert group_seconds([]) == BATCH_SECONDS
+    assert window(20_000, 10.0) == BATCH_SECONDS  # 2,000 runs a second: 100 in the narrowest
+    assert window(50_000, 60.0) == pytest.approx(GROUP_RUNS / (50_000 / 60.0))  # 0.06 s
+    assert window(10_000, 60.0) == pytest.approx(GROUP_RUNS / (10_000 / 60.0))  # 0.3 s
+    assert window(1_000, 60.0) == GROUP_MAX_SECONDS
+    assert window(1_000, 10.0) == 10.0 * GROUP_INTERVAL_SHARE
+    mixed = {**_jobs(10, 60.0), **_jobs(10, 5.0, prefix="short")}
+    assert group_seconds(mixed.values()) == 5.0 * GROUP_INTERVAL_SHARE  # the shortest interval
 
 
 async def test_runs_never_overlap_and_skipped_slots_are_counted() -> None:
