@@ -1,23 +1,27 @@
 """Probe throughput and schedule lag, against local targets; a benchmark, run on demand.
 
-    .venv/bin/python bench/probe_throughput.py            # full run (about 10 min)
-    .venv/bin/python bench/probe_throughput.py --quick    # smaller, 20 s interval (~4 min)
-    .venv/bin/python bench/probe_throughput.py --skip-throughput     # lag only (~7 min)
+    .venv/bin/python bench/probe_throughput.py            # full run (about 15 min)
+    .venv/bin/python bench/probe_throughput.py --quick    # smaller, 20 s interval (~5 min)
+    .venv/bin/python bench/probe_throughput.py --kinds pantau,pantau-paced --rounds 3 \
+        --lag-sizes 10000,50000 --lag-spool both --lag-rounds 3   # issue 13's figures (~45 min)
 
 Measures, each in its own subprocess (so its CPU clock and peak RSS are its own):
 
 1. checks per CPU-second: `run_check` with an `HttpCheck` against a local nginx (Debian's, its
-   own config, in a separate process), a fresh connection per check (`check_session`), uvloop;
-   a bare aiohttp GET the same way for reference; Pantau on the default asyncio loop too (what
-   `pantau-probe run` uses today).
+   own config, in a separate process), a fresh connection per check (`check_session`), uvloop,
+   back to back (64 in flight); a bare aiohttp GET the same way for reference; Pantau on the
+   default asyncio loop too; and `pantau-paced`: the same check at the rate of each real-HTTP
+   lag run (targets / interval a second), started in the groups the schedule starts them in.
 2. Debian's prometheus-blackbox-exporter probing the same nginx (module http_2xx), driven by a
    client process; its own CPU time from /proc/<pid>/stat. Ratio = Pantau ÷ blackbox_exporter.
-3. schedule lag with the real `Schedule` at 10,000 and 50,000 targets, real HTTP checks
-   against the nginx, 60 s interval, from a cold start over three intervals (the first round,
-   then two steady ones): lag as the probe reports it and against each job's own slot, how
+3. schedule lag with the real `Schedule` at 10,000 and 50,000 targets, 60 s interval, from a
+   cold start over three intervals (the first round, then two steady ones), each run driving
+   the agent's own `JobRunner`: the real HTTP check against the nginx, the result saved through
+   the probe's `Shipper` into a spool file (`--lag-spool off`: not saved; `both`: a run of
+   each), the check counted: lag as the probe reports it and against each job's own slot, how
    long until every target has run once, whether each job ran once per steady interval, slots
-   skipped, scheduled runs per CPU-second (compare with 1.) and peak RSS. `--lag-real ""`
-   gives a cheap runner (`asyncio.sleep(0)`: the schedule's own cost) instead.
+   skipped, scheduled runs per CPU-second (compared with 1., unpaced and paced) and peak RSS.
+   `--lag-real ""` gives a cheap runner (`asyncio.sleep(0)`: the schedule's own cost) instead.
 
 Every worker runs in a subprocess with a timeout: one that hangs is killed and reported, and
 the benchmark goes on. nginx and blackbox_exporter are installed from Debian when missing
@@ -61,7 +65,7 @@ from probe.agent import JobRunner, Saver, apply_jobs, check_session
 from probe.checks import CheckContext, run_check
 from probe.delivery import Shipper
 from probe.metrics import ProbeMetrics
-from probe.schedule import BATCH_SECONDS, Job, Schedule, jobs_for
+from probe.schedule import Job, Schedule, jobs_for, start_window
 from probe.spool import Spool
 from wire.messages import CheckResult, Target, UsageSample
 from wire.specs import HttpCheck
@@ -131,14 +135,15 @@ async def drive(one: Callable[[], Awaitable[str | None]], n: int, concurrency: i
 
 
 async def drive_paced(
-    one: Callable[[], Awaitable[str | None]], n: int, rate: float
+    one: Callable[[], Awaitable[str | None]], n: int, rate: float, interval: float
 ) -> Counter[str]:
     """Run `one` n times at `rate` a second, started as the Schedule starts due jobs.
 
     The reference for the lag runs without the schedule: the same check at the same pace, each
     start timed as the schedule times it (wake up when the next check is due, start every check
-    due within `BATCH_SECONDS`, a task per started group's check).
+    due within the schedule's start window for this rate, a task per check).
     """
+    window = start_window(rate, interval)
     failures: Counter[str] = Counter()
     loop = asyncio.get_running_loop()
     tasks: set[asyncio.Task[None]] = set()
@@ -155,10 +160,7 @@ async def drive_paced(
         if (wait := t0 + started / rate - now) > 0:
             await asyncio.sleep(wait)
             now = time.time()
-        due = min(
-            n,
-            math.floor((now + float(os.environ.get("PACE_BATCH", BATCH_SECONDS)) - t0) * rate) + 1,
-        )
+        due = min(n, math.floor((now + window - t0) * rate) + 1)
         for _ in range(started, due):
             task = loop.create_task(run())
             tasks.add(task)
@@ -176,6 +178,7 @@ async def measured(
     concurrency: int,
     other_pid: int | None = None,
     rate: float | None = None,
+    interval: float = 60.0,
 ) -> Result:
     """`checks` runs of `one` after `warmup` unmeasured ones, back to back or at `rate`."""
     await drive(one, warmup, concurrency)
@@ -185,7 +188,7 @@ async def measured(
     if rate is None:
         failures = await drive(one, checks, concurrency)
     else:
-        failures = await drive_paced(one, checks, rate)
+        failures = await drive_paced(one, checks, rate, interval)
     wall = time.perf_counter() - t0
     u1, s1 = cpu_now()
     other1 = proc_cpu_seconds(other_pid) if other_pid else 0.0
@@ -218,6 +221,7 @@ async def throughput_worker(args: argparse.Namespace) -> Result:
                 warmup=args.warmup,
                 concurrency=args.concurrency,
                 rate=args.rate if args.kind == "pantau-paced" else None,
+                interval=args.interval,
             )
     if args.kind == "bare":
         connector = aiohttp.TCPConnector(force_close=True, limit=args.concurrency)
@@ -541,7 +545,7 @@ def throughput_round(
         f"--checks={checks}",
         f"--warmup={args.warmup}",
         f"--concurrency={args.concurrency}",
-    ] + ([f"--rate={rate}"] if rate else [])
+    ] + ([f"--rate={rate}", f"--interval={args.interval}"] if rate else [])
     if kind == "blackbox":
         assert blackbox is not None
         wargs += [f"--blackbox-url={blackbox.url}probe", f"--blackbox-pid={blackbox.proc.pid}"]
@@ -612,8 +616,8 @@ def run_throughput(
     print(
         f"\n## Checks per CPU-second: {args.checks:,} checks per round after {args.warmup:,} "
         f"warm-up, concurrency {args.concurrency}, {args.rounds} rounds (order rotates);"
-        f" paced: {args.paced_seconds:g} s at the rate of a lag run (the same checks started"
-        f" as the schedule starts them, every {BATCH_SECONDS * 1000:g} ms at most)"
+        f" paced: at the rate of a lag run (the same checks started"
+        f" in the groups the schedule starts them in, {args.paced_seconds:g} s a round)"
     )
     head = (
         f"{'round':>5}  {'kind':<27} {'checks':>7} {'fail':>5} {'wall s':>7} {'CPU s':>7} "

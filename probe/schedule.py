@@ -104,8 +104,11 @@ def group_seconds(jobs: Iterable[Job]) -> float:
     for job in jobs:
         rate += 1.0 / job.interval
         shortest = job.interval if not shortest else min(shortest, job.interval)
-    if not rate:
-        return BATCH_SECONDS
+    return start_window(rate, shortest) if rate else BATCH_SECONDS
+
+
+def start_window(rate: float, shortest: float) -> float:
+    """The start window for `rate` runs a second, the shortest interval `shortest` seconds."""
     wide = min(GROUP_RUNS / rate, GROUP_MAX_SECONDS, shortest * GROUP_INTERVAL_SHARE)
     return max(BATCH_SECONDS, wide)
 
