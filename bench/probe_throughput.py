@@ -135,7 +135,12 @@ async def drive(one: Callable[[], Awaitable[str | None]], n: int, concurrency: i
 
 
 async def drive_paced(
-    one: Callable[[], Awaitable[str | None]], n: int, rate: float, interval: float
+    one: Callable[[], Awaitable[str | None]],
+    n: int,
+    *,
+    rate: float,
+    interval: float,
+    concurrency: int,
 ) -> Counter[str]:
     """Run `one` n times at `rate` a second, started as the Schedule starts due jobs.
 
@@ -143,7 +148,7 @@ async def drive_paced(
     start timed as the schedule times it (wake up when the next check is due, start every check
     due within the schedule's start window for this rate, a task per check).
     """
-    window = start_window(rate, interval)
+    window = start_window(rate, interval, concurrency=concurrency)
     failures: Counter[str] = Counter()
     loop = asyncio.get_running_loop()
     tasks: set[asyncio.Task[None]] = set()
@@ -179,6 +184,7 @@ async def measured(
     other_pid: int | None = None,
     rate: float | None = None,
     interval: float = 60.0,
+    lag_concurrency: int = 200,
 ) -> Result:
     """`checks` runs of `one` after `warmup` unmeasured ones, back to back or at `rate`."""
     await drive(one, warmup, concurrency)
@@ -188,7 +194,10 @@ async def measured(
     if rate is None:
         failures = await drive(one, checks, concurrency)
     else:
-        failures = await drive_paced(one, checks, rate, interval)
+        # The schedule's window for the lag runs' workers, not this round's (64).
+        failures = await drive_paced(
+            one, checks, rate=rate, interval=interval, concurrency=lag_concurrency
+        )
     wall = time.perf_counter() - t0
     u1, s1 = cpu_now()
     other1 = proc_cpu_seconds(other_pid) if other_pid else 0.0
@@ -222,6 +231,7 @@ async def throughput_worker(args: argparse.Namespace) -> Result:
                 concurrency=args.concurrency,
                 rate=args.rate if args.kind == "pantau-paced" else None,
                 interval=args.interval,
+                lag_concurrency=args.lag_concurrency,
             )
     if args.kind == "bare":
         connector = aiohttp.TCPConnector(force_close=True, limit=args.concurrency)
@@ -545,7 +555,10 @@ def throughput_round(
         f"--checks={checks}",
         f"--warmup={args.warmup}",
         f"--concurrency={args.concurrency}",
-    ] + ([f"--rate={rate}", f"--interval={args.interval}"] if rate else [])
+    ]
+    if rate:
+        wargs += [f"--rate={rate}", f"--interval={args.interval}"]
+        wargs.append(f"--lag-concurrency={args.lag_concurrency}")
     if kind == "blackbox":
         assert blackbox is not None
         wargs += [f"--blackbox-url={blackbox.url}probe", f"--blackbox-pid={blackbox.proc.pid}"]

@@ -42,11 +42,12 @@ _EPOCH_TS = EPOCH.timestamp()
 # the event loop serve them all, and the checks of a group run their I/O side by side as in a
 # busy probe. At 500 checks a second a 50 ms window took the CPU per scheduled check from
 # 1/2,263 s to 1/3,056 s (bench/README.md). When runs are rarer, the window widens until it
-# holds about GROUP_RUNS of them (at 10,000 targets a minute: 0.3 s), never past
-# GROUP_MAX_SECONDS nor GROUP_INTERVAL_SHARE of the shortest interval: a job then runs at most
-# that much before its slot, and its lag is not stretched at all.
+# holds about GROUP_WORKERS_SHARE of the workers' worth of runs (150 of 200: at 10,000 targets
+# a minute 0.9 s, at 50,000 0.18 s), so a group starts at once; never past GROUP_MAX_SECONDS
+# nor GROUP_INTERVAL_SHARE of the shortest interval: a job runs at most that much before its
+# slot, and its lag is not stretched at all.
 BATCH_SECONDS = 0.05
-GROUP_RUNS = 50
+GROUP_WORKERS_SHARE = 0.75
 GROUP_MAX_SECONDS = 1.0
 GROUP_INTERVAL_SHARE = 0.02
 
@@ -98,18 +99,19 @@ def jobs_for(
     return jobs
 
 
-def group_seconds(jobs: Iterable[Job]) -> float:
-    """The start window for these jobs (see GROUP_RUNS)."""
+def group_seconds(jobs: Iterable[Job], *, concurrency: int) -> float:
+    """The start window for these jobs run by `concurrency` workers (see GROUP_WORKERS_SHARE)."""
     rate = shortest = 0.0
     for job in jobs:
         rate += 1.0 / job.interval
         shortest = job.interval if not shortest else min(shortest, job.interval)
-    return start_window(rate, shortest) if rate else BATCH_SECONDS
+    return start_window(rate, shortest, concurrency=concurrency) if rate else BATCH_SECONDS
 
 
-def start_window(rate: float, shortest: float) -> float:
+def start_window(rate: float, shortest: float, *, concurrency: int) -> float:
     """The start window for `rate` runs a second, the shortest interval `shortest` seconds."""
-    wide = min(GROUP_RUNS / rate, GROUP_MAX_SECONDS, shortest * GROUP_INTERVAL_SHARE)
+    runs = GROUP_WORKERS_SHARE * concurrency
+    wide = min(runs / rate, GROUP_MAX_SECONDS, shortest * GROUP_INTERVAL_SHARE)
     return max(BATCH_SECONDS, wide)
 
 
@@ -227,7 +229,7 @@ class Schedule:
         if removed > len(self._jobs):  # mostly stale entries: rebuild rather than carry them
             self._heap = [e for e in self._heap if self._entries.get(e[2]) == e[1]]
             heapq.heapify(self._heap)
-        self._group_seconds = group_seconds(self._jobs.values())
+        self._group_seconds = group_seconds(self._jobs.values(), concurrency=self._concurrency)
         self._arm()
         return added, changed, removed
 

@@ -23,7 +23,7 @@ from probe.schedule import (
     EPOCH,
     GROUP_INTERVAL_SHARE,
     GROUP_MAX_SECONDS,
-    GROUP_RUNS,
+    GROUP_WORKERS_SHARE,
     Job,
     Schedule,
     group_seconds,
@@ -365,17 +365,19 @@ async def test_first_runs_start_in_their_slot() -> None:
 
 
 def test_the_start_window_holds_a_group_of_runs_within_its_bounds() -> None:
-    def window(targets: int, interval: float) -> float:
-        return group_seconds(_jobs(targets, interval).values())
+    def window(targets: int, interval: float, concurrency: int = 200) -> float:
+        return group_seconds(_jobs(targets, interval).values(), concurrency=concurrency)
 
-    assert group_seconds([]) == BATCH_SECONDS
-    assert window(20_000, 10.0) == BATCH_SECONDS  # 2,000 runs a second: 100 in the narrowest
-    assert window(50_000, 60.0) == pytest.approx(GROUP_RUNS / (50_000 / 60.0))  # 0.06 s
-    assert window(10_000, 60.0) == pytest.approx(GROUP_RUNS / (10_000 / 60.0))  # 0.3 s
+    group = GROUP_WORKERS_SHARE * 200  # 150 runs
+    assert group_seconds([], concurrency=200) == BATCH_SECONDS
+    assert window(10_000, 1.0) == BATCH_SECONDS  # 10,000 runs a second: 500 in the narrowest
+    assert window(50_000, 60.0) == pytest.approx(group / (50_000 / 60.0))  # 0.18 s
+    assert window(10_000, 60.0) == pytest.approx(group / (10_000 / 60.0))  # 0.9 s
+    assert window(10_000, 60.0, concurrency=20) == pytest.approx(15 / (10_000 / 60.0))
     assert window(1_000, 60.0) == GROUP_MAX_SECONDS
     assert window(1_000, 10.0) == 10.0 * GROUP_INTERVAL_SHARE
     mixed = {**_jobs(10, 60.0), **_jobs(10, 5.0, prefix="short")}
-    assert group_seconds(mixed.values()) == 5.0 * GROUP_INTERVAL_SHARE  # the shortest interval
+    assert group_seconds(mixed.values(), concurrency=200) == 5.0 * GROUP_INTERVAL_SHARE
 
 
 async def test_runs_never_overlap_and_skipped_slots_are_counted() -> None:
