@@ -56,7 +56,11 @@ class GroupCommit(Generic[T]):
         items, waiters = self._items, self._waiters
         self._items, self._waiters = [], []
         self._writing = True
-        write = loop.run_in_executor(None, self._write, items)
+        try:
+            write = loop.run_in_executor(None, self._write, items)
+        except RuntimeError as exc:  # the executor is shut down (the loop is closing)
+            write = loop.create_future()
+            write.set_exception(exc)
         write.add_done_callback(lambda written: self._written(loop, written, waiters))
 
     def _written(
@@ -67,7 +71,7 @@ class GroupCommit(Generic[T]):
     ) -> None:
         self._writing = False
         error: BaseException | None
-        if written.cancelled():  # the executor was shut down: nothing of this group was written
+        if written.cancelled():  # the loop is closing: whether the group was written is unknown
             error = RuntimeError("the write was cancelled")
         else:
             error = written.exception()

@@ -107,6 +107,18 @@ async def test_a_cancelled_save_leaves_the_others_of_its_group_alone() -> None:
     assert gate.groups == [[0], [1, 2]]  # its items were handed over: they are written anyway
 
 
+def test_a_save_once_the_executor_is_shut_down_fails_instead_of_hanging() -> None:
+    async def closing_loop() -> None:
+        saves = GroupCommit[int](lambda items: None)
+        await asyncio.get_running_loop().shutdown_default_executor()
+        for _ in range(2):  # and the next one too: no write is left marked as running
+            with pytest.raises(RuntimeError, match="shutdown"):
+                await asyncio.wait_for(saves.add([1]), timeout=10)
+            assert not saves.writing
+
+    asyncio.run(closing_loop())  # a loop of its own: this one's executor is shut down
+
+
 class SlowSaver:
     """Holds every submit until released; fails it when told to."""
 
