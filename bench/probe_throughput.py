@@ -1,23 +1,27 @@
 """Probe throughput and schedule lag, against local targets; a benchmark, run on demand.
 
-    .venv/bin/python bench/probe_throughput.py            # full run (about 10 min)
-    .venv/bin/python bench/probe_throughput.py --quick    # smaller, 20 s interval (~4 min)
-    .venv/bin/python bench/probe_throughput.py --skip-throughput     # lag only (~7 min)
+    .venv/bin/python bench/probe_throughput.py            # full run (about 15 min)
+    .venv/bin/python bench/probe_throughput.py --quick    # smaller, 20 s interval (~5 min)
+    .venv/bin/python bench/probe_throughput.py --kinds pantau,pantau-paced --rounds 3 \
+        --lag-sizes 10000,50000 --lag-spool both --lag-rounds 3   # issue 13's figures (~45 min)
 
 Measures, each in its own subprocess (so its CPU clock and peak RSS are its own):
 
 1. checks per CPU-second: `run_check` with an `HttpCheck` against a local nginx (Debian's, its
-   own config, in a separate process), a fresh connection per check (`check_session`), uvloop;
-   a bare aiohttp GET the same way for reference; Pantau on the default asyncio loop too (what
-   `pantau-probe run` uses today).
+   own config, in a separate process), a fresh connection per check (`check_session`), uvloop,
+   back to back (64 in flight); a bare aiohttp GET the same way for reference; Pantau on the
+   default asyncio loop too; and `pantau-paced`: the same check at the rate of each real-HTTP
+   lag run (targets / interval a second), started in the groups the schedule starts them in.
 2. Debian's prometheus-blackbox-exporter probing the same nginx (module http_2xx), driven by a
    client process; its own CPU time from /proc/<pid>/stat. Ratio = Pantau ÷ blackbox_exporter.
-3. schedule lag with the real `Schedule` at 10,000 and 50,000 targets, real HTTP checks
-   against the nginx, 60 s interval, from a cold start over three intervals (the first round,
-   then two steady ones): lag as the probe reports it and against each job's own slot, how
+3. schedule lag with the real `Schedule` at 10,000 and 50,000 targets, 60 s interval, from a
+   cold start over three intervals (the first round, then two steady ones), each run driving
+   the agent's own `JobRunner`: the real HTTP check against the nginx, the result saved through
+   the probe's `Shipper` into a spool file (`--lag-spool off`: not saved; `both`: a run of
+   each), the check counted: lag as the probe reports it and against each job's own slot, how
    long until every target has run once, whether each job ran once per steady interval, slots
-   skipped, scheduled runs per CPU-second (compare with 1.) and peak RSS. `--lag-real ""`
-   gives a cheap runner (`asyncio.sleep(0)`: the schedule's own cost) instead.
+   skipped, scheduled runs per CPU-second (compared with 1., unpaced and paced) and peak RSS.
+   `--lag-real ""` gives a cheap runner (`asyncio.sleep(0)`: the schedule's own cost) instead.
 
 Every worker runs in a subprocess with a timeout: one that hangs is killed and reported, and
 the benchmark goes on. nginx and blackbox_exporter are installed from Debian when missing
@@ -35,6 +39,7 @@ import argparse
 import asyncio
 import contextlib
 import cProfile
+import gc
 import json
 import math
 import os
@@ -47,7 +52,7 @@ import time
 import urllib.request
 from array import array
 from collections import Counter
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any, TypeVar
@@ -56,11 +61,13 @@ import aiohttp
 import uvloop
 from prometheus_client import CollectorRegistry
 
-from probe.agent import check_session
+from probe.agent import JobRunner, Saver, apply_jobs, check_session
 from probe.checks import CheckContext, run_check
+from probe.delivery import Shipper
 from probe.metrics import ProbeMetrics
-from probe.schedule import Job, Schedule, jobs_for
-from wire.messages import Target
+from probe.schedule import Job, Schedule, jobs_for, start_window
+from probe.spool import Spool
+from wire.messages import CheckResult, Target, UsageSample
 from wire.specs import HttpCheck
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -127,6 +134,47 @@ async def drive(one: Callable[[], Awaitable[str | None]], n: int, concurrency: i
     return failures
 
 
+async def drive_paced(
+    one: Callable[[], Awaitable[str | None]],
+    n: int,
+    *,
+    rate: float,
+    interval: float,
+    concurrency: int,
+) -> Counter[str]:
+    """Run `one` n times at `rate` a second, started as the Schedule starts due jobs.
+
+    The reference for the lag runs without the schedule: the same check at the same pace, each
+    start timed as the schedule times it (wake up when the next check is due, start every check
+    due within the schedule's start window for this rate, a task per check).
+    """
+    window = start_window(rate, interval, concurrency=concurrency)
+    failures: Counter[str] = Counter()
+    loop = asyncio.get_running_loop()
+    tasks: set[asyncio.Task[None]] = set()
+
+    async def run() -> None:
+        reason = await one()
+        if reason is not None:
+            failures[reason] += 1
+
+    started = 0
+    t0 = time.time()
+    while started < n:
+        now = time.time()
+        if (wait := t0 + started / rate - now) > 0:
+            await asyncio.sleep(wait)
+            now = time.time()
+        due = min(n, math.floor((now + window - t0) * rate) + 1)
+        for _ in range(started, due):
+            task = loop.create_task(run())
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
+        started = due
+    await asyncio.gather(*tasks)
+    return failures
+
+
 async def measured(
     one: Callable[[], Awaitable[str | None]],
     *,
@@ -134,12 +182,22 @@ async def measured(
     warmup: int,
     concurrency: int,
     other_pid: int | None = None,
+    rate: float | None = None,
+    interval: float = 60.0,
+    lag_concurrency: int = 200,
 ) -> Result:
+    """`checks` runs of `one` after `warmup` unmeasured ones, back to back or at `rate`."""
     await drive(one, warmup, concurrency)
     other0 = proc_cpu_seconds(other_pid) if other_pid else 0.0
     u0, s0 = cpu_now()
     t0 = time.perf_counter()
-    failures = await drive(one, checks, concurrency)
+    if rate is None:
+        failures = await drive(one, checks, concurrency)
+    else:
+        # The schedule's window for the lag runs' workers, not this round's (64).
+        failures = await drive_paced(
+            one, checks, rate=rate, interval=interval, concurrency=lag_concurrency
+        )
     wall = time.perf_counter() - t0
     u1, s1 = cpu_now()
     other1 = proc_cpu_seconds(other_pid) if other_pid else 0.0
@@ -157,7 +215,7 @@ async def measured(
 
 async def throughput_worker(args: argparse.Namespace) -> Result:
     url: str = args.url
-    if args.kind in ("pantau", "pantau-asyncio"):
+    if args.kind in ("pantau", "pantau-asyncio", "pantau-paced"):
         spec = HttpCheck(url=url)
         async with check_session(limit=args.concurrency) as session:
             ctx = CheckContext(session=session)
@@ -167,7 +225,13 @@ async def throughput_worker(args: argparse.Namespace) -> Result:
                 return None if result.ok else f"{result.reason}: {result.message}"
 
             return await measured(
-                pantau_one, checks=args.checks, warmup=args.warmup, concurrency=args.concurrency
+                pantau_one,
+                checks=args.checks,
+                warmup=args.warmup,
+                concurrency=args.concurrency,
+                rate=args.rate if args.kind == "pantau-paced" else None,
+                interval=args.interval,
+                lag_concurrency=args.lag_concurrency,
             )
     if args.kind == "bare":
         connector = aiohttp.TCPConnector(force_close=True, limit=args.concurrency)
@@ -211,12 +275,23 @@ async def throughput_worker(args: argparse.Namespace) -> Result:
     raise BenchError(f"unknown kind {args.kind}")
 
 
+class NoSaver:
+    """The spool left out (`--lag-spool off`): what saving adds is the difference."""
+
+    async def submit(
+        self, *, results: Sequence[CheckResult] = (), usage: Sequence[UsageSample] = ()
+    ) -> None:
+        pass
+
+
 async def lag_worker(args: argparse.Namespace) -> Result:
     """The real Schedule with `size` targets from a cold start, over `intervals` intervals.
 
-    The runner is what the agent runs for a check (run_check, the per-outcome counter with its
-    cached child, the lag histogram, the skip counter) minus the spool; with --real it checks
-    the local nginx, else it only yields (the schedule's own cost).
+    With --real the runner is the agent's own `JobRunner` (run_check against the local nginx,
+    save the result, count the check) with the lag histogram and the skip counter; --spool saves
+    through the probe's `Shipper` into a real spool file (nothing is pushed: its delivery loop
+    does not run), else saving is skipped. Without --real it only yields (the schedule's own
+    cost).
     """
     size: int = args.size
     interval: float = args.interval
@@ -237,8 +312,6 @@ async def lag_worker(args: argparse.Namespace) -> Result:
     plans = array("d")  # the planned time the runner got
     vs_slot = array("d")  # start minus the job's nearest slot (anchor + k * interval)
     metrics = ProbeMetrics(registry=CollectorRegistry())
-    counters: dict[tuple[str, str], Any] = {}
-    failures: Counter[str] = Counter()
     last_lag = math.nan
     skipped = 0
 
@@ -253,10 +326,24 @@ async def lag_worker(args: argparse.Namespace) -> Result:
         metrics.jobs_skipped.inc(n)
 
     async with contextlib.AsyncExitStack() as stack:
-        ctx: CheckContext | None = None
+        job_runner: JobRunner | None = None
+        spool: Spool | None = None
         if real:
             session = await stack.enter_async_context(check_session(limit=args.concurrency))
+            saver: Saver = NoSaver()
+            if args.spool:
+                tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="pantau-lag-")))
+                spool = Spool.open(
+                    tmp / "spool.db", probe="bench", max_bytes=512 << 20, metrics=metrics
+                )
+                stack.callback(spool.close)
+                upstream = await stack.enter_async_context(aiohttp.ClientSession())
+                saver = Shipper(
+                    spool=spool, session=upstream, collector_url="http://127.0.0.1:9",
+                    token="bench", metrics=metrics,
+                )  # fmt: skip
             ctx = CheckContext(session=session)
+            job_runner = JobRunner(ctx=ctx, saver=saver, metrics=metrics)
 
         async def runner(job: Job, planned: float) -> None:
             nonlocal last_lag
@@ -269,18 +356,10 @@ async def lag_worker(args: argparse.Namespace) -> Result:
             plans.append(planned)
             off = (now - job.anchor) % job.interval
             vs_slot.append(off - job.interval if off > job.interval / 2 else off)  # < 0: early
-            if ctx is None:
+            if job_runner is None:
                 await asyncio.sleep(0)
                 return
-            assert isinstance(job.spec, HttpCheck)
-            result = await run_check(job.spec, app=job.app, ctx=ctx)
-            key = (result.kind, "ok" if result.ok else result.reason or "error")
-            child = counters.get(key)
-            if child is None:
-                child = counters[key] = metrics.checks.labels(*key)
-            child.inc()
-            if not result.ok:
-                failures[f"{result.reason}: {result.message}"] += 1
+            await job_runner(job, planned)
 
         schedule = Schedule(
             runner=runner, concurrency=args.concurrency, on_lag=on_lag, on_skip=on_skip
@@ -295,6 +374,17 @@ async def lag_worker(args: argparse.Namespace) -> Result:
                 await asyncio.sleep(0.5)
 
         sampler = asyncio.create_task(sample())
+        gc_time = [0.0, 0.0, 0.0]  # seconds in collections of generation 0, 1, 2
+        gc_began = 0.0
+
+        def gc_timer(phase: str, info: dict[str, int]) -> None:
+            nonlocal gc_began
+            if phase == "start":
+                gc_began = time.perf_counter()
+            else:
+                gc_time[info["generation"]] += time.perf_counter() - gc_began
+
+        gc.callbacks.append(gc_timer)
         rss_setup = current_rss_mb()
         profile = cProfile.Profile() if args.profile else None
         if profile is not None:
@@ -304,7 +394,7 @@ async def lag_worker(args: argparse.Namespace) -> Result:
         t_start = time.time()
         schedule.start()
         t = time.perf_counter()
-        await schedule.update(jobs)
+        await apply_jobs(schedule, jobs)
         update_s = time.perf_counter() - t
         t = time.perf_counter()
         await asyncio.sleep(0)  # until this coroutine runs again: the work update() queued
@@ -314,6 +404,7 @@ async def lag_worker(args: argparse.Namespace) -> Result:
             max(0.0, t_start + args.intervals * interval + args.margin - time.time())
         )
         u1, s1 = cpu_now()  # the figures are for the window; shutdown is timed on its own
+        gc.callbacks.remove(gc_timer)
         if profile is not None:
             profile.disable()
             profile.dump_stats(args.profile)
@@ -325,6 +416,16 @@ async def lag_worker(args: argparse.Namespace) -> Result:
         t = time.perf_counter()
         await schedule.shutdown(grace=5.0)
         shutdown_s = time.perf_counter() - t
+        spooled = spool.stats().items if spool is not None else 0
+
+    outcomes = {
+        s.labels["outcome"]: int(s.value)
+        for family in metrics.registry.collect()
+        if family.name == "pantau_probe_checks"
+        for s in family.samples
+        if s.name.endswith("_total")
+    }
+    failures = Counter({k: v for k, v in outcomes.items() if k != "ok"})
 
     n = len(starts)
     first_run = [math.inf] * len(jobs)
@@ -370,6 +471,10 @@ async def lag_worker(args: argparse.Namespace) -> Result:
         "interval": interval,
         "intervals": args.intervals,
         "real": real,
+        "spool": bool(args.spool and real),
+        "spooled": spooled,
+        "checks_counted": sum(outcomes.values()),
+        "gc_s": gc_time,
         "concurrency": args.concurrency,
         "build_s": build_s,
         "update_s": update_s,
@@ -438,16 +543,22 @@ def spawn(worker_args: list[str], *, timeout: float) -> Result | None:
 def throughput_round(
     kind: str, args: argparse.Namespace, target: Server, blackbox: Server | None
 ) -> Result | None:
+    """One round of `kind`; a paced kind is "pantau-paced@<checks a second>"."""
+    kind, _, rate = kind.partition("@")
     loop = "asyncio" if kind == "pantau-asyncio" else "uvloop"
+    checks = round(float(rate) * args.paced_seconds) if rate else args.checks
     wargs = [
         "--worker=throughput",
         f"--kind={kind}",
         f"--loop={loop}",
         f"--url={target.url}",
-        f"--checks={args.checks}",
+        f"--checks={checks}",
         f"--warmup={args.warmup}",
         f"--concurrency={args.concurrency}",
     ]
+    if rate:
+        wargs += [f"--rate={rate}", f"--interval={args.interval}"]
+        wargs.append(f"--lag-concurrency={args.lag_concurrency}")
     if kind == "blackbox":
         assert blackbox is not None
         wargs += [f"--blackbox-url={blackbox.url}probe", f"--blackbox-pid={blackbox.proc.pid}"]
@@ -467,9 +578,25 @@ def throughput_round(
 KIND_LABEL = {
     "pantau": "pantau run_check, uvloop",
     "pantau-asyncio": "pantau run_check, asyncio",
+    "pantau-paced": "pantau run_check, paced",
     "bare": "bare aiohttp GET, uvloop",
     "blackbox": "blackbox_exporter",
 }
+
+
+def paced_kind(rate: float) -> str:
+    return f"pantau-paced@{rate:g}"
+
+
+def kind_label(kind: str) -> str:
+    kind, _, rate = kind.partition("@")
+    return f"pantau run_check {float(rate):,.0f}/s" if rate else KIND_LABEL[kind]
+
+
+def lag_rates(args: argparse.Namespace) -> list[float]:
+    """Checks a second the real-HTTP lag runs ask for: the paced rounds' rates."""
+    real = {int(s) for s in args.lag_real.split(",") if s}
+    return [size / args.interval for size in map(int, args.lag_sizes.split(",")) if size in real]
 
 
 def sanity(target: Server, blackbox: Server | None) -> None:
@@ -495,10 +622,15 @@ def run_throughput(
     args: argparse.Namespace, target: Server, blackbox: Server | None
 ) -> dict[str, list[Result]]:
     kinds = [k for k in args.kinds.split(",") if k in KIND_LABEL and (k != "blackbox" or blackbox)]
+    if "pantau-paced" in kinds:  # one paced kind per rate of the lag runs
+        at = kinds.index("pantau-paced")
+        kinds[at : at + 1] = [paced_kind(rate) for rate in lag_rates(args)]
     results: dict[str, list[Result]] = {k: [] for k in kinds}
     print(
         f"\n## Checks per CPU-second: {args.checks:,} checks per round after {args.warmup:,} "
-        f"warm-up, concurrency {args.concurrency}, {args.rounds} rounds (order rotates)"
+        f"warm-up, concurrency {args.concurrency}, {args.rounds} rounds (order rotates);"
+        f" paced: at the rate of a lag run (the same checks started"
+        f" in the groups the schedule starts them in, {args.paced_seconds:g} s a round)"
     )
     head = (
         f"{'round':>5}  {'kind':<27} {'checks':>7} {'fail':>5} {'wall s':>7} {'CPU s':>7} "
@@ -519,7 +651,7 @@ def run_throughput(
             if r["failed"]:
                 note += f" failures: {r['failures']}"
             print(
-                f"{rnd + 1:>5}  {KIND_LABEL[kind]:<27} {r['checks']:>7,} {r['failed']:>5} "
+                f"{rnd + 1:>5}  {kind_label(kind):<27} {r['checks']:>7,} {r['failed']:>5} "
                 f"{r['wall']:>7.2f} {r['cpu']:>7.2f} {r['per_cpu_s']:>12,.0f} "
                 f"{r['per_wall_s']:>9,.0f} {r['rss_mb']:>7.1f}  {note}",
                 flush=True,
@@ -534,10 +666,18 @@ def run_throughput(
         med = median(vals)
         vs = f"{med / bb:.2f}x" if blackbox and bb > 0 else "-"
         print(
-            f"{KIND_LABEL[kind]:<27} {med:>19,.0f} {min(vals):>7,.0f} {max(vals):>7,.0f} "
+            f"{kind_label(kind):<27} {med:>19,.0f} {min(vals):>7,.0f} {max(vals):>7,.0f} "
             f"{1e6 / med:>19,.0f} {vs:>11}"
         )
     return results
+
+
+def spool_modes(args: argparse.Namespace) -> list[bool]:
+    return {"on": [True], "off": [False], "both": [True, False]}[args.lag_spool]
+
+
+def runner_label(r: Result) -> str:
+    return ("http+spool" if r["spool"] else "http") if r["real"] else "cheap"
 
 
 def run_lag(args: argparse.Namespace, target: Server) -> list[Result]:
@@ -546,35 +686,50 @@ def run_lag(args: argparse.Namespace, target: Server) -> list[Result]:
     window = args.intervals * args.interval + args.margin
     print(
         f"\n## Schedule lag: the real Schedule from a cold start, interval {args.interval:g} s, "
-        f"{args.intervals} intervals (~{window:.0f} s per size), concurrency "
-        f"{args.lag_concurrency}, uvloop"
+        f"{args.intervals} intervals (~{window:.0f} s per run), concurrency "
+        f"{args.lag_concurrency}, uvloop, {args.lag_rounds} round(s); http+spool: the agent's"
+        f" JobRunner saving each result through its Shipper into a spool file, http: the same"
+        f" without saving"
     )
     out: list[Result] = []
-    for size in sizes:
-        real = size in real_sizes
-        wargs = [
-            "--worker=lag",
-            "--loop=uvloop",
-            f"--size={size}",
-            f"--interval={args.interval}",
-            f"--intervals={args.intervals}",
-            f"--margin={args.margin}",
-            f"--concurrency={args.lag_concurrency}",
-            f"--url={target.url}",
-        ] + (["--real"] if real else [])
-        if args.profile:
-            wargs.append(f"--profile={Path(args.profile) / f'lag-{size}.prof'}")
-        print(
-            f"  {size:,} targets, {'real HTTP checks' if real else 'cheap runner'} ...", flush=True
-        )
-        r = spawn(wargs, timeout=window + 120.0)
-        if r is not None:
-            out.append(r)
+    for rnd in range(args.lag_rounds):
+        for size in sizes:
+            real = size in real_sizes
+            for spool in spool_modes(args) if real else [False]:
+                wargs = (
+                    [
+                        "--worker=lag",
+                        "--loop=uvloop",
+                        f"--size={size}",
+                        f"--interval={args.interval}",
+                        f"--intervals={args.intervals}",
+                        f"--margin={args.margin}",
+                        f"--concurrency={args.lag_concurrency}",
+                        f"--url={target.url}",
+                    ]
+                    + (["--real"] if real else [])
+                    + (["--spool"] if spool else [])
+                )
+                if args.profile:
+                    name = f"lag-{size}-{'spool' if spool else 'nospool'}-{rnd + 1}.prof"
+                    wargs.append(f"--profile={Path(args.profile) / name}")
+                r = spawn(wargs, timeout=window + 120.0)
+                if r is None:
+                    continue
+                r["round"] = rnd + 1
+                out.append(r)
+                print(
+                    f"  round {rnd + 1}: {size:,} targets, {runner_label(r)}: "
+                    f"{r['runs_per_cpu_s']:,.0f} runs/CPU-s, steady p99 lag "
+                    f"{r['steady']['reported_p99']:.3f} s, peak RSS {r['rss_mb']:.0f} MB; "
+                    f"load average {load()}",
+                    flush=True,
+                )
     if not out:
         return out
     print()
     head = (
-        f"{'targets':>8} {'runner':<6} {'round':<7} {'runs':>7} "
+        f"{'targets':>8} {'runner':<10} {'rnd':>3} {'round':<7} {'runs':>7} "
         f"{'lag p50':>8} {'p99':>7} {'max':>7} {'vs slot p50':>11} {'p99':>7} {'max':>7}"
     )
     print("lag in seconds; lag = what the probe reports (pantau_probe_schedule_lag_seconds);")
@@ -587,15 +742,15 @@ def run_lag(args: argparse.Namespace, target: Server) -> list[Result]:
         for name in ("first", "steady", "all"):
             s = r[name]
             print(
-                f"{r['size']:>8,} {'http' if r['real'] else 'cheap':<6} {name:<7} "
+                f"{r['size']:>8,} {runner_label(r):<10} {r['round']:>3} {name:<7} "
                 f"{s['runs']:>7,} {s['reported_p50']:>8.3f} {s['reported_p99']:>7.3f} "
                 f"{s['reported_max']:>7.3f} {s['slot_p50']:>11.3f} {s['slot_p99']:>7.3f} "
                 f"{s['slot_max']:>7.3f}"
             )
     print()
     head2 = (
-        f"{'targets':>8} {'runner':<6} {'RSS MB set-up':>13} {'updated':>7} {'peak':>6} "
-        f"{'CPU s':>6} {'runs/CPU-s':>10} {'update s':>8} {'+ blocked':>9} "
+        f"{'targets':>8} {'runner':<10} {'rnd':>3} {'RSS MB set-up':>13} {'updated':>7} "
+        f"{'peak':>6} {'CPU s':>6} {'runs/CPU-s':>10} {'update s':>8} {'+ blocked':>9} "
         f"{'cold start p50':>14} {'all':>6} {'peak/s':>6} {'ideal/s':>7} {'skipped':>7} "
         f"{'fail':>5}  notes"
     )
@@ -614,6 +769,8 @@ def run_lag(args: argparse.Namespace, target: Server) -> list[Result]:
             f"{r['peak_waiting']:,} waiting",
             f"shutdown {r['shutdown_s']:.1f} s with {r['pending_at_shutdown']:,} tasks pending",
         ]
+        if r["spool"]:
+            notes.append(f"{r['spooled']:,} results in the spool, {r['checks_counted']:,} counted")
         notes += [
             f"interval {p['interval']}: {p['jobs_without_run']:,} without a run, "
             f"{p['jobs_run_twice']:,} twice"
@@ -624,7 +781,7 @@ def run_lag(args: argparse.Namespace, target: Server) -> list[Result]:
         if r["failed"]:
             notes.append(f"failures: {r['failures']}")
         print(
-            f"{r['size']:>8,} {'http' if r['real'] else 'cheap':<6} {r['rss_setup_mb']:>13.1f} "
+            f"{r['size']:>8,} {runner_label(r):<10} {r['round']:>3} {r['rss_setup_mb']:>13.1f} "
             f"{r['rss_update_mb']:>7.1f} {r['rss_mb']:>6.1f} {r['cpu_s']:>6.1f} "
             f"{r['runs_per_cpu_s']:>10,.0f} {r['update_s']:>8.2f} {r['blocked_s']:>9.2f} "
             f"{r['cold_start_p50']:>14.1f} {r['cold_start_all']:>6.1f} "
@@ -632,6 +789,42 @@ def run_lag(args: argparse.Namespace, target: Server) -> list[Result]:
             f"{r['skipped']:>7,} {r['failed']:>5}  " + "; ".join(notes)
         )
     return out
+
+
+def lag_groups(lag: list[Result]) -> dict[tuple[int, str], list[Result]]:
+    """The lag runs by (targets, runner), in the order they ran."""
+    groups: dict[tuple[int, str], list[Result]] = {}
+    for r in lag:
+        groups.setdefault((r["size"], runner_label(r)), []).append(r)
+    return groups
+
+
+def print_shares(
+    lag: list[Result], throughput: dict[str, list[Result]], args: argparse.Namespace
+) -> None:
+    """Scheduled runs per CPU-s (median of the rounds) against the throughput rounds'."""
+    unpaced = median([r["per_cpu_s"] for r in throughput.get("pantau", [])])
+    print(
+        f"\n## Scheduled checks per CPU-second against the same check unscheduled (medians;"
+        f" unpaced = back to back, {unpaced:,.0f}/CPU-s; paced = at the lag run's rate)"
+    )
+    head = (
+        f"{'targets':>8} {'runner':<10} {'rounds':>6} {'runs/CPU-s':>10} {'CPU µs/run':>10} "
+        f"{'paced':>7} {'vs unpaced':>10} {'vs paced':>8} {'steady p99 lag':>14} {'peak RSS':>8}"
+    )
+    print(head)
+    print("-" * len(head))
+    for (size, runner), runs in lag_groups(lag).items():
+        per_cpu = median([r["runs_per_cpu_s"] for r in runs])
+        paced = median(
+            [r["per_cpu_s"] for r in throughput.get(paced_kind(size / args.interval), [])]
+        )
+        print(
+            f"{size:>8,} {runner:<10} {len(runs):>6} {per_cpu:>10,.0f} {1e6 / per_cpu:>10,.0f} "
+            f"{paced:>7,.0f} {per_cpu / unpaced:>9.2f}x {per_cpu / paced:>7.2f}x "
+            f"{median([r['steady']['reported_p99'] for r in runs]):>13.3f}s "
+            f"{max(r['rss_mb'] for r in runs):>6.0f}MB"
+        )
 
 
 def load() -> str:
@@ -662,6 +855,7 @@ def orchestrate(args: argparse.Namespace) -> int:
     print(f"target: nginx (own config, 1 worker, separate process) on {HOST}, static body")
     print(f"load average at start: {load()} (lag figures are wall-clock: other load shows there)")
     ratio = pantau_per_cpu_s = math.nan
+    results: dict[str, list[Result]] = {}
     with tempfile.TemporaryDirectory(prefix="pantau-bench-") as tmp_name:
         tmp = Path(tmp_name)
         tmp.chmod(0o755)  # nginx workers run as nobody when started by root
@@ -686,28 +880,34 @@ def orchestrate(args: argparse.Namespace) -> int:
                         [r["per_cpu_s"] for r in results["blackbox"]]
                     )
             lag: list[Result] = [] if args.skip_lag else run_lag(args, target)
+    if lag and not math.isnan(pantau_per_cpu_s):
+        print_shares(lag, results, args)
     print(f"\nload average at the end: {load()}")
-    print("\n## Goals")
+    print("\n## Goals (lag runs: medians of the rounds; every job once per interval: all rounds)")
     if not math.isnan(ratio):
         print(f"checks/CPU-s vs blackbox_exporter: {ratio:.2f}x (goal >= {GOAL_RATIO}x)"
               f" {'met' if ratio >= GOAL_RATIO else 'MISSED'}")  # fmt: skip
-    for r in lag:
-        p99 = r["steady"]["reported_p99"]
-        kind = "http" if r["real"] else "cheap"
-        missed_runs = sum(p["jobs_without_run"] + p["jobs_run_twice"] for p in r["per_interval"])
+    for (size, runner), runs in lag_groups(lag).items():
+        p99 = median([r["steady"]["reported_p99"] for r in runs])
+        slot_p99 = median([r["steady"]["slot_p99"] for r in runs])
+        rss = max(r["rss_mb"] for r in runs)
+        missed_runs = sum(
+            p["jobs_without_run"] + p["jobs_run_twice"] for r in runs for p in r["per_interval"]
+        )
         print(
-            f"{r['size']:,} targets ({kind}): steady p99 lag {p99:.3f} s as reported, "
-            f"{r['steady']['slot_p99']:.3f} s vs the slot (goal < {GOAL_P99_LAG:g} s) "
+            f"{size:,} targets ({runner}): steady p99 lag {p99:.3f} s as reported, "
+            f"{slot_p99:.3f} s vs the slot (goal < {GOAL_P99_LAG:g} s) "
             f"{'met' if p99 < GOAL_P99_LAG else 'MISSED'}; once per steady interval: "
             f"{missed_runs:,} jobs not {'met' if missed_runs == 0 else 'MISSED'}; "
-            f"peak RSS {r['rss_mb']:.0f} MB (goal < {GOAL_RSS_MB:g} MB) "
-            f"{'met' if r['rss_mb'] < GOAL_RSS_MB else 'MISSED'}; every target reached "
-            f"{r['cold_start_all']:.1f} s after a cold start"
+            f"peak RSS {rss:.0f} MB (goal < {GOAL_RSS_MB:g} MB) "
+            f"{'met' if rss < GOAL_RSS_MB else 'MISSED'}; every target reached "
+            f"{median([r['cold_start_all'] for r in runs]):.1f} s after a cold start"
         )
-        if r["real"] and not math.isnan(pantau_per_cpu_s):
-            share = r["runs_per_cpu_s"] / pantau_per_cpu_s
+        if runs[0]["real"] and not math.isnan(pantau_per_cpu_s):
+            per_cpu = median([r["runs_per_cpu_s"] for r in runs])
+            share = per_cpu / pantau_per_cpu_s
             print(
-                f"  scheduled runs/CPU-s {r['runs_per_cpu_s']:,.0f} = {share:.2f}x the throughput "
+                f"  scheduled runs/CPU-s {per_cpu:,.0f} = {share:.2f}x the throughput "
                 f"rounds' {pantau_per_cpu_s:,.0f} (goal >= {GOAL_SCHEDULED_SHARE}x) "
                 f"{'met' if share >= GOAL_SCHEDULED_SHARE else 'MISSED'}"
             )
@@ -726,7 +926,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--lag-sizes", default="10000,50000", help="target counts for the lag runs")
     p.add_argument("--lag-real", default="10000,50000", help="sizes run with real HTTP checks")
     p.add_argument("--intervals", type=int, default=3, help="intervals per lag run (>= 2)")
-    p.add_argument("--kinds", default=",".join(KIND_LABEL), help="throughput kinds to run")
+    p.add_argument(
+        "--kinds",
+        default=",".join(KIND_LABEL),
+        help="throughput kinds to run (pantau-paced: one per rate of the real-HTTP lag runs)",
+    )
+    p.add_argument("--paced-seconds", type=float, default=30.0, help="length of a paced round")
+    p.add_argument(
+        "--lag-spool",
+        choices=["on", "off", "both"],
+        default="on",
+        help="real-HTTP lag runs save each result in a spool file as the agent does (on), not"
+        " at all (off), or one run of each",
+    )
+    p.add_argument("--lag-rounds", type=int, default=1, help="lag runs per size (medians)")
     p.add_argument("--profile", help="write a cProfile of each lag run into this directory")
     p.add_argument("--lag-concurrency", type=int, default=200, help="Schedule concurrency")
     p.add_argument("--skip-throughput", action="store_true")
@@ -743,6 +956,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--blackbox-pid", type=int, help=argparse.SUPPRESS)
     p.add_argument("--size", type=int, help=argparse.SUPPRESS)
     p.add_argument("--real", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--spool", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--rate", type=float, help=argparse.SUPPRESS)
     return p.parse_args(argv)
 
 

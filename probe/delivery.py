@@ -28,6 +28,7 @@ from typing import Final, Literal
 import aiohttp
 import msgspec
 
+from probe.group_commit import GroupCommit
 from probe.metrics import ProbeMetrics
 from probe.spool import SealedBatch, Spool
 from wire.messages import MAX_BATCH_ITEMS, BatchAck, CheckResult, ErrorBody, UsageSample
@@ -72,6 +73,7 @@ class Shipper:
                 "batch_max_seconds, backoff, ready_poll and request_timeout must be positive"
             )
         self._spool = spool
+        self._saves: GroupCommit[CheckResult | UsageSample] = GroupCommit(spool.add_items)
         self._session = session
         self._url = collector_url.rstrip("/") + RESULTS_PATH
         self._ready_url = collector_url.rstrip("/") + READY_PATH
@@ -102,8 +104,12 @@ class Shipper:
     async def submit(
         self, *, results: Sequence[CheckResult] = (), usage: Sequence[UsageSample] = ()
     ) -> None:
-        """Spool items (durable on return, off the event loop) and wake run()."""
-        await asyncio.to_thread(self._spool.add, results=results, usage=usage)
+        """Spool items (durable on return, off the event loop) and wake run().
+
+        Concurrent submits share one write (`GroupCommit`): one thread hop and one transaction
+        for all the results that came while the previous write ran.
+        """
+        await self._saves.add([*results, *usage])
         self.notify()
 
     async def run(self) -> None:

@@ -153,6 +153,10 @@ class Spool:
         self._tally = {table: self._count(table) for table in _ITEMS_EXPR}
         self._unlogged_drops = 0
         self._last_drop_log = -math.inf
+        # Read at scrape time, not set on every write: the three stat() calls alone cost more
+        # than a saved result once writes are grouped.
+        metrics.spool_items.set_function(self._waiting)
+        metrics.spool_bytes.set_function(self.disk_bytes)
 
     @classmethod
     def open(cls, path: Path, *, probe: str, max_bytes: int, metrics: ProbeMetrics) -> Spool:
@@ -216,15 +220,15 @@ class Spool:
         self, *, results: Sequence[CheckResult] = (), usage: Sequence[UsageSample] = ()
     ) -> None:
         """Store items; they are on disk when this returns."""
+        self.add_items([*results, *usage])
+
+    def add_items(self, items: Sequence[CheckResult | UsageSample]) -> None:
+        """Store results and usage samples, in this order, in one transaction (durable on return)."""
         now = time.time()
-        tagged: list[tuple[ItemKind, CheckResult | UsageSample]] = [
-            *(("result", item) for item in results),
-            *(("usage", item) for item in usage),
-        ]
         rows = [
             (kind, raw, len(raw), now)
-            for kind, item in tagged
-            if (raw := _encode(kind, item)) is not None
+            for item in items
+            if (raw := _encode(kind := _kind(item), item)) is not None
         ]
         if not rows:
             return
@@ -375,7 +379,7 @@ class Spool:
                 pending_items=pending.items,
                 sealed_batches=sealed.rows,
                 sealed_items=sealed.items,
-                items=pending.items + sealed.items,
+                items=self._waiting(),
                 rejected_batches=self._tally["rejected"].rows,
                 bytes=self._bytes(),
                 oldest_pending=None if row is None else row[0],
@@ -403,11 +407,12 @@ class Spool:
                 self._conn.executescript(
                     f"PRAGMA incremental_vacuum({free - self._free_pages_kept})"
                 )
-            waiting = self._tally["pending"].items + self._tally["sealed"].items
-            if not waiting:
+            if not self._waiting():
                 self._log_drops("the spool has drained")
-            self._metrics.spool_items.set(waiting)
-            self._metrics.spool_bytes.set(self.disk_bytes())
+
+    def _waiting(self) -> int:
+        """Items waiting for delivery: pending and sealed."""
+        return self._tally["pending"].items + self._tally["sealed"].items
 
     def disk_bytes(self) -> int:
         """What the spool's files take on disk: database, WAL and shared memory."""
@@ -505,6 +510,10 @@ def _encode(kind: ItemKind, item: CheckResult | UsageSample) -> bytes | None:
     """
     raw = _ENCODER.encode(item)
     return raw if _decode(kind, raw) is not None else None
+
+
+def _kind(item: CheckResult | UsageSample) -> ItemKind:
+    return "result" if isinstance(item, CheckResult) else "usage"
 
 
 def _decode(kind: ItemKind, raw: bytes) -> CheckResult | UsageSample | None:

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
@@ -8,6 +9,15 @@ from tests.pg import create_test_database, drop_test_database, make_template, po
 
 # The browser fixtures (browser, page, page_log) for any test: tests/browser.py.
 pytest_plugins = ["tests.browser"]
+
+
+@pytest.fixture(autouse=True)
+def _unfreeze_heap() -> Iterator[None]:
+    """A probe agent freezes the heap after a target refresh (`probe.agent.apply_jobs`): thaw it
+    after each test, so later tests of this one process get their garbage collected as usual."""
+    yield
+    if gc.get_freeze_count():
+        gc.unfreeze()
 
 
 @pytest.fixture(scope="session")

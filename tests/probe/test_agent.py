@@ -18,7 +18,18 @@ from aiohttp import web
 
 from probe.agent import Agent
 from probe.config import ProbeConfig
-from probe.schedule import BATCH_SECONDS, EPOCH, Job, Schedule, jobs_for, offset_fraction
+from probe.schedule import (
+    BATCH_SECONDS,
+    EPOCH,
+    GROUP_INTERVAL_SHARE,
+    GROUP_MAX_SECONDS,
+    GROUP_WORKERS_SHARE,
+    Job,
+    Schedule,
+    group_seconds,
+    jobs_for,
+    offset_fraction,
+)
 from tests.live import LiveCollector, apply_catalog, fetch, probe_token
 from wire.messages import CheckResult, Target
 from wire.specs import HttpCheck, PushSource, UsageSpec
@@ -348,8 +359,25 @@ async def test_first_runs_start_in_their_slot() -> None:
     finally:
         await schedule.shutdown(grace=1)
     assert all(_on_slot(job, planned) for job, planned, _ in runs)
-    # not before the slot, but for jobs due within BATCH_SECONDS started together
-    assert all(started >= planned - BATCH_SECONDS for _, planned, started in runs)
+    # not before the slot, but for jobs due within the group window started together
+    assert BATCH_SECONDS < schedule.group_seconds == 20.0 * GROUP_INTERVAL_SHARE
+    assert all(started >= planned - schedule.group_seconds for _, planned, started in runs)
+
+
+def test_the_start_window_holds_a_group_of_runs_within_its_bounds() -> None:
+    def window(targets: int, interval: float, concurrency: int = 200) -> float:
+        return group_seconds(_jobs(targets, interval).values(), concurrency=concurrency)
+
+    group = GROUP_WORKERS_SHARE * 200  # 150 runs
+    assert group_seconds([], concurrency=200) == BATCH_SECONDS
+    assert window(10_000, 1.0) == BATCH_SECONDS  # 10,000 runs a second: 500 in the narrowest
+    assert window(50_000, 60.0) == pytest.approx(group / (50_000 / 60.0))  # 0.18 s
+    assert window(10_000, 60.0) == pytest.approx(group / (10_000 / 60.0))  # 0.9 s
+    assert window(10_000, 60.0, concurrency=20) == pytest.approx(15 / (10_000 / 60.0))
+    assert window(1_000, 60.0) == GROUP_MAX_SECONDS
+    assert window(1_000, 10.0) == 10.0 * GROUP_INTERVAL_SHARE
+    mixed = {**_jobs(10, 60.0), **_jobs(10, 5.0, prefix="short")}
+    assert group_seconds(mixed.values(), concurrency=200) == 5.0 * GROUP_INTERVAL_SHARE
 
 
 async def test_runs_never_overlap_and_skipped_slots_are_counted() -> None:

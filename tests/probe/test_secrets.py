@@ -234,7 +234,7 @@ async def test_the_same_check_reads_the_secret_for_its_own_agency(
 
 
 def test_every_job_carries_its_apps_agency() -> None:
-    # The probe runs each job with the context of its app's agency (probe/agent.py `_run_job`).
+    # The probe runs each job with the context of its app's agency (probe/agent.py `JobRunner`).
     targets = [
         Target(app="web", agency="dinas-pu", checks=[HttpCheck(url="http://a/")],
                usage=[UsageSpec(metric="m", kind="gauge",
