@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import signal
 import sqlite3
 import sys
 import time
+import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
@@ -16,7 +18,7 @@ import pytest
 import yaml
 from aiohttp import web
 
-from probe.agent import Agent
+from probe.agent import Agent, apply_jobs
 from probe.config import ProbeConfig
 from probe.schedule import (
     BATCH_SECONDS,
@@ -509,3 +511,26 @@ async def test_shutdown_lets_running_checks_finish() -> None:
     await schedule.shutdown(grace=2)
     assert set(finished) == set(jobs)  # every running check finished, none was cancelled
     assert not schedule._running
+
+
+class _Cyclic:
+    def __init__(self) -> None:
+        self.me = self
+
+
+async def test_garbage_frozen_with_one_target_list_is_collected_at_the_next() -> None:
+    """apply_jobs freezes the heap: a cycle alive then and dropped later must not stay frozen
+    for the probe's lifetime (a leak with every changed target list)."""
+    schedule = Schedule(runner=_noop, concurrency=10, on_lag=lambda _: None)
+    schedule.start()
+    try:
+        cycle = _Cyclic()
+        ref = weakref.ref(cycle)
+        await apply_jobs(schedule, _jobs(10, 60.0))
+        del cycle
+        gc.collect()
+        assert ref() is not None  # frozen: the collector does not look at it
+        await apply_jobs(schedule, _jobs(10, 60.0, prefix="other"))
+        assert ref() is None
+    finally:
+        await schedule.shutdown(grace=1)
