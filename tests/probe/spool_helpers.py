@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import signal
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -14,6 +17,7 @@ from probe.metrics import ProbeMetrics
 from probe.spool import Spool
 from wire.messages import CheckResult, ResultBatch, UsageSample
 
+REPO = Path(__file__).resolve().parents[2]
 PROBE = "probe-test"
 BIG = 1 << 30  # a size cap that is never reached
 
@@ -65,3 +69,35 @@ async def wait_until(condition: Callable[[], bool], *, timeout: float = 5.0) -> 
     while not condition():
         assert time.monotonic() < deadline, "condition not met in time"
         await asyncio.sleep(0.005)
+
+
+def lines_until_killed(
+    source: str, path: Path, *, lines: int, timeout: float
+) -> tuple[list[str], str]:
+    """Run `python -c source path` from the repository, read what it prints until `lines` lines
+    or `timeout` seconds, kill it with SIGKILL; its complete lines (a line without its newline
+    was being written when the kill came) and its stderr."""
+    with subprocess.Popen(
+        [sys.executable, "-c", source, str(path)],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    ) as child:
+        assert child.stdout is not None
+        assert child.stderr is not None
+        out: list[str] = []
+        deadline = time.monotonic() + timeout
+        try:
+            while len(out) < lines and time.monotonic() < deadline:
+                line = child.stdout.readline()
+                if not line:
+                    break
+                out.append(line)
+        finally:
+            child.send_signal(signal.SIGKILL)
+        # Not communicate(): it would skip what the readline() buffer already holds.
+        rest, errors = child.stdout.read(), child.stderr.read()
+        assert child.wait() == -signal.SIGKILL, errors
+    out += rest.splitlines(keepends=True)
+    return [line for line in out if line.endswith("\n")], errors

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import signal
-import subprocess
-import sys
 import textwrap
 import threading
 import time
@@ -22,11 +19,9 @@ from probe.checks.base import CheckContext
 from probe.group_commit import GroupCommit
 from probe.metrics import ProbeMetrics
 from probe.schedule import Job
-from tests.probe.spool_helpers import drain, metric, numbers, open_spool
+from tests.probe.spool_helpers import drain, lines_until_killed, metric, numbers, open_spool
 from wire.messages import CheckResult, UsageSample
 from wire.specs import TcpCheck
-
-REPO = Path(__file__).resolve().parents[2]
 
 
 class Gate:
@@ -201,29 +196,8 @@ _CHILD = textwrap.dedent(
 
 def test_sigkill_loses_no_result_whose_submit_returned(tmp_path: Path) -> None:
     path = tmp_path / "spool.db"
-    with subprocess.Popen(
-        [sys.executable, "-c", _CHILD, str(path)],
-        cwd=REPO,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    ) as child:
-        assert child.stdout is not None
-        assert child.stderr is not None
-        lines: list[str] = []
-        deadline = time.monotonic() + 30
-        try:
-            while len(lines) < 3000 and time.monotonic() < deadline:
-                line = child.stdout.readline()
-                if not line:
-                    break
-                lines.append(line)
-        finally:
-            child.send_signal(signal.SIGKILL)
-        rest, errors = child.stdout.read(), child.stderr.read()
-        assert child.wait() == -signal.SIGKILL, errors
-    lines += rest.splitlines(keepends=True)
-    done = {int(line) for line in lines if line.endswith("\n")}  # a cut line was being written
+    lines, errors = lines_until_killed(_CHILD, path, lines=3000, timeout=30)
+    done = {int(line) for line in lines}
     assert len(done) >= 3000, errors
 
     with open_spool(path, ProbeMetrics(registry=CollectorRegistry())) as spool:

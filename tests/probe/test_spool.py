@@ -3,12 +3,8 @@ from __future__ import annotations
 import logging
 import re
 import shutil
-import signal
 import sqlite3
-import subprocess
-import sys
 import textwrap
-import time
 from collections.abc import Iterator
 from contextlib import closing
 from pathlib import Path
@@ -21,6 +17,7 @@ from probe.spool import PAYLOAD_SHARE, Spool
 from tests.probe.spool_helpers import (
     PROBE,
     drain,
+    lines_until_killed,
     metric,
     numbers,
     open_spool,
@@ -30,7 +27,6 @@ from tests.probe.spool_helpers import (
 )
 from wire.messages import CheckResult
 
-REPO = Path(__file__).resolve().parents[2]
 DROPPED = "pantau_probe_spool_dropped_total"
 
 
@@ -159,31 +155,8 @@ _CHILD = textwrap.dedent(
 
 def test_sigkill_loses_nothing(tmp_path: Path, metrics: ProbeMetrics) -> None:
     path = tmp_path / "spool.db"
-    with subprocess.Popen(
-        [sys.executable, "-c", _CHILD, str(path)],
-        cwd=REPO,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    ) as child:
-        assert child.stdout is not None
-        assert child.stderr is not None
-        lines: list[str] = []
-        deadline = time.monotonic() + 20
-        try:
-            while len(lines) < 400 and time.monotonic() < deadline:
-                line = child.stdout.readline()
-                if not line:
-                    break
-                lines.append(line)
-        finally:
-            child.send_signal(signal.SIGKILL)
-        # Not communicate(): it would skip what the readline() buffer already holds.
-        rest, errors = child.stdout.read(), child.stderr.read()
-        assert child.wait() == -signal.SIGKILL, errors
-    # A line without its newline was being written when the kill came.
-    lines += rest.splitlines(keepends=True)
-    done = [int(line) for line in lines if line.endswith("\n")]
+    lines, errors = lines_until_killed(_CHILD, path, lines=400, timeout=20)
+    done = [int(line) for line in lines]
     assert len(done) >= 400, errors
     assert done == list(range(len(done)))
 
