@@ -44,7 +44,7 @@ async def evaluate(
     now: dt.datetime,
     settings: StateSettings,
     wait: bool = False,
-    rules: RulesCache | None = None,
+    rules_cache: RulesCache | None = None,
 ) -> int:
     """Recompute every app's state, zone states and incidents; returns the apps that changed.
 
@@ -56,7 +56,9 @@ async def evaluate(
             await conn.execute("SELECT pg_advisory_xact_lock($1)", EVALUATOR_LOCK_ID)
         elif not await conn.fetchval("SELECT pg_try_advisory_xact_lock($1)", EVALUATOR_LOCK_ID):
             return -1
-        apps = await (rules.get(conn) if rules else app_rules(conn, settings, watched_only=True))
+        apps = await (
+            rules_cache.get(conn) if rules_cache else app_rules(conn, settings, watched_only=True)
+        )
         # Read in chunks, and turned into states in a thread with the rules: with thousands
         # of apps, decoding or looping over the rows in one go would hold up the event loop.
         latest = await fetch_chunked(
@@ -204,7 +206,7 @@ class Evaluator:
                 now=now or dt.datetime.now(dt.UTC),
                 settings=self.settings,
                 wait=wait,
-                rules=self._rules,
+                rules_cache=self._rules,
             )
 
     async def run(self) -> None:
