@@ -64,6 +64,7 @@ from prometheus_client import CollectorRegistry
 from probe.agent import JobRunner, Saver, apply_jobs, check_session
 from probe.checks import CheckContext, run_check
 from probe.delivery import Shipper
+from probe.gc_policy import young_collections_for, young_threshold
 from probe.metrics import ProbeMetrics
 from probe.schedule import Job, Schedule, jobs_for, start_window
 from probe.spool import Spool
@@ -510,10 +511,18 @@ def run_with_loop(coro: Coroutine[Any, Any, T], loop: str) -> T:
 
 
 def worker_main(args: argparse.Namespace) -> int:
-    if args.worker == "throughput":
-        result = run_with_loop(throughput_worker(args), args.loop)
-    else:
-        result = run_with_loop(lag_worker(args), args.loop)
+    # The agent's collector setting (probe.gc_policy) for its lag runs' workers, in every
+    # measured process alike, so the ratios compare the paths, not the settings.
+    gc_setting = (
+        contextlib.nullcontext()
+        if args.gc_default
+        else young_collections_for(concurrency=args.lag_concurrency)
+    )
+    with gc_setting:
+        if args.worker == "throughput":
+            result = run_with_loop(throughput_worker(args), args.loop)
+        else:
+            result = run_with_loop(lag_worker(args), args.loop)
     result["loop"] = args.loop
     print(json.dumps(result))
     return 0
@@ -540,6 +549,13 @@ def spawn(worker_args: list[str], *, timeout: float) -> Result | None:
     return result
 
 
+def gc_args(args: argparse.Namespace) -> list[str]:
+    """The collector setting every worker runs with (the agent's for its lag runs' workers)."""
+    return [f"--lag-concurrency={args.lag_concurrency}"] + (
+        ["--gc-default"] if args.gc_default else []
+    )
+
+
 def throughput_round(
     kind: str, args: argparse.Namespace, target: Server, blackbox: Server | None
 ) -> Result | None:
@@ -556,9 +572,9 @@ def throughput_round(
         f"--warmup={args.warmup}",
         f"--concurrency={args.concurrency}",
     ]
+    wargs += gc_args(args)
     if rate:
         wargs += [f"--rate={rate}", f"--interval={args.interval}"]
-        wargs.append(f"--lag-concurrency={args.lag_concurrency}")
     if kind == "blackbox":
         assert blackbox is not None
         wargs += [f"--blackbox-url={blackbox.url}probe", f"--blackbox-pid={blackbox.proc.pid}"]
@@ -707,6 +723,7 @@ def run_lag(args: argparse.Namespace, target: Server) -> list[Result]:
                         f"--concurrency={args.lag_concurrency}",
                         f"--url={target.url}",
                     ]
+                    + gc_args(args)
                     + (["--real"] if real else [])
                     + (["--spool"] if spool else [])
                 )
@@ -854,6 +871,12 @@ def orchestrate(args: argparse.Namespace) -> int:
     )
     print(f"target: nginx (own config, 1 worker, separate process) on {HOST}, static body")
     print(f"load average at start: {load()} (lag figures are wall-clock: other load shows there)")
+    print(
+        "garbage collector: Python's default thresholds"
+        if args.gc_default
+        else f"garbage collector: the agent's (probe.gc_policy), young threshold "
+        f"{young_threshold(concurrency=args.lag_concurrency):,} in every worker"
+    )
     ratio = pantau_per_cpu_s = math.nan
     results: dict[str, list[Result]] = {}
     with tempfile.TemporaryDirectory(prefix="pantau-bench-") as tmp_name:
@@ -942,6 +965,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--lag-rounds", type=int, default=1, help="lag runs per size (medians)")
     p.add_argument("--profile", help="write a cProfile of each lag run into this directory")
     p.add_argument("--lag-concurrency", type=int, default=200, help="Schedule concurrency")
+    p.add_argument(
+        "--gc-default",
+        action="store_true",
+        help="Python's default collector thresholds instead of the agent's (probe.gc_policy)",
+    )
     p.add_argument("--skip-throughput", action="store_true")
     p.add_argument("--skip-lag", action="store_true")
     p.add_argument("--quick", action="store_true", help="5,000 checks x 3 rounds, 20 s interval")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import logging
 import os
 from collections.abc import Mapping, Sequence
@@ -19,6 +18,7 @@ from probe.checks import run_check
 from probe.checks.base import CheckContext, tls_context
 from probe.config import ProbeConfig
 from probe.delivery import Shipper
+from probe.gc_policy import refreeze, young_collections_for
 from probe.metrics import ProbeMetrics
 from probe.netguard import NetworkGuard
 from probe.schedule import Job, Schedule, jobs_for
@@ -62,19 +62,9 @@ def check_context(
 
 
 async def apply_jobs(schedule: Schedule, jobs: dict[str, Job]) -> tuple[int, int, int]:
-    """Give the schedule a new set of jobs, then keep the heap they live in out of the GC's way.
-
-    Tens of thousands of targets, specs and jobs are long-lived objects that every full
-    collection would scan again while the checks allocate: at 50,000 targets that was 11 to 24 %
-    of the probe's CPU (bench/README.md). Frozen, they are scanned no more; refcounting still
-    frees the ones a later target list drops. Thawed first: a cycle that was alive at the last
-    freeze and is garbage now is collected here, instead of staying frozen for the probe's
-    lifetime. Costs one full collection per changed list.
-    """
+    """Give the schedule a new set of jobs, then freeze the heap they live in (`refreeze`)."""
     counts = await schedule.update(jobs)
-    gc.unfreeze()
-    gc.collect()
-    gc.freeze()
+    refreeze()
     return counts
 
 
@@ -140,6 +130,7 @@ class Agent:
                            metrics=self.metrics)  # fmt: skip
         async with contextlib.AsyncExitStack() as stack:
             stack.callback(spool.close)
+            stack.enter_context(young_collections_for(concurrency=cfg.concurrency))
             checks = await stack.enter_async_context(
                 check_session(limit=cfg.concurrency, guard=cfg.network_guard())
             )

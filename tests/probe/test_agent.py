@@ -20,6 +20,7 @@ from aiohttp import web
 
 from probe.agent import Agent, apply_jobs
 from probe.config import ProbeConfig
+from probe.gc_policy import young_threshold
 from probe.schedule import (
     BATCH_SECONDS,
     EPOCH,
@@ -142,10 +143,13 @@ async def test_refresh_adds_and_removes_apps_without_restart(
     await apply_catalog(collector.dsn, catalog(target, "alpha", "beta"))
     monkeypatch.setenv("PROBE_TOKEN", await probe_token(collector.dsn, ZONE))
     agent = Agent(msgspec.convert(probe_config(collector, tmp_path, "PROBE_TOKEN"), ProbeConfig))
+    thresholds = gc.get_threshold()
     stop = asyncio.Event()
     task = asyncio.create_task(agent.run(stop))
     try:
         await agent.wait_refreshed()
+        # The agent spaces young collections for its workers (probe.gc_policy) while it runs.
+        assert gc.get_threshold()[0] == young_threshold(concurrency=agent.config.concurrency)
         assert agent.schedule is not None
         assert set(agent.schedule.jobs) == {
             "alpha/check/http",
@@ -176,6 +180,7 @@ async def test_refresh_adds_and_removes_apps_without_restart(
     finally:
         stop.set()
         await task
+    assert gc.get_threshold() == thresholds
 
 
 async def test_collector_outage_loses_nothing_and_stores_nothing_twice(
