@@ -68,7 +68,12 @@ def test_containerfile_shape() -> None:
     assert re.search(r"^USER 10001", text, re.M)
     assert re.search(r"^HEALTHCHECK .*\n.*pantau-healthcheck", text, re.M)
     assert 'VOLUME ["/etc/pantau", "/var/lib/pantau-probe"]' in text
-    for package in ("libpango-1.0-0", "libpangoft2-1.0-0", "fonts-dejavu-core"):
+    for package in (
+        "libpango-1.0-0",
+        "libpangoft2-1.0-0",
+        "libharfbuzz-subset0",
+        "fonts-dejavu-core",
+    ):
         assert package in text  # WeasyPrint's PDF review
     # Each `hadolint ignore` says why on the line above it.
     lines = text.splitlines()

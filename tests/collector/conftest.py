@@ -162,7 +162,12 @@ def pdf_tools() -> dict[str, str]:
     from tests.tools import require_libraries, require_tools
 
     require_libraries(
-        {"pango-1.0": "libpango-1.0-0", "pangoft2-1.0": "libpangoft2-1.0-0"},
+        {
+            "pango-1.0": "libpango-1.0-0",
+            "pangoft2-1.0": "libpangoft2-1.0-0",
+            # Without it WeasyPrint warns at import (DeprecationWarning), an error under pytest.
+            "harfbuzz-subset": "libharfbuzz-subset0",
+        },
         files={"/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf": "fonts-dejavu-core"},
     )
     return require_tools(

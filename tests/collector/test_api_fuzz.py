@@ -100,8 +100,10 @@ def fuzz(doc: dict[str, Any], base_url: str, tokens: Tokens) -> tuple[list[str],
 
 
 async def test_schemathesis_finds_no_server_error_and_no_undocumented_answer(
-    seeded_db: str, tokens: Tokens
+    seeded_db: str, tokens: Tokens, pdf_tools: dict[str, str]
 ) -> None:
+    # pdf_tools: the fuzzer asks for format=pdf too; its libraries are in place as for every
+    # PDF test (on a machine without them, WeasyPrint's import warning failed this test).
     app = make_app(collector_config(), dsn=seeded_db)
     runner = web.AppRunner(app)
     await runner.setup()

@@ -80,7 +80,7 @@ def html_to_pdf(html: bytes) -> bytes:
     except (ImportError, OSError) as exc:  # OSError: Pango's shared libraries are not found
         raise PdfUnavailable(
             f"PDF needs WeasyPrint and Pango ({exc}); on Debian: apt-get install"
-            " libpango-1.0-0 libpangoft2-1.0-0 fonts-dejavu-core"
+            " libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-dejavu-core"
         ) from exc
     # WeasyPrint logs every CSS property it does not know (screen-only ones, here) as a warning.
     logging.getLogger("weasyprint").setLevel(logging.ERROR)
