@@ -159,17 +159,10 @@ async def month_db(migrated_template: str) -> AsyncIterator[str]:
 def pdf_tools() -> dict[str, str]:
     """WeasyPrint's system libraries and fonts (installed when missing, like the other Debian
     tools of the tests), and poppler's tools that read a PDF back: binary name -> path."""
+    from collector.review.render.pdf import FONT_FILES, SYSTEM_LIBRARIES
     from tests.tools import require_libraries, require_tools
 
-    require_libraries(
-        {
-            "pango-1.0": "libpango-1.0-0",
-            "pangoft2-1.0": "libpangoft2-1.0-0",
-            # Without it WeasyPrint warns at import (DeprecationWarning), an error under pytest.
-            "harfbuzz-subset": "libharfbuzz-subset0",
-        },
-        files={"/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf": "fonts-dejavu-core"},
-    )
+    require_libraries(SYSTEM_LIBRARIES, files=FONT_FILES)
     return require_tools(
         {"pdftoppm": "poppler-utils", "pdftotext": "poppler-utils", "pdfinfo": "poppler-utils"}
     )

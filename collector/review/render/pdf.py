@@ -2,8 +2,8 @@
 
 Heads of office attach it to official letters. The HTML's print styles decide the layout (A4,
 each agency on a new page, the title and the page's agency in the header, "page N of M" in the
-footer), so the PDF and a browser's print of the HTML look alike. WeasyPrint needs the Pango
-libraries of the operating system (Debian: libpango-1.0-0, libpangoft2-1.0-0, and fonts); it is
+footer), so the PDF and a browser's print of the HTML look alike. WeasyPrint needs Pango, HarfBuzz
+and a font from the operating system (Debian: `DEBIAN_PACKAGES` below); it is
 imported only when a PDF is asked for, so the other formats work without them. Rendering takes
 CPU seconds for a large regency: callers on an event loop run it with `in_pdf_thread`.
 
@@ -27,6 +27,18 @@ from typing import Final
 from collector.i18n_catalog import Lang
 from collector.review.render.html import render_html
 from collector.review.report import MonthlyReport
+
+# What WeasyPrint loads from the operating system, as Debian packages: shared libraries by the
+# name ctypes finds them under (harfbuzz-subset: without it WeasyPrint warns at import), and
+# the font it lays the review out with. One list for the error below, the tests' set-up and the
+# Containerfile's test.
+SYSTEM_LIBRARIES: Final = {
+    "pango-1.0": "libpango-1.0-0",
+    "pangoft2-1.0": "libpangoft2-1.0-0",
+    "harfbuzz-subset": "libharfbuzz-subset0",
+}
+FONT_FILES: Final = {"/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf": "fonts-dejavu-core"}
+DEBIAN_PACKAGES: Final = (*SYSTEM_LIBRARIES.values(), *FONT_FILES.values())
 
 
 class PdfUnavailable(RuntimeError):
@@ -80,7 +92,7 @@ def html_to_pdf(html: bytes) -> bytes:
     except (ImportError, OSError) as exc:  # OSError: Pango's shared libraries are not found
         raise PdfUnavailable(
             f"PDF needs WeasyPrint and Pango ({exc}); on Debian: apt-get install"
-            " libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-dejavu-core"
+            f" {' '.join(DEBIAN_PACKAGES)}"
         ) from exc
     # WeasyPrint logs every CSS property it does not know (screen-only ones, here) as a warning.
     logging.getLogger("weasyprint").setLevel(logging.ERROR)
