@@ -4,10 +4,11 @@
    (request, response, protocol, timers, frames). A group of 150 to 200 checks started together
    holds 10,000 to 14,000 of them, so with Python's default (a young collection every 700 new
    objects) collections ran again and again mid-group, found every object alive, and promoted
-   them to be scanned again by the middle generation: 1.0 to 1.3 s of a 13 to 15 s run at
+   them to be scanned again by the middle generation: 1.0 to 1.4 s of a 13 to 15 s run at
    10,000 targets a minute (3,064 young and 278 middle collections). With room for
-   OBJECTS_PER_CHECK objects per worker, a collection comes only when garbage has piled up:
-   8 young and 1 middle collection, 0.08 s (bench/README.md has the runs).
+   OBJECTS_PER_CHECK objects per worker, a collection comes only when garbage has piled up
+   (at a threshold of 20,000: 8 young and 1 middle collection, 0.08 s; bench/README.md has
+   the runs).
 2. The targets are frozen after each changed target list (`refreeze`): see there.
 """
 
